@@ -1,0 +1,74 @@
+// Bundles Basin's entry points into dist/ (type checking is separate: `npm run typecheck`).
+//   node esbuild.js            production bundles (extension, worker, CLI)
+//   node esbuild.js --watch    rebuild on change
+//   node esbuild.js --tests    also bundle test/unit/*.test.ts into .test-dist/unit for `node --test`
+'use strict';
+const esbuild = require('esbuild');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const watch = process.argv.includes('--watch');
+const tests = process.argv.includes('--tests');
+const root = __dirname;
+
+/** Options every Node-side bundle shares. */
+const nodeOptions = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  // One copy of TF.js: the ES module builds, so esbuild can tree-shake and the gradient
+  // registrations (ES modules only) share the same module instances.
+  mainFields: ['module', 'main'],
+  // Native backend: loaded at run time only when installed (an optional dependency).
+  external: ['vscode', 'esbuild', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+  logLevel: 'warning',
+  legalComments: 'none',
+};
+
+/** The wasm binaries the wasm backend loads at run time, copied beside each bundle. */
+function copyWasm(outdir) {
+  const src = path.join(root, 'node_modules', '@tensorflow', 'tfjs-backend-wasm', 'dist');
+  const dest = path.join(outdir, 'wasm');
+  fs.mkdirSync(dest, { recursive: true });
+  for (const f of fs.readdirSync(src)) if (f.endsWith('.wasm')) fs.copyFileSync(path.join(src, f), path.join(dest, f));
+}
+
+function testEntries() {
+  const dir = path.join(root, 'test', 'unit');
+  return fs.readdirSync(dir).filter((f) => f.endsWith('.test.ts')).map((f) => path.join(dir, f));
+}
+
+async function main() {
+  const builds = [
+    {
+      ...nodeOptions,
+      entryPoints: {
+        extension: 'src/extension/extension.ts',
+        worker: 'src/worker/main.ts',
+        cli: 'src/cli/main.ts',
+      },
+      outdir: 'dist',
+      minify: !watch,
+    },
+  ];
+  if (tests) {
+    builds.push({ ...nodeOptions, entryPoints: testEntries(), outdir: '.test-dist/unit', sourcemap: 'inline' });
+  }
+  copyWasm(path.join(root, 'dist'));
+  if (tests) copyWasm(path.join(root, '.test-dist', 'unit'));
+  if (watch) {
+    for (const b of builds) await (await esbuild.context(b)).watch();
+    console.log('esbuild: watching');
+  } else {
+    await Promise.all(builds.map((b) => esbuild.build(b)));
+    const cli = path.join(root, 'dist', 'cli.js');
+    if (fs.existsSync(cli)) fs.chmodSync(cli, 0o755);
+  }
+}
+
+main().catch((e) => {
+  console.error(e.message || e);
+  process.exit(1);
+});

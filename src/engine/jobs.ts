@@ -1,0 +1,288 @@
+/**
+ * The jobs Basin runs, shared by the CLI (in-process) and the compute worker (forked): each takes
+ * a problem and options, reports progress in Hessian-vector products, honours an AbortSignal, and
+ * returns a plain result (`src/shared/results.ts`) that says which backend, seed and product
+ * method ran.
+ */
+import type { DensityResult, EigsResult, HvpInfo, InfoResult, Progress, RunMeta, TraceResult } from '../shared/results';
+import { backendInfo } from './backend';
+import { lanczos, powerIteration, hutchinson, hutchpp, slq, spectralDensity } from './linalg';
+import type { LinearOperator } from './linalg/operator';
+import { BlockOperator, selectHessian, type HvpChoice, type HvpSelection } from './hvp/operators';
+import { twiceDifferentiable } from './model/forward';
+import type { ModelIR } from './model/ir';
+import type { Objective } from './objective';
+import type { Problem } from './problem';
+import { BasinError } from './errors';
+import { Rng } from './rng';
+
+export interface JobContext {
+  signal?: AbortSignal;
+  onProgress?: (p: Progress) => void;
+}
+
+export interface CommonOptions {
+  seed?: number;
+  hvp?: HvpChoice;
+  /** Restrict to the Hessian block of one layer's parameters. */
+  layer?: string;
+}
+
+export interface EigsOptions extends CommonOptions {
+  k?: number;
+  which?: 'top' | 'bottom';
+  method?: 'lanczos' | 'power';
+  maxIter?: number;
+  tol?: number;
+}
+
+export interface TraceOptions extends CommonOptions {
+  method?: 'hutchpp' | 'hutchinson';
+  matvecs?: number;
+}
+
+export interface DensityOptions extends CommonOptions {
+  steps?: number;
+  runs?: number;
+  gridPoints?: number;
+}
+
+interface Prepared {
+  obj: Objective;
+  sel: HvpSelection;
+  op: LinearOperator;
+  meta: Omit<RunMeta, 'ms'>;
+  hvp: HvpInfo;
+  t0: number;
+}
+
+/** Offset and size of one layer's parameters in the flat vector. */
+export function layerBlock(ir: ModelIR, layer: string): { offset: number; size: number } {
+  const ps = ir.params.filter((p) => p.layer === layer);
+  if (ps.length === 0) {
+    const names = [...new Set(ir.params.map((p) => p.layer))];
+    throw new BasinError(`no layer '${layer}' with parameters (layers: ${names.join(', ')})`);
+  }
+  return { offset: ps[0].offset, size: ps.reduce((a, p) => a + p.size, 0) };
+}
+
+async function prepare(problem: Problem, opts: CommonOptions, ctx: JobContext): Promise<Prepared> {
+  const t0 = performance.now();
+  const obj = problem.objective();
+  try {
+    const lossValue = obj.lossAt();
+    if (!Number.isFinite(lossValue)) throw new BasinError(`the loss at these parameters is ${lossValue}: nothing to analyse (check the data scale and the weights)`, problem.description);
+    ctx.onProgress?.({ done: 0, total: 1, message: 'checking Hessian-vector products' });
+    const sel = await selectHessian(obj, opts.hvp ?? 'auto', (opts.seed ?? 0) + 7919);
+    let op: LinearOperator = sel.op;
+    if (opts.layer) {
+      const b = layerBlock(problem.ir, opts.layer);
+      op = new BlockOperator(sel.op, b.offset, b.size);
+    }
+    const be = backendInfo();
+    return {
+      obj,
+      sel,
+      op,
+      t0,
+      meta: {
+        backend: be.name,
+        backendDetail: be.detail,
+        seed: opts.seed ?? 0,
+        model: problem.description,
+        params: problem.ir.numParams,
+        samples: obj.numSamples,
+        loss: problem.lossName,
+        lossValue,
+      },
+      hvp: { hvpMethod: sel.method, hvpReason: sel.reason, hvpAgreement: sel.agreement, hvpCheckProducts: sel.checkMatvecs },
+    };
+  } catch (e) {
+    obj.dispose();
+    throw e;
+  }
+}
+
+function progress(ctx: JobContext, label: string) {
+  return (done: number, total: number) => ctx.onProgress?.({ done, total, message: `${label}: ${done}/${total} Hessian-vector products` });
+}
+
+export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobContext = {}): Promise<EigsResult> {
+  const p = await prepare(problem, opts, ctx);
+  try {
+    const k = opts.k ?? 1;
+    const which = opts.which ?? 'top';
+    const method = opts.method ?? 'lanczos';
+    const rng = new Rng(opts.seed ?? 0);
+    let eigenvalues: number[];
+    let errorBounds: number[];
+    let residuals: number[];
+    let converged: boolean;
+    let ritz: number[] = [];
+    if (method === 'power') {
+      if (which !== 'top') throw new BasinError('power iteration finds the top eigenvalues only; use --method lanczos for --which bottom');
+      eigenvalues = [];
+      errorBounds = [];
+      residuals = [];
+      converged = true;
+      const found: Float64Array[] = [];
+      for (let i = 0; i < k; i++) {
+        const r = await powerIteration(p.op, { rng, against: found, signal: ctx.signal, maxIter: opts.maxIter, tol: opts.tol, onProgress: progress(ctx, 'power iteration') });
+        eigenvalues.push(r.eigenvalue);
+        found.push(r.eigenvector);
+        // Power iteration has no rigorous bound; report the residual of the returned vector.
+        const av = await p.op.matvec(r.eigenvector);
+        let res = 0;
+        let nv = 0;
+        for (let j = 0; j < av.length; j++) {
+          res += (av[j] - r.eigenvalue * r.eigenvector[j]) ** 2;
+          nv += r.eigenvector[j] ** 2;
+        }
+        residuals.push(Math.sqrt(res / nv));
+        errorBounds.push(Math.sqrt(res / nv));
+        converged &&= r.converged;
+      }
+    } else {
+      const r = await lanczos(p.op, { k, which, maxIter: opts.maxIter, tol: opts.tol, rng, signal: ctx.signal, onProgress: progress(ctx, 'Lanczos') });
+      // Report descending whichever end was asked for.
+      const order = eigOrder(r.eigenvalues);
+      eigenvalues = order.map((i) => r.eigenvalues[i]);
+      errorBounds = order.map((i) => r.errorBounds[i]);
+      residuals = order.map((i) => r.residuals[i]);
+      converged = r.converged;
+      ritz = r.ritzValues;
+    }
+    const hvps = (p.sel.op.matvecs as number) ?? 0;
+    return {
+      kind: 'eigs',
+      ...p.meta,
+      ...p.hvp,
+      which,
+      method,
+      eigenvalues,
+      errorBounds,
+      residuals,
+      hvps,
+      converged,
+      layer: opts.layer,
+      condition: conditionOf(eigenvalues, ritz, which),
+      ms: performance.now() - p.t0,
+    };
+  } finally {
+    p.obj.dispose();
+  }
+}
+
+function eigOrder(values: number[]): number[] {
+  return values.map((_, i) => i).sort((a, b) => values[b] - values[a]);
+}
+
+/**
+ * The condition number over the computed part of the spectrum, always with its definition:
+ * lambda_1 / lambda_k over the k computed top eigenvalues (when all positive). Never an unstated
+ * "condition number of the Hessian", which Krylov methods cannot see.
+ */
+function conditionOf(eigs: number[], _ritz: number[], which: 'top' | 'bottom'): EigsResult['condition'] {
+  if (which !== 'top' || eigs.length < 2) return undefined;
+  const last = eigs[eigs.length - 1];
+  if (!(last > 0)) return { value: Infinity, definition: `lambda_1 / lambda_${eigs.length} (lambda_${eigs.length} <= 0)` };
+  return { value: eigs[0] / last, definition: `lambda_1 / lambda_${eigs.length} over the top ${eigs.length} eigenvalues` };
+}
+
+export async function runTrace(problem: Problem, opts: TraceOptions, ctx: JobContext = {}): Promise<TraceResult> {
+  const p = await prepare(problem, opts, ctx);
+  try {
+    const method = opts.method ?? 'hutchpp';
+    const m = opts.matvecs ?? 60;
+    const rng = new Rng(opts.seed ?? 0);
+    const common = { matvecs: m, rng, signal: ctx.signal, onProgress: progress(ctx, method === 'hutchpp' ? 'Hutch++' : 'Hutchinson') };
+    const r = method === 'hutchpp' ? await hutchpp(p.op, common) : await hutchinson(p.op, common);
+    return {
+      kind: 'trace',
+      ...p.meta,
+      ...p.hvp,
+      method,
+      trace: r.trace,
+      stderr: r.stderr,
+      hvps: r.matvecs,
+      layer: opts.layer,
+      ms: performance.now() - p.t0,
+    };
+  } finally {
+    p.obj.dispose();
+  }
+}
+
+export async function runDensity(problem: Problem, opts: DensityOptions, ctx: JobContext = {}): Promise<DensityResult> {
+  const p = await prepare(problem, opts, ctx);
+  try {
+    const steps = opts.steps ?? 90;
+    const runs = opts.runs ?? 1;
+    const r = await slq(p.op, { steps, runs, rng: new Rng(opts.seed ?? 0), signal: ctx.signal, onProgress: progress(ctx, 'SLQ') });
+    const d = spectralDensity(r.nodes, r.weights, { gridPoints: opts.gridPoints ?? 10000 });
+    return {
+      kind: 'density',
+      ...p.meta,
+      ...p.hvp,
+      steps,
+      runs,
+      grid: d.grid,
+      density: d.density,
+      nodes: r.nodes,
+      weights: r.weights,
+      hvps: r.matvecs,
+      sigma2: d.sigma2,
+      ms: performance.now() - p.t0,
+    };
+  } finally {
+    p.obj.dispose();
+  }
+}
+
+export function runInfo(problem: Problem): InfoResult {
+  const ir = problem.ir;
+  const obj = problem.objective();
+  try {
+    const be = backendInfo();
+    const twice = twiceDifferentiable(ir);
+    return {
+      kind: 'info',
+      model: problem.description,
+      name: ir.name,
+      backend: be.name,
+      backendDetail: be.detail,
+      params: ir.numParams,
+      layers: ir.nodes.map((n) => {
+        const ps = ir.params.filter((p) => p.layer === n.name);
+        return { name: n.name, kind: n.op.kind, outShape: n.outShape, params: ps.reduce((a, p) => a + p.size, 0), detail: describeOp(n.op) };
+      }),
+      samples: obj.numSamples,
+      loss: problem.lossName,
+      lossValue: obj.lossAt(),
+      accuracy: problem.lossName === 'meanSquaredError' ? undefined : obj.accuracy(),
+      hvpMethods: twice.ok ? 'exact (double backprop) and finite differences' : `finite differences only: ${twice.reason}`,
+    };
+  } finally {
+    obj.dispose();
+  }
+}
+
+function describeOp(op: ModelIR['nodes'][number]['op']): string {
+  switch (op.kind) {
+    case 'dense':
+      return `${op.units} units, ${op.activation}${op.bias === undefined ? ', no bias' : ''}`;
+    case 'conv2d':
+      return `${op.filters} filters ${op.kernelSize.join('x')}, stride ${op.strides.join('x')}, ${op.padding}, ${op.activation}`;
+    case 'maxPool2d':
+    case 'avgPool2d':
+      return `pool ${op.poolSize.join('x')}, stride ${op.strides.join('x')}, ${op.padding}`;
+    case 'activation':
+      return op.activation;
+    case 'dropout':
+      return `rate ${op.rate} (identity at inference)`;
+    case 'batchNorm':
+      return `epsilon ${op.epsilon} (inference statistics)`;
+    default:
+      return '';
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * Lanczos with full reorthogonalization for the extreme eigenpairs of a symmetric operator
+ * (Lanczos 1950, "An iteration method for the solution of the eigenvalue problem of linear
+ * differential and integral operators", J. Res. Nat. Bur. Standards 45; full reorthogonalization
+ * and the error bounds after Parlett 1998, "The Symmetric Eigenvalue Problem", ch. 11-13, and
+ * Golub & Van Loan 2013, sec. 10.1-10.3).
+ *
+ * From a unit q_1 the three-term recurrence
+ *
+ *   beta_j q_{j+1} = A q_j - alpha_j q_j - beta_{j-1} q_{j-1},   alpha_j = q_j^T A q_j,
+ *
+ * builds an orthonormal basis Q_m of the Krylov space K_m(A, q_1) with A Q_m = Q_m T_m + beta_m
+ * q_{m+1} e_m^T, T_m = tridiag(beta, alpha, beta). The eigenpairs (theta_i, s_i) of T_m give Ritz
+ * pairs (theta_i, y_i = Q_m s_i) with residual |A y_i - theta_i y_i| = |beta_m s_{m,i}|. In floating
+ * point the q_j lose orthogonality as Ritz values converge and the plain recurrence produces
+ * spurious copies ("ghost" eigenvalues); here every new vector is reorthogonalized against all
+ * stored ones twice by classical Gram-Schmidt ("twice is enough"), so T_m stays the projection of A
+ * to working precision. Extreme eigenvalues converge at a rate set by sqrt(gap / spread) per step
+ * (Kaniel-Paige-Saad), versus gap / spread for power iteration.
+ *
+ * Error bounds (per wanted Ritz value theta_i with residual r_i): every interval [theta_i - r_i,
+ * theta_i + r_i] contains an eigenvalue of A; when theta_i is separated from the rest of the
+ * spectrum by gap_i > r_i, the Kato-Temple bound r_i^2 / gap_i also holds. The gap is estimated from
+ * the other Ritz values, shrunk by their own residuals: gap_i = min_{j != i} (|theta_i - theta_j| -
+ * r_j). A bound can only cover eigenvalues the Krylov space has seen: an eigenvalue whose
+ * eigenvector is (numerically) orthogonal to the start vector, or a cluster the space has not split
+ * yet, can hide from any Krylov method.
+ *
+ * Example:
+ * ```ts
+ * const op = new DenseOperator(matrixWithSpectrum([100, 90, 80, 1, 0.5], new Rng(1)), 5);
+ * const res = await lanczos(op, { k: 2, which: 'top' }); // res.eigenvalues ~ [100, 90]
+ * ```
+ */
+import { Rng } from '../rng';
+import { axpy, dot, IterOptions, LinearOperator, norm, throwIfAborted } from './operator';
+import { tridiagonalEigen, tridiagonalEigenRows } from './tridiagonal';
+
+/** A beta_j at most this times the running estimate of |A| is treated as an invariant subspace. */
+const BREAKDOWN_TOL = 1e-12;
+/**
+ * Roundoff floor, relative to max |theta|: the smallest absolute error the error bounds claim and the
+ * smallest residual the stopping rule asks for. Matrix-vector products, the reorthogonalization and
+ * the tridiagonal eigensolver each commit errors of a few ulps of |A|.
+ */
+const ROUNDOFF = 64 * Number.EPSILON;
+
+/** The state of a Lanczos process after m steps (m = alpha.length). */
+export interface LanczosTridiagonal {
+  /** Diagonal of T_m, length m. */
+  alpha: number[];
+  /** Off-diagonal of T_m, length m - 1; 0 where the basis was restarted after a breakdown. */
+  beta: number[];
+  /**
+   * beta_m: the norm of the unnormalised next vector r_m in A Q_m = Q_m T_m + r_m e_m^T (after
+   * reorthogonalization). The Ritz residual of (theta_i, Q_m s_i) is |beta_m s_{m,i}|.
+   */
+  residualNorm: number;
+  /** q_1 .. q_m, orthonormal (length m). */
+  basis: Float64Array[];
+  /** Products with the operator in this call. */
+  matvecs: number;
+  /** Number of breakdowns (invariant subspaces) after which a fresh random vector was used. */
+  restarts: number;
+  /** Largest beta replaced by 0 at a restart (adds at most this to any Ritz residual). */
+  droppedBeta: number;
+  /** True when the process stopped because the Krylov space became invariant or the basis filled R^n. */
+  exhausted: boolean;
+}
+
+export interface LanczosTridiagonalOptions extends IterOptions {
+  /** Source of restart vectors after a breakdown (default new Rng(0)). */
+  rng?: Rng;
+  /** On an invariant subspace: continue from a fresh random orthogonal vector (default) or stop. */
+  onBreakdown?: 'restart' | 'stop';
+  /** Total passed to onProgress (default `steps`). */
+  progressTotal?: number;
+  /** Products done before this call, added to the count passed to onProgress (default 0). */
+  progressOffset?: number;
+  /** Called after each step with the current state; return true to stop. */
+  afterStep?: (state: LanczosTridiagonal) => boolean;
+}
+
+/**
+ * Runs up to `steps` Lanczos steps with full reorthogonalization (classical Gram-Schmidt, twice)
+ * from v0 (not modified; normalised internally). One product per step. Shared by `lanczos` and
+ * `slq`. Stops early when `afterStep` returns true, or at an invariant subspace with nowhere to go.
+ */
+export async function lanczosTridiagonal(
+  op: LinearOperator,
+  v0: Float64Array,
+  steps: number,
+  opts: LanczosTridiagonalOptions = {},
+): Promise<LanczosTridiagonal> {
+  const n = op.dim;
+  if (v0.length !== n) throw new Error(`lanczos: start vector has length ${v0.length}, expected ${n}`);
+  const v0Norm = norm(v0);
+  if (!(v0Norm > 0) || !Number.isFinite(v0Norm)) throw new Error('lanczos: start vector must be finite and nonzero');
+  const rng = opts.rng ?? new Rng(0);
+  const total = opts.progressTotal ?? steps;
+  const offset = opts.progressOffset ?? 0;
+  const state: LanczosTridiagonal = {
+    alpha: [],
+    beta: [],
+    residualNorm: 0,
+    basis: [Float64Array.from(v0, (x) => x / v0Norm)],
+    matvecs: 0,
+    restarts: 0,
+    droppedBeta: 0,
+    exhausted: false,
+  };
+  let normEstimate = 0;
+  const coeffs = new Float64Array(Math.max(1, Math.min(steps, n)));
+  for (let j = 0; j < steps; j++) {
+    const q = state.basis[j];
+    throwIfAborted(opts.signal);
+    const w = Float64Array.from(await op.matvec(q));
+    state.matvecs++;
+    opts.onProgress?.(offset + state.matvecs, total);
+    if (w.length !== n) throw new Error(`lanczos: operator returned length ${w.length}, expected ${n}`);
+    let a = dot(q, w);
+    if (!Number.isFinite(a)) throw new Error('lanczos: the operator returned a non-finite product');
+    axpy(-a, q, w);
+    if (j > 0) axpy(-state.beta[j - 1], state.basis[j - 1], w);
+    // Full reorthogonalization: classical Gram-Schmidt against every stored vector, twice.
+    const m = state.basis.length;
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < m; i++) coeffs[i] = dot(state.basis[i], w);
+      for (let i = 0; i < m; i++) axpy(-coeffs[i], state.basis[i], w);
+      a += coeffs[j];
+    }
+    state.alpha.push(a);
+    const b = norm(w);
+    state.residualNorm = b;
+    normEstimate = Math.max(normEstimate, Math.abs(a) + b + (j > 0 ? state.beta[j - 1] : 0));
+    if (opts.afterStep?.(state)) break;
+    if (j + 1 >= steps) break;
+    if (state.basis.length >= n) {
+      state.exhausted = true;
+      break;
+    }
+    if (b <= BREAKDOWN_TOL * normEstimate) {
+      // Invariant subspace: the Ritz values so far are exact eigenvalues.
+      const fresh = opts.onBreakdown === 'stop' ? undefined : freshVector(state.basis, n, rng);
+      if (!fresh) {
+        state.exhausted = true;
+        break;
+      }
+      state.beta.push(0);
+      state.droppedBeta = Math.max(state.droppedBeta, b);
+      state.restarts++;
+      state.basis.push(fresh);
+    } else {
+      state.beta.push(b);
+      for (let i = 0; i < n; i++) w[i] /= b;
+      state.basis.push(w);
+    }
+  }
+  return state;
+}
+
+/** A random unit vector orthogonal to the basis (CGS twice), or undefined if none is found. */
+function freshVector(basis: Float64Array[], n: number, rng: Rng): Float64Array | undefined {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const r = rng.normalVector(n);
+    const before = norm(r);
+    for (let pass = 0; pass < 2; pass++) {
+      const c = basis.map((q) => dot(q, r));
+      basis.forEach((q, i) => axpy(-c[i], q, r));
+    }
+    const after = norm(r);
+    if (after > 1e-8 * before) {
+      for (let i = 0; i < n; i++) r[i] /= after;
+      return r;
+    }
+  }
+  return undefined;
+}
+
+export interface LanczosOptions extends IterOptions {
+  /** Number of wanted eigenpairs (clamped to the dimension). */
+  k: number;
+  /** 'top': the k largest (algebraic); 'bottom': the k smallest, i.e. the most negative. */
+  which: 'top' | 'bottom';
+  /**
+   * Maximum number of products (= Krylov dimension; default min(dim, max(3k + 20, 50))). Memory is
+   * maxIter stored vectors of dim float64s. Raised to k if smaller, clamped to dim.
+   */
+  maxIter?: number;
+  /** Relative residual tolerance (default 1e-6): stop when every wanted r_i <= tol |theta_i|. */
+  tol?: number;
+  /** Source of the start vector and of restart vectors (default new Rng(0)). */
+  rng?: Rng;
+  /** Start vector (warm start, e.g. the previous step's top eigenvector); default rng.normalVector(dim). */
+  v0?: Float64Array;
+  /** No convergence test before this many products (default k, clamped to [k, maxIter]). */
+  minIter?: number;
+}
+
+export interface LanczosResult {
+  /** The k wanted Ritz values: descending for 'top', ascending (most negative first) for 'bottom'. */
+  eigenvalues: number[];
+  /** Unit Ritz vectors, in the same order. */
+  eigenvectors: Float64Array[];
+  /** Ritz residual norms |A y_i - theta_i y_i| = |beta_m s_{m,i}|. */
+  residuals: number[];
+  /**
+   * Absolute error bounds: min(r_i, r_i^2 / gap_i) (the squared form only when gap_i > r_i), never
+   * below max(op.relativeNoise, 64 eps) * max |theta|. See the module comment for what they cover.
+   */
+  errorBounds: number[];
+  matvecs: number;
+  /** Lanczos steps taken (equals matvecs). */
+  iterations: number;
+  /** Every wanted residual met max(tol |theta_i|, noise floor, roundoff floor), or the basis filled R^n. */
+  converged: boolean;
+  /** All Ritz values of the final T_m, descending. */
+  ritzValues: number[];
+}
+
+interface RitzSummary {
+  values: Float64Array;
+  residuals: Float64Array;
+  wanted: number[];
+  floor: number;
+  converged: boolean;
+}
+
+/** Ritz values, residuals, wanted indices (into the descending values) and the stopping test. */
+function summarize(
+  state: LanczosTridiagonal,
+  k: number,
+  which: 'top' | 'bottom',
+  tol: number,
+  relativeNoise: number,
+): RitzSummary {
+  const m = state.alpha.length;
+  const { values, rows } = tridiagonalEigenRows(state.alpha, state.beta, [m - 1]);
+  const last = rows[0];
+  const residuals = Float64Array.from(last, (s) => Math.abs(state.residualNorm * s) + state.droppedBeta);
+  let maxAbs = 0;
+  for (const t of values) maxAbs = Math.max(maxAbs, Math.abs(t));
+  const floor = Math.max(relativeNoise, ROUNDOFF) * maxAbs;
+  const kk = Math.min(k, m);
+  const wanted = Array.from({ length: kk }, (_, i) => (which === 'top' ? i : m - 1 - i));
+  const converged = wanted.every((i) => residuals[i] <= Math.max(tol * Math.abs(values[i]), floor));
+  return { values, residuals, wanted, floor, converged };
+}
+
+/**
+ * The k largest or k most negative eigenpairs of a symmetric operator by Lanczos with full
+ * reorthogonalization. Stops after step m >= minIter when every wanted Ritz residual is at most
+ * max(tol |theta_i|, relativeNoise max|theta|, 64 eps max|theta|), or after maxIter products.
+ */
+export async function lanczos(op: LinearOperator, opts: LanczosOptions): Promise<LanczosResult> {
+  const n = op.dim;
+  if (!Number.isInteger(opts.k) || opts.k < 1) throw new Error(`lanczos: k must be a positive integer, got ${opts.k}`);
+  if (opts.which !== 'top' && opts.which !== 'bottom') throw new Error(`lanczos: bad which ${String(opts.which)}`);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`lanczos: operator dimension must be positive, got ${n}`);
+  const k = Math.min(opts.k, n);
+  const maxIter = Math.min(n, Math.max(k, Math.floor(opts.maxIter ?? Math.max(3 * k + 20, 50))));
+  const minIter = Math.min(maxIter, Math.max(k, Math.floor(opts.minIter ?? k)));
+  const tol = opts.tol ?? 1e-6;
+  if (!(tol >= 0)) throw new Error(`lanczos: tol must be >= 0, got ${tol}`);
+  const rng = opts.rng ?? new Rng(0);
+  const relativeNoise = op.relativeNoise ?? 0;
+  const v0 = opts.v0 ?? rng.normalVector(n);
+
+  const state = await lanczosTridiagonal(op, v0, maxIter, {
+    rng,
+    signal: opts.signal,
+    onProgress: opts.onProgress,
+    progressTotal: maxIter,
+    afterStep: (s) => {
+      const m = s.alpha.length;
+      if (m < minIter) return false;
+      return summarize(s, k, opts.which, tol, relativeNoise).converged;
+    },
+  });
+
+  const m = state.alpha.length;
+  const summary = summarize(state, k, opts.which, tol, relativeNoise);
+  const { values, residuals, wanted, floor } = summary;
+  const { vectors: s } = tridiagonalEigen(state.alpha, state.beta);
+  const eigenvalues: number[] = [];
+  const eigenvectors: Float64Array[] = [];
+  const outResiduals: number[] = [];
+  const errorBounds: number[] = [];
+  for (const i of wanted) {
+    const theta = values[i];
+    const r = residuals[i];
+    let gap = Infinity;
+    for (let j = 0; j < m; j++) {
+      if (j !== i) gap = Math.min(gap, Math.abs(theta - values[j]) - residuals[j]);
+    }
+    // With a single Ritz value there is no gap estimate, so only the residual bound applies.
+    const bound = m > 1 && gap > r ? Math.min(r, (r * r) / gap) : r;
+    eigenvalues.push(theta);
+    outResiduals.push(r);
+    errorBounds.push(Math.max(bound, floor));
+    const y = new Float64Array(n);
+    for (let j = 0; j < m; j++) axpy(s[j * m + i], state.basis[j], y);
+    const ny = norm(y);
+    for (let t = 0; t < n; t++) y[t] /= ny;
+    eigenvectors.push(y);
+  }
+  return {
+    eigenvalues,
+    eigenvectors,
+    residuals: outResiduals,
+    errorBounds,
+    matvecs: state.matvecs,
+    iterations: m,
+    converged: summary.converged || m === n,
+    ritzValues: Array.from(values),
+  };
+}

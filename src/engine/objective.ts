@@ -1,0 +1,215 @@
+/**
+ * The full-batch training objective of a model on its data: loss, gradient and Hessian-vector
+ * products over the flat parameter vector, evaluated in chunks of samples so memory stays bounded
+ * however large the data set. Losses are means over samples, so the full-batch value is the
+ * sample-weighted mean of the chunk values (exact, not an approximation).
+ *
+ * Tensors: parameters, constants and data chunks are kept for the objective's lifetime and
+ * released by `dispose()`; every evaluation runs inside `tf.tidy` and leaves no tensor behind.
+ */
+import { tf } from './tf';
+import type { Tensor } from './tf';
+import type { ModelIR } from './model/ir';
+import type { Split } from './data';
+import { batchLoss, predict, type LossSpec } from './model/losses';
+import { installSecondOrderGradients } from './hvp/secondOrder';
+import { registerMissingKernels } from './kernels';
+
+export interface ObjectiveOptions {
+  /** Samples per chunk. Default: as many as fit a ~256 MB activation budget, at most 8192. */
+  chunkSize?: number;
+}
+
+interface Chunk {
+  x: Tensor;
+  y: Tensor;
+  n: number;
+}
+
+export class Objective {
+  readonly dim: number;
+  readonly numSamples: number;
+  readonly chunkSize: number;
+  private params: Tensor[];
+  private readonly consts: Tensor[];
+  private readonly chunks: Chunk[];
+  private theta: Float32Array;
+  /** Counters, for reports and benchmarks. */
+  readonly counts = { forward: 0, gradient: 0, hvp: 0 };
+
+  constructor(
+    readonly ir: ModelIR,
+    initial: Float32Array[] | Float32Array,
+    readonly loss: LossSpec,
+    data: Split,
+    opts: ObjectiveOptions = {},
+  ) {
+    registerMissingKernels();
+    installSecondOrderGradients();
+    this.dim = ir.numParams;
+    this.theta = Array.isArray(initial) ? concatF32(initial) : Float32Array.from(initial);
+    if (this.theta.length !== this.dim) throw new Error(`expected ${this.dim} parameters, got ${this.theta.length}`);
+    this.params = this.split(this.theta);
+    this.consts = ir.constants.map((c) => tf.keep(tf.tensor(c.values, c.shape)));
+    this.numSamples = data.xShape[0];
+    this.chunkSize = opts.chunkSize ?? defaultChunkSize(ir, this.numSamples);
+    this.chunks = [];
+    const xPer = data.xShape.slice(1).reduce((a, b) => a * b, 1);
+    const yPer = data.yShape.slice(1).reduce((a, b) => a * b, 1);
+    for (let s = 0; s < this.numSamples; s += this.chunkSize) {
+      const n = Math.min(this.chunkSize, this.numSamples - s);
+      this.chunks.push({
+        x: tf.keep(tf.tensor(data.x.subarray(s * xPer, (s + n) * xPer), [n, ...data.xShape.slice(1)])),
+        y: tf.keep(tf.tensor(data.y.subarray(s * yPer, (s + n) * yPer), [n, ...data.yShape.slice(1)])),
+        n,
+      });
+    }
+  }
+
+  /** Current parameters (a copy). */
+  get parameters(): Float32Array {
+    return Float32Array.from(this.theta);
+  }
+
+  /** Moves the objective to new parameters. */
+  setParameters(theta: ArrayLike<number>): void {
+    if (theta.length !== this.dim) throw new Error(`expected ${this.dim} parameters, got ${theta.length}`);
+    const next = Float32Array.from(theta);
+    const old = this.params;
+    this.params = this.split(next);
+    this.theta = next;
+    tf.dispose(old);
+  }
+
+  /** Splits a flat vector into kept parameter-shaped tensors. */
+  private split(flat: ArrayLike<number>): Tensor[] {
+    const f32 = flat instanceof Float32Array ? flat : Float32Array.from(flat);
+    return this.ir.params.map((p) => tf.keep(tf.tensor(f32.subarray(p.offset, p.offset + p.size), p.shape)));
+  }
+
+  /** Parameter-shaped tensors for a flat vector (not kept: call inside tidy). */
+  private shaped(flat: ArrayLike<number>): Tensor[] {
+    const f32 = flat instanceof Float32Array ? flat : Float32Array.from(flat);
+    return this.ir.params.map((p) => tf.tensor(f32.subarray(p.offset, p.offset + p.size), p.shape));
+  }
+
+  private static flatten(ts: Tensor[]): Float64Array {
+    const out = new Float64Array(ts.reduce((a, t) => a + t.size, 0));
+    let o = 0;
+    // One read-back per tensor; concatenating on the device first costs more than it saves here.
+    for (const t of ts) {
+      out.set(t.dataSync() as Float32Array, o);
+      o += t.size;
+    }
+    return out;
+  }
+
+  private weight(c: Chunk): number {
+    return c.n / this.numSamples;
+  }
+
+  /** Full-batch loss at the current parameters (or at `theta` if given). */
+  lossAt(theta?: ArrayLike<number>): number {
+    this.counts.forward++;
+    return tidyValue(() => {
+      const ps = theta ? this.shaped(theta) : this.params;
+      let total = tf.scalar(0);
+      for (const c of this.chunks) total = tf.add(total, tf.mul(batchLoss(this.ir, this.loss, ps, this.consts, c.x, c.y), this.weight(c)));
+      return total.dataSync()[0];
+    });
+  }
+
+  /** Full-batch loss and gradient at the current parameters (or at `theta`). */
+  gradient(theta?: ArrayLike<number>): { loss: number; grad: Float64Array } {
+    this.counts.gradient++;
+    return tidyValue(() => {
+      const ps = theta ? this.shaped(theta) : this.params;
+      let loss = tf.scalar(0);
+      let acc: Tensor[] | undefined;
+      for (const c of this.chunks) {
+        const w = this.weight(c);
+        const { value, grads } = tf.valueAndGrads((...p: Tensor[]) => batchLoss(this.ir, this.loss, p, this.consts, c.x, c.y))(ps);
+        loss = tf.add(loss, tf.mul(value, w));
+        const scaled = this.chunks.length === 1 ? grads : grads.map((g) => tf.mul(g, w));
+        acc = acc ? acc.map((a, i) => tf.add(a, scaled[i])) : scaled;
+      }
+      return { loss: loss.dataSync()[0], grad: Objective.flatten(acc ?? []) };
+    });
+  }
+
+  /**
+   * Exact Hessian-vector product by double backprop (Pearlmutter 1994): H v = grad_theta (grad_theta L . v).
+   */
+  hvpExact(v: Float64Array): Float64Array {
+    this.counts.hvp++;
+    return tidyValue(() => {
+      const vs = this.shaped(v);
+      let acc: Tensor[] | undefined;
+      for (const c of this.chunks) {
+        const w = this.weight(c);
+        const gdotv = (...p: Tensor[]): Tensor => {
+          const g = tf.grads((...q: Tensor[]) => batchLoss(this.ir, this.loss, q, this.consts, c.x, c.y))(p);
+          return tf.addN(g.map((gi, i) => tf.sum(tf.mul(gi, vs[i]))));
+        };
+        const hv = tf.grads(gdotv)(this.params);
+        const scaled = this.chunks.length === 1 ? hv : hv.map((h) => tf.mul(h, w));
+        acc = acc ? acc.map((a, i) => tf.add(a, scaled[i])) : scaled;
+      }
+      return Objective.flatten(acc ?? []);
+    });
+  }
+
+  /** Accuracy of the current parameters (classification: argmax, or threshold 0.5 for one output). */
+  accuracy(): number {
+    return tidyValue(() => {
+      let correct = 0;
+      for (const c of this.chunks) {
+        const p = predict(this.ir, this.params, this.consts, c.x);
+        const flat = tf.reshape(p, [c.n, -1]);
+        const yy = tf.reshape(c.y, [c.n, -1]);
+        const hits =
+          flat.shape[1] === 1
+            ? tf.equal(tf.greater(flat, 0.5), tf.greater(yy, 0.5))
+            : tf.equal(tf.argMax(flat, 1), tf.argMax(yy, 1));
+        correct += tf.sum(tf.cast(hits, 'float32')).dataSync()[0];
+      }
+      return correct / this.numSamples;
+    });
+  }
+
+  dispose(): void {
+    tf.dispose(this.params);
+    tf.dispose(this.consts);
+    for (const c of this.chunks) tf.dispose([c.x, c.y]);
+    this.chunks.length = 0;
+  }
+}
+
+/** Like tf.tidy, for functions that return plain data: every tensor made inside is released. */
+export function tidyValue<T>(fn: () => T): T {
+  const engine = tf.engine();
+  engine.startScope();
+  try {
+    return fn();
+  } finally {
+    engine.endScope();
+  }
+}
+
+export function concatF32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Samples per chunk so that activations (kept twice over for double backprop) fit ~256 MB. */
+export function defaultChunkSize(ir: ModelIR, n: number): number {
+  const perSample = ir.nodes.reduce((a, node) => a + node.outShape.reduce((x, y) => x * y, 1), 0);
+  const budget = 256 * 1024 * 1024;
+  const fit = Math.max(1, Math.floor(budget / (perSample * 4 * 8)));
+  return Math.max(1, Math.min(n, fit, 8192));
+}

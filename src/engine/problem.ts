@@ -1,0 +1,130 @@
+/**
+ * A problem is what every job analyses: a model (IR and parameters), its training data and a loss,
+ * assembled from either a model.json + data file, or an experiment module.
+ */
+import * as path from 'node:path';
+import type { ProblemInput } from '../shared/workerProtocol';
+import { BasinError } from './errors';
+import { loadLayersModelFile } from './model/io';
+import { lowerLayersModel } from './model/lower';
+import { LOSS_NAMES, outputActivation, type LossName, type ModelIR } from './model/ir';
+import { loadDataFile, splitFromArrays, validateSplit, type Split } from './data';
+import { loadExperiment, tfApi, toArray } from './model/experiment';
+import type { LossSpec } from './model/losses';
+import { Objective } from './objective';
+
+/** model.json + data file (+ CSV label columns, loss), or an experiment module; see ProblemInput. */
+export type ProblemSpec = ProblemInput;
+
+export interface Problem {
+  ir: ModelIR;
+  /** Initial parameters, flat. */
+  theta: Float32Array;
+  loss: LossSpec;
+  lossName: string;
+  train: Split;
+  test?: Split;
+  /** What was loaded, for messages and results. */
+  description: string;
+  objective(): Objective;
+}
+
+/** A loss fitting the model when none is given: CE for softmax/sigmoid outputs, else MSE. */
+export function defaultLoss(ir: ModelIR): LossName {
+  const act = outputActivation(ir);
+  if (act === 'softmax') return 'categoricalCrossentropy';
+  if (act === 'sigmoid') return 'binaryCrossentropy';
+  return 'meanSquaredError';
+}
+
+function parseLoss(name: string | undefined, ir: ModelIR, source: string): LossName {
+  if (name === undefined) return defaultLoss(ir);
+  const found = LOSS_NAMES.find((l) => l.toLowerCase() === name.toLowerCase() || snake(l) === name.toLowerCase());
+  if (!found) throw new BasinError(`unknown loss '${name}' (use ${LOSS_NAMES.join(', ')})`, source);
+  return found;
+}
+
+/** The file with its folder, e.g. spiral/model.json: enough to tell files apart in tables. */
+function shortName(file: string): string {
+  return path.join(path.basename(path.dirname(path.resolve(file))), path.basename(file));
+}
+
+function snake(s: string): string {
+  return s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+}
+
+export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
+  let model: import('./tf').tfl.LayersModel;
+  let source: string;
+  let loss: LossSpec;
+  let lossName: string;
+  let train: Split;
+  let test: Split | undefined;
+  if (spec.experiment) {
+    source = spec.experiment;
+    const mod = loadExperiment(spec.experiment);
+    const api = tfApi();
+    try {
+      model = await mod.model(api);
+    } catch (e) {
+      throw new BasinError(`model(tf) threw: ${(e as Error).message}`, source);
+    }
+    if (!model || typeof (model as { getConfig?: unknown }).getConfig !== 'function') throw new BasinError('model(tf) did not return a tf.LayersModel', source);
+    const data = await Promise.resolve(mod.data(api)).catch((e: Error) => {
+      throw new BasinError(`data(tf) threw: ${e.message}`, source);
+    });
+    if (!data || data.x === undefined || data.y === undefined) throw new BasinError('data(tf) must return {x, y}', source);
+    train = splitFromArrays(toArray(data.x, 'x', source), toArray(data.y, 'y', source));
+    if (data.xTest !== undefined && data.yTest !== undefined) test = splitFromArrays(toArray(data.xTest, 'xTest', source), toArray(data.yTest, 'yTest', source));
+    const lowered = lowerLayersModel(model, source);
+    model.dispose();
+    const l = spec.loss ?? mod.loss;
+    loss = typeof l === 'function' ? (l as LossSpec) : parseLoss(l as string | undefined, lowered.ir, source);
+    lossName = typeof loss === 'function' ? 'custom' : loss;
+    return finish(lowered.ir, lowered.values, loss, lossName, train, test, source, spec);
+  }
+  if (!spec.model) throw new BasinError('give a model: --model model.json --data FILE, or an experiment module');
+  source = spec.model;
+  if (!spec.data) throw new BasinError('give the data the model is evaluated on: --data FILE (.json, .csv or .npy)', spec.model);
+  const dataset = loadDataFile(spec.data, { labels: spec.labels });
+  model = await loadLayersModelFile(spec.model);
+  const lowered = lowerLayersModel(model, spec.model);
+  model.dispose();
+  loss = parseLoss(spec.loss, lowered.ir, spec.model);
+  lossName = loss as string;
+  train = dataset.train;
+  test = dataset.test;
+  return finish(lowered.ir, lowered.values, loss, lossName, train, test, `${shortName(spec.model)} on ${shortName(dataset.source.split(',')[0])}`, spec, dataset.source);
+}
+
+function finish(
+  ir: ModelIR,
+  values: Float32Array[],
+  loss: LossSpec,
+  lossName: string,
+  train: Split,
+  test: Split | undefined,
+  description: string,
+  spec: ProblemSpec,
+  dataSource = spec.experiment ?? '',
+): Problem {
+  const maxParams = spec.maxParams ?? 50_000_000;
+  if (ir.numParams > maxParams) {
+    throw new BasinError(`the model has ${ir.numParams.toLocaleString()} parameters, over the limit of ${maxParams.toLocaleString()} (Lanczos keeps several float64 copies)`, spec.model ?? spec.experiment);
+  }
+  const lossForCheck = typeof loss === 'function' ? 'custom' : loss;
+  train = validateSplit(train, ir, lossForCheck, dataSource, 'training');
+  if (test) test = validateSplit(test, ir, lossForCheck, dataSource, 'test');
+  const theta = new Float32Array(ir.numParams);
+  values.forEach((v, i) => theta.set(v, ir.params[i].offset));
+  return {
+    ir,
+    theta,
+    loss,
+    lossName,
+    train,
+    test,
+    description,
+    objective: () => new Objective(ir, theta, loss, train, { chunkSize: spec.chunkSize }),
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * The typed protocol between the extension host (or any client) and the compute worker
+ * (`src/worker/main.ts`), over Node IPC. Requests carry an `id`; everything sent back about a
+ * request carries `inReplyTo`. Only plain data crosses: no tensors, no functions.
+ */
+import type { JobResult, Progress } from './results';
+
+/** Where a job's model and data come from (the CLI's --model/--data/--loss or an experiment module). */
+export interface ProblemInput {
+  model?: string;
+  data?: string;
+  labels?: string[];
+  loss?: string;
+  experiment?: string;
+  chunkSize?: number;
+  maxParams?: number;
+}
+
+export type JobKind = 'info' | 'eigs' | 'trace' | 'density';
+
+export interface JobOptions {
+  seed?: number;
+  hvp?: 'auto' | 'exact' | 'fd';
+  layer?: string;
+  k?: number;
+  which?: 'top' | 'bottom';
+  method?: 'lanczos' | 'power' | 'hutchpp' | 'hutchinson';
+  maxIter?: number;
+  tol?: number;
+  matvecs?: number;
+  steps?: number;
+  runs?: number;
+  gridPoints?: number;
+}
+
+export interface RunRequest {
+  type: 'run';
+  id: number;
+  job: JobKind;
+  problem: ProblemInput;
+  options: JobOptions;
+  backend?: 'tensorflow' | 'wasm' | 'cpu';
+}
+export interface CancelRequest {
+  type: 'cancel';
+  id: number;
+}
+export interface ShutdownRequest {
+  type: 'shutdown';
+}
+export type ToWorker = RunRequest | CancelRequest | ShutdownRequest;
+
+export interface ReadyMessage {
+  type: 'ready';
+  pid: number;
+}
+export interface ProgressMessage {
+  type: 'progress';
+  inReplyTo: number;
+  progress: Progress;
+}
+export interface ResultMessage {
+  type: 'result';
+  inReplyTo: number;
+  result: JobResult;
+}
+export interface ErrorMessage {
+  type: 'error';
+  inReplyTo: number;
+  message: string;
+  /** 'user': bad input, with a message for the user; 'cancelled'; 'internal': a bug. */
+  kind: 'user' | 'cancelled' | 'internal';
+}
+export type FromWorker = ReadyMessage | ProgressMessage | ResultMessage | ErrorMessage;
