@@ -2,6 +2,8 @@
 //   node esbuild.js            production bundles (extension, worker, CLI)
 //   node esbuild.js --watch    rebuild on change
 //   node esbuild.js --tests    also bundle test/unit/*.test.ts into .test-dist/unit for `node --test`
+//   node esbuild.js --bench    also bundle test/bench/bench.ts into .test-dist/bench
+//   node esbuild.js --scripts  also bundle scripts/*.ts into .test-dist/scripts
 'use strict';
 const esbuild = require('esbuild');
 const fs = require('node:fs');
@@ -9,6 +11,8 @@ const path = require('node:path');
 
 const watch = process.argv.includes('--watch');
 const tests = process.argv.includes('--tests');
+const bench = process.argv.includes('--bench');
+const scripts = process.argv.includes('--scripts');
 const root = __dirname;
 
 /** Options every Node-side bundle shares. */
@@ -53,11 +57,16 @@ async function main() {
       minify: !watch,
     },
   ];
-  if (tests) {
-    builds.push({ ...nodeOptions, entryPoints: testEntries(), outdir: '.test-dist/unit', sourcemap: 'inline' });
+  const extra = [];
+  if (tests) extra.push(['.test-dist/unit', testEntries()]);
+  if (bench) extra.push(['.test-dist/bench', ['test/bench/bench.ts']]);
+  if (scripts) extra.push(['.test-dist/scripts', fs.readdirSync(path.join(root, 'scripts')).filter((f) => f.endsWith('.ts')).map((f) => path.join('scripts', f))]);
+  for (const [outdir, entryPoints] of extra) {
+    fs.rmSync(path.join(root, outdir), { recursive: true, force: true });
+    builds.push({ ...nodeOptions, entryPoints, outdir, sourcemap: 'inline' });
+    copyWasm(path.join(root, outdir));
   }
   copyWasm(path.join(root, 'dist'));
-  if (tests) copyWasm(path.join(root, '.test-dist', 'unit'));
   if (watch) {
     for (const b of builds) await (await esbuild.context(b)).watch();
     console.log('esbuild: watching');

@@ -2,7 +2,7 @@
  * Regenerates the bundled examples (committed; run only to change them):
  *   examples/spiral/model.json, weights.bin, data.json   a 2-32-32-3 tanh MLP on a 3-arm spiral,
  *                                                        trained 300 full-batch GD steps
- *   npx esbuild scripts/make-examples.ts --bundle --platform=node --main-fields=module,main --outfile=.test-dist/make.js && node .test-dist/make.js
+ *   npm run examples:regenerate   (from the repository root)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -64,7 +64,7 @@ async function main(): Promise<void> {
   obj.setParameters(theta);
   console.log('loss after training', obj.lossAt(), 'accuracy', obj.accuracy());
   model.setWeights(ir.params.map((p) => tf.tensor(theta.subarray(p.offset, p.offset + p.size), p.shape)));
-  const dir = path.join(__dirname, '..', 'examples', 'spiral');
+  const dir = path.join(process.cwd(), 'examples', 'spiral');
   await saveModel(model, dir);
   fs.writeFileSync(path.join(dir, 'data.json'), JSON.stringify(data));
   obj.dispose();

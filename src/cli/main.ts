@@ -155,23 +155,36 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Exits once stdout and stderr have been flushed: a pipe takes 64 KiB at a time, and an immediate
+ * process.exit drops the rest of a large --json result.
+ */
+function exit(code: number): void {
+  let pending = 2;
+  const done = (): void => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 run(process.argv.slice(2)).then(
-  (code) => process.exit(code),
+  (code) => exit(code),
   (e: unknown) => {
     if (e instanceof UsageError) {
       process.stderr.write(`basin: ${e.message}\nRun 'basin --help' for usage.\n`);
-      process.exit(2);
+      return exit(2);
     }
     if (e instanceof CancelledError) {
       process.stderr.write('basin: cancelled\n');
-      process.exit(130);
+      return exit(130);
     }
     if (e instanceof BasinError) {
       process.stderr.write(`basin: ${e.message}\n`);
-      process.exit(1);
+      return exit(1);
     }
     const err = e as Error;
     process.stderr.write(`basin: internal error: ${err.message}\n${process.env.BASIN_DEBUG ? `${err.stack}\n` : 'Set BASIN_DEBUG=1 for the stack trace, and please report it.\n'}`);
-    process.exit(70);
+    exit(70);
   },
 );

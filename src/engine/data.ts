@@ -153,7 +153,8 @@ export function readNpy(file: string): { values: Float32Array; shape: number[] }
 }
 
 function fromNpy(spec: string): Dataset {
-  let [xFile, yFile] = spec.split(',');
+  const [xFile, yGiven] = spec.split(',');
+  let yFile = yGiven;
   if (!yFile) {
     const base = path.basename(xFile);
     const guess = path.join(path.dirname(xFile), base.replace(/^x/, 'y').replace(/^X/, 'Y'));

@@ -88,7 +88,12 @@ function relErrors(values: readonly number[], exact: readonly number[]): number[
   return values.map((v, i) => Math.abs(v - exact[i]) / Math.abs(exact[i]));
 }
 
-function assertBoundsHold(values: readonly number[], bounds: readonly number[], exact: readonly number[], what: string): void {
+function assertBoundsHold(
+  values: readonly number[],
+  bounds: readonly number[],
+  exact: readonly number[],
+  what: string,
+): void {
   values.forEach((v, i) => {
     const err = Math.abs(v - exact[i]);
     assert.ok(err <= bounds[i], `${what}: |theta_${i} - lambda_${i}| = ${err} exceeds its bound ${bounds[i]}`);
@@ -117,7 +122,8 @@ test('symmetricEigen recovers a known spectrum with repeated, zero and negative 
   const n = eigs.length;
   const a = matrixWithSpectrum(eigs, rng);
   const { values, vectors } = symmetricEigen(a, n);
-  assert.ok(maxAbsDiff(values, sortedDesc(eigs)) < 1e-12 * 7, `eigenvalue error ${maxAbsDiff(values, sortedDesc(eigs))}`);
+  const valueErr = maxAbsDiff(values, sortedDesc(eigs));
+  assert.ok(valueErr < 1e-12 * 7, `eigenvalue error ${valueErr}`);
   // A V = V diag(values) and V^T V = I.
   let resid = 0;
   let orth = 0;
@@ -142,7 +148,8 @@ test('symmetricEigen eigenvectors match the known ones; 2 x 2 exact; n = 200', (
   const eigs = Array.from({ length: 200 }, (_, i) => 10 - 0.05 * i + (i % 7) * 1e-3);
   const k = known(eigs, 3);
   const { values, vectors } = symmetricEigen(k.a, k.n);
-  assert.ok(maxAbsDiff(values, sortedDesc(eigs)) < 1e-10, `n = 200 eigenvalue error ${maxAbsDiff(values, sortedDesc(eigs))}`);
+  const valueErr = maxAbsDiff(values, sortedDesc(eigs));
+  assert.ok(valueErr < 1e-10, `n = 200 eigenvalue error ${valueErr}`);
   // eigs are distinct (gaps >= 1e-3), so each eigenvector is determined up to sign.
   const order = eigs.map((_, i) => i).sort((x, y) => eigs[y] - eigs[x]);
   let worst = 0;
@@ -195,7 +202,8 @@ test('tridiagonal eigen: Householder tridiagonal of a matrix with known spectrum
   const { alpha, beta, q } = tridiagonalize(matrixWithSpectrum(eigs, rng), n);
   // Q is orthogonal, so the tridiagonal T = Q^T A Q has the spectrum eigs exactly.
   const full = tridiagonalEigen(alpha, beta);
-  assert.ok(maxAbsDiff(full.values, sortedDesc(eigs)) < 1e-10 * 50, `error ${maxAbsDiff(full.values, sortedDesc(eigs))}`);
+  const valueErr = maxAbsDiff(full.values, sortedDesc(eigs));
+  assert.ok(valueErr < 1e-10 * 50, `error ${valueErr}`);
   assert.ok(maxAbsDiff(tridiagonalEigenvalues(alpha, beta), full.values) < 1e-12);
   const { values, rows } = tridiagonalEigenRows(alpha, beta, [0, n - 1]);
   assert.ok(maxAbsDiff(values, full.values) < 1e-12);
@@ -203,7 +211,8 @@ test('tridiagonal eigen: Householder tridiagonal of a matrix with known spectrum
   for (let i = 0; i < n; i++) {
     const sgn = Math.sign(full.vectors[i]) * Math.sign(rows[0][i]) || 1;
     assert.ok(Math.abs(rows[0][i] * sgn - full.vectors[i]) < 1e-10, `first row, column ${i}`);
-    assert.ok(Math.abs(Math.abs(rows[1][i]) - Math.abs(full.vectors[(n - 1) * n + i])) < 1e-10, `last row, column ${i}`);
+    const lastFull = full.vectors[(n - 1) * n + i];
+    assert.ok(Math.abs(Math.abs(rows[1][i]) - Math.abs(lastFull)) < 1e-10, `last row, column ${i}`);
   }
   // The tridiagonalising Q is orthogonal to rounding.
   assert.ok(Math.abs(dot(column(q, n, 0), column(q, n, 1))) < 1e-14);
@@ -218,18 +227,23 @@ test('tridiagonal eigen: Householder tridiagonal of a matrix with known spectrum
 test('Lanczos (science.md claim): top-5 of the 1000-dim matrix to < 1e-5 in 12 products, < 1e-10 in 20', async () => {
   const k = scienceMatrix();
   const top = k.eigs.slice(0, 5);
-  const errAt = async (products: number): Promise<{ err: number; matvecs: number }> => {
-    const r = await lanczos(k.op, { k: 5, which: 'top', maxIter: products, tol: 0, rng: new Rng(1) });
+  const errAt = async (products: number, seed: number): Promise<number> => {
+    const r = await lanczos(k.op, { k: 5, which: 'top', maxIter: products, tol: 0, rng: new Rng(seed) });
     assert.ok(r.matvecs <= products);
-    assertBoundsHold(r.eigenvalues, r.errorBounds, top, `${products} products`);
-    return { err: Math.max(...relErrors(r.eigenvalues, top)), matvecs: r.matvecs };
+    assertBoundsHold(r.eigenvalues, r.errorBounds, top, `${products} products, seed ${seed}`);
+    return Math.max(...relErrors(r.eigenvalues, top));
   };
-  const at10 = await errAt(10);
-  const at12 = await errAt(12);
-  const at20 = await errAt(20);
-  assert.ok(at10.err < 1e-3 && at10.err > 1e-9, `10 products: ${at10.err}`); // measured 6.7e-6 (science.md: 6e-6)
-  assert.ok(at12.err < 1e-5, `12 products: ${at12.err}`); // measured 1.6e-11
-  assert.ok(at20.err < 1e-10, `20 products: ${at20.err}`); // measured 4.6e-15
+  const at10: number[] = [];
+  for (let seed = 1; seed <= 5; seed++) {
+    at10.push(await errAt(10, seed));
+    const at12 = await errAt(12, seed);
+    const at20 = await errAt(20, seed);
+    assert.ok(at12 < 1e-5, `12 products, seed ${seed}: ${at12}`); // measured 1.9e-11 .. 3.1e-8
+    assert.ok(at20 < 1e-10, `20 products, seed ${seed}: ${at20}`); // measured 2.2e-15 .. 4.4e-15
+  }
+  // After 10 products the error depends on the start vector (measured 1.1e-5 .. 2.4e-2; science.md: 6e-6).
+  const median10 = [...at10].sort((a, b) => a - b)[2];
+  assert.ok(median10 < 1e-4, `median error after 10 products ${median10}`);
 });
 
 test('Lanczos stops on the residual test, bounds hold, eigenvectors match', async () => {
@@ -245,7 +259,8 @@ test('Lanczos stops on the residual test, bounds hold, eigenvectors match', asyn
   for (let i = 0; i < 5; i++) {
     const ay = await k.op.matvec(r.eigenvectors[i]);
     const trueRes = norm(Float64Array.from(ay, (x, t) => x - r.eigenvalues[i] * r.eigenvectors[i][t]));
-    assert.ok(Math.abs(trueRes - r.residuals[i]) <= 1e-3 * r.residuals[i] + 1e-11, `residual ${i}: ${trueRes} vs ${r.residuals[i]}`);
+    const resErr = Math.abs(trueRes - r.residuals[i]);
+    assert.ok(resErr <= 1e-3 * r.residuals[i] + 1e-11, `residual ${i}: ${trueRes} vs ${r.residuals[i]}`);
     assert.ok(Math.abs(norm(r.eigenvectors[i]) - 1) < 1e-12);
     assert.ok(absCos(r.eigenvectors[i], column(k.q, k.n, i)) > 1 - 1e-8, `eigenvector ${i}`);
   }
@@ -371,7 +386,8 @@ test('Lanczos respects the operator noise floor', async () => {
   const noisy: LinearOperator = { dim: base.n, relativeNoise: 1e-4, matvec: (v) => base.op.matvec(v) };
   const r = await lanczos(noisy, { k: 1, which: 'top', tol: 1e-12, rng: new Rng(1) });
   assert.ok(r.converged);
-  assert.ok(r.errorBounds[0] >= 1e-4 * 10 * (1 - 1e-12));
+  assert.ok(r.errorBounds[0] >= 1e-4 * Math.abs(r.eigenvalues[0]));
+  assert.ok(Math.abs(r.eigenvalues[0] - 10) <= r.errorBounds[0]);
   assert.ok(r.residuals[0] <= 1e-3);
 });
 
@@ -403,7 +419,7 @@ test('power iteration reproduces PyHessian warts: returns the previous Rayleigh 
   assert.equal(q.matvecs, 3);
   // Deflation against the top eigenvector finds the second one.
   const d = await powerIteration(op, { against: [Float64Array.from([1, 0])], rng: new Rng(2) });
-  assert.ok(Math.abs(d.eigenvalue - 1) < 1e-5);
+  assert.ok(Math.abs(d.eigenvalue - 1) < 1e-4, `deflated eigenvalue ${d.eigenvalue}`); // the +1e-6 shortens v
 });
 
 // ---------- trace ----------

@@ -37,7 +37,7 @@ function softmaxOf(x: Tensor, axis: number): Tensor {
 }
 
 const zeroGrad = (names: string[]): GradFunc => (_dy, saved) =>
-  Object.fromEntries(names.map((n, i) => [n, () => tf.zerosLike(saved[i])]));
+  Object.fromEntries(names.map((n, i) => [n, () => tf.zeros(saved[i].shape, 'float32')]));
 
 export const SAFE_GRADIENTS: SafeGrad[] = [
   {
@@ -135,12 +135,30 @@ export const SAFE_GRADIENTS: SafeGrad[] = [
     },
   },
   {
+    kernelName: 'AvgPool',
+    inputsToSave: ['x'],
+    why: "TF.js's AvgPoolGrad spreads dy with 1/(fh fw) while 'same' pooling averages over in-bounds cells only: wrong at borders",
+    gradFunc: (dy, [x], attrs) => ({
+      x: () => {
+        const g = one(dy);
+        const w = borderWeights(x.shape, attrs);
+        const scaled = w ? tf.mul(g, w) : g;
+        return tf.engine().runKernel('AvgPoolGrad', { dy: scaled, input: x }, attrs as never) as Tensor;
+      },
+    }),
+  },
+  {
     kernelName: 'AvgPoolGrad',
     inputsToSave: ['dy', 'input'],
     why: 'no gradient registered',
+    // avgPoolGrad(dy) = S^T dy / (fh fw) with S the window sum, so its adjoint is S ddx / (fh fw),
+    // which is avgPool(ddx) (= S ddx / count) times count / (fh fw).
     gradFunc: (ddx, [, input], attrs) => ({
-      dy: () =>
-        tf.avgPool(one(ddx) as tf.Tensor4D, attrs.filterSize as [number, number], attrs.strides as [number, number], attrs.pad as 'valid' | 'same'),
+      dy: () => {
+        const pooled = tf.avgPool(one(ddx) as tf.Tensor4D, attrs.filterSize as [number, number], attrs.strides as [number, number], attrs.pad as 'valid' | 'same');
+        const w = borderWeights(input.shape, attrs);
+        return w ? tf.div(pooled, w) : pooled;
+      },
       input: () => tf.zerosLike(input),
     }),
   },
@@ -149,6 +167,35 @@ export const SAFE_GRADIENTS: SafeGrad[] = [
   ),
   { kernelName: 'LogicalNot', inputsToSave: ['x'], why: 'piecewise constant: zero gradient', gradFunc: zeroGrad(['x']) },
 ];
+
+/**
+ * For 'same' average pooling: fh fw / count per output cell (count = in-bounds cells of its
+ * window), shape [1, oh, ow, 1]; undefined when every window is full (valid padding).
+ */
+function borderWeights(xShape: number[], attrs: Record<string, unknown>): Tensor | undefined {
+  if (attrs.pad !== 'same') return undefined;
+  const info = tf.backend_util.computePool2DInfo(
+    xShape as [number, number, number, number],
+    attrs.filterSize as [number, number],
+    attrs.strides as [number, number],
+    1,
+    'same',
+  );
+  const { outHeight, outWidth, filterHeight, filterWidth, strideHeight, strideWidth, inHeight, inWidth } = info;
+  const w = new Float32Array(outHeight * outWidth);
+  let partial = false;
+  for (let r = 0; r < outHeight; r++) {
+    const r0 = r * strideHeight - info.padInfo.top;
+    const rows = Math.min(inHeight, r0 + filterHeight) - Math.max(0, r0);
+    for (let c = 0; c < outWidth; c++) {
+      const c0 = c * strideWidth - info.padInfo.left;
+      const cols = Math.min(inWidth, c0 + filterWidth) - Math.max(0, c0);
+      w[r * outWidth + c] = (filterHeight * filterWidth) / (rows * cols);
+      if (rows * cols !== filterHeight * filterWidth) partial = true;
+    }
+  }
+  return partial ? tf.tensor4d(w, [1, outHeight, outWidth, 1]) : undefined;
+}
 
 /** Sums a broadcast gradient back to `shape`. */
 function reduceTo(t: Tensor, shape: number[]): Tensor {

@@ -58,7 +58,9 @@ export async function powerIteration(op: LinearOperator, opts: PowerOptions = {}
   const maxIter = opts.maxIter ?? 100;
   const tol = opts.tol ?? 1e-3;
   if (!Number.isInteger(maxIter) || maxIter < 1) throw new Error(`powerIteration: bad maxIter ${maxIter}`);
-  if (opts.v0 && opts.v0.length !== n) throw new Error(`powerIteration: v0 has length ${opts.v0.length}, expected ${n}`);
+  if (opts.v0 && opts.v0.length !== n) {
+    throw new Error(`powerIteration: v0 has length ${opts.v0.length}, expected ${n}`);
+  }
   const rng = opts.rng ?? new Rng(0);
   const against = opts.against ?? [];
   let v = normalization(opts.v0 ? Float64Array.from(opts.v0) : rng.normalVector(n));

@@ -114,7 +114,9 @@ export function spectralDensity(
   opts: SpectralDensityOptions = {},
 ): SpectralDensity {
   const runs = nodes.length;
-  if (runs === 0 || weights.length !== runs) throw new Error('spectralDensity: need matching, non-empty nodes and weights');
+  if (runs === 0 || weights.length !== runs) {
+    throw new Error('spectralDensity: need matching, non-empty nodes and weights');
+  }
   const gridPoints = opts.gridPoints ?? 10000;
   if (!Number.isInteger(gridPoints) || gridPoints < 2) throw new Error(`spectralDensity: bad gridPoints ${gridPoints}`);
   let lo = Infinity;

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf, tfl } from '../tf';
 import { BasinError } from '../errors';
+import { SUPPORTED_LAYERS } from './lower';
 
 interface WeightSpec {
   name: string;
@@ -42,9 +43,11 @@ function readJson(file: string): Record<string, unknown> {
 export function readModelArtifacts(file: string): tf.io.ModelArtifacts {
   const json = readJson(file);
   const topology = json.modelTopology as Record<string, unknown> | undefined;
-  if (!topology || typeof topology !== 'object') {
+  // A graph model has a modelTopology too (a GraphDef: `node`, `versions`), so test the format first.
+  const graph = json.format === 'graph-model' || (!!topology && typeof topology === 'object' && Array.isArray(topology.node));
+  if (!topology || typeof topology !== 'object' || graph) {
     throw new BasinError(
-      json.format === 'graph-model'
+      graph
         ? 'this is a TF.js graph model; Basin needs a layers model (tf.LayersModel.save / tensorflowjs_converter --output_format tfjs_layers_model)'
         : "no 'modelTopology': not a TF.js layers model.json",
       file,
@@ -95,6 +98,17 @@ export function readModelArtifacts(file: string): tf.io.ModelArtifacts {
   };
 }
 
+/** The top-level layers of a Sequential or functional topology: class and name. */
+function topologyLayers(topology: unknown): { className: string; name: string }[] {
+  const config = (topology as { config?: unknown } | undefined)?.config;
+  const layers = Array.isArray(config) ? config : (config as { layers?: unknown } | undefined)?.layers;
+  if (!Array.isArray(layers)) return [];
+  return layers.map((l: { class_name?: unknown; config?: { name?: unknown }; name?: unknown }) => ({
+    className: String(l?.class_name ?? ''),
+    name: String(l?.config?.name ?? l?.name ?? '?'),
+  }));
+}
+
 /** Loads a layers model from model.json and its shards. */
 export async function loadLayersModelFile(file: string): Promise<tfl.LayersModel> {
   const artifacts = readModelArtifacts(file);
@@ -102,6 +116,15 @@ export async function loadLayersModelFile(file: string): Promise<tfl.LayersModel
     return await tfl.loadLayersModel(tf.io.fromMemory(artifacts));
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
+    // A class TF.js knows but Basin does not (LSTM on 2-D input...) can fail to build with a
+    // message about shapes; name the class instead.
+    const layer = topologyLayers(artifacts.modelTopology).find((l) => l.className !== '' && !SUPPORTED_LAYERS.includes(l.className));
+    if (layer) {
+      throw new BasinError(
+        `layer '${layer.name}' (${layer.className}) is not supported; supported layers: ${SUPPORTED_LAYERS.filter((c) => c !== 'InputLayer').join(', ')}`,
+        file,
+      );
+    }
     const unknown = /Unknown (layer|activation|initializer|regularizer|constraint): (\w+)/.exec(msg);
     if (unknown) throw new BasinError(`unsupported ${unknown[1]} '${unknown[2]}' in the model topology`, file);
     throw new BasinError(`TF.js could not build the model: ${msg}`, file);
