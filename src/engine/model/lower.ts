@@ -113,7 +113,10 @@ export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowere
       return a as Activation;
     };
     const trainable = layer.trainableWeights;
-    const byRole = (suffix: string) => trainable.find((w) => w.name.endsWith(`/${suffix}`) || w.name === suffix);
+    // Weight names end in the role ('dense_1/kernel'); TF.js appends '_N' when the same name was
+    // already used in this process ('dense_1/kernel_1').
+    const role = (name: string): string => (name.split('/').pop() ?? name).replace(/_\d+$/, '');
+    const byRole = (suffix: string) => trainable.find((w) => role(w.name) === suffix);
     let op: LayerOp;
     switch (cls) {
       case 'Dense': {
@@ -178,8 +181,8 @@ export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowere
         const rank = shapeOf(layer.outputShape).length;
         if (axis !== -1 && axis !== rank) throw new BasinError(`${where}: only normalisation over the last axis is supported (axis ${axis})`, source);
         const nonTrainable = layer.nonTrainableWeights;
-        const mm = nonTrainable.find((w) => w.name.endsWith('moving_mean'));
-        const mv = nonTrainable.find((w) => w.name.endsWith('moving_variance'));
+        const mm = nonTrainable.find((w) => role(w.name) === 'moving_mean');
+        const mv = nonTrainable.find((w) => role(w.name) === 'moving_variance');
         if (!mm || !mv) throw new BasinError(`${where}: moving statistics are missing`, source);
         const g = byRole('gamma');
         const bt = byRole('beta');

@@ -1,0 +1,202 @@
+/**
+ * `npm run bench`: Basin against the PyTorch peer (the reference tools' algorithms) on the same
+ * TF.js model files, with ratios. The model is the peer README's: a 64-128-128-10 tanh MLP with a
+ * softmax output (26,122 parameters) on 2000 samples, generated deterministically here.
+ *
+ * The peer runs when found: BASIN_PEER=/path/to/torch_peer.py, or ../shared/peers/torch_peer.py
+ * beside the repository, with /usr/bin/python3 (BASIN_PEER_PYTHON) able to import torch.
+ * Without it the Basin columns are still printed.
+ *
+ * Speed is measured here, never asserted in tests: timings depend on the machine.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { tf, tfl } from '../../src/engine/tf';
+import { initBackend, backendInfo } from '../../src/engine/backend';
+import { loadProblem } from '../../src/engine/problem';
+import { ExactHessian, FiniteDifferenceHessian } from '../../src/engine/hvp/operators';
+import { lanczos, powerIteration, hutchpp, hutchinson } from '../../src/engine/linalg';
+import { Rng } from '../../src/engine/rng';
+
+interface PeerResult {
+  params: number;
+  loss: number;
+  ops_ms?: { forward: number; gradient: number; hvp: number };
+  eig?: { value: number; hvps: number; ms: number };
+  trace?: { value: number; hvps: number; ms: number };
+  ref?: { eigs: number[]; ms: number };
+}
+
+async function writeBenchModel(dir: string): Promise<{ model: string; data: string }> {
+  const rng = new Rng(2024);
+  const n = 2000;
+  // Inputs: 10 Gaussian clusters in 64-D; labels the cluster (learnable, not trivially separable).
+  const centers = Array.from({ length: 10 }, () => Array.from(rng.normalVector(64), (v) => v * 0.6));
+  const x: number[][] = [];
+  const y: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    const c = rng.nextU32() % 10;
+    x.push(centers[c].map((m) => Number((m + rng.normal()).toFixed(4))));
+    y.push(Array.from({ length: 10 }, (_, k) => (k === c ? 1 : 0)));
+  }
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.dense({ inputShape: [64], units: 128, activation: 'tanh', kernelInitializer: tfl.initializers.glorotNormal({ seed: 11 }) }),
+      tfl.layers.dense({ units: 128, activation: 'tanh', kernelInitializer: tfl.initializers.glorotNormal({ seed: 12 }) }),
+      tfl.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tfl.initializers.glorotNormal({ seed: 13 }) }),
+    ],
+  });
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
+      fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  model.dispose();
+  fs.writeFileSync(path.join(dir, 'data.json'), JSON.stringify({ x, y }));
+  return { model: path.join(dir, 'model.json'), data: path.join(dir, 'data.json') };
+}
+
+function findPeer(): string | undefined {
+  const candidates = [process.env.BASIN_PEER, path.join(process.cwd(), '..', 'shared', 'peers', 'torch_peer.py')];
+  return candidates.find((c): c is string => !!c && fs.existsSync(c));
+}
+
+function runPeer(peer: string, model: string, data: string): PeerResult | string {
+  const python = process.env.BASIN_PEER_PYTHON ?? '/usr/bin/python3';
+  const r = spawnSync(python, [peer, model, data, '--loss', 'categoricalCrossentropy', '--jobs', 'ops,eig,trace,ref', '--k', '5'], { encoding: 'utf8', timeout: 600_000 });
+  if (r.status !== 0) return `peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
+  return JSON.parse(r.stdout) as PeerResult;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function timeMs(f: () => unknown, n = 15): number {
+  f();
+  const ts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    f();
+    ts.push(performance.now() - t);
+  }
+  return median(ts);
+}
+
+const fmt = (x: number | undefined, d = 4): string => (x === undefined || !Number.isFinite(x) ? '-' : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(d - 1) : x.toPrecision(d));
+
+function table(rows: (string | number | undefined)[][]): string {
+  const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? fmt(c) : (c ?? '-'))));
+  const w = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  return cells.map((r) => r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')).join('\n');
+}
+
+async function main(): Promise<void> {
+  await initBackend((process.env.BASIN_BACKEND as 'wasm' | undefined) ?? undefined);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'basin-bench-'));
+  const files = await writeBenchModel(dir);
+  const peerPath = findPeer();
+  let peer: PeerResult | undefined;
+  let peerNote = 'peer not found (set BASIN_PEER)';
+  if (peerPath) {
+    process.stderr.write('bench: running the PyTorch peer (ops, eig, trace, float64 ref)...\n');
+    const r = runPeer(peerPath, files.model, files.data);
+    if (typeof r === 'string') peerNote = r;
+    else {
+      peer = r;
+      peerNote = `peer: ${peerPath}`;
+    }
+  }
+  const problem = await loadProblem({ model: files.model, data: files.data, loss: 'categoricalCrossentropy' });
+  const obj = problem.objective();
+  const rng = new Rng(0);
+  const v = rng.normalVector(obj.dim);
+  process.stderr.write('bench: timing Basin products...\n');
+  const ops = {
+    forward: timeMs(() => obj.lossAt()),
+    gradient: timeMs(() => obj.gradient()),
+    hvp: timeMs(() => obj.hvpExact(v)),
+  };
+  const fdOp = new FiniteDifferenceHessian(obj);
+  const fdMs = timeMs(() => void fdOp.matvec(v), 7);
+
+  const ref = peer?.ref?.eigs[0];
+  const exact = new ExactHessian(obj);
+  process.stderr.write('bench: Lanczos and power iteration...\n');
+  let t = performance.now();
+  const lz = await lanczos(exact, { k: 1, which: 'top', rng: new Rng(1) });
+  const lzMs = performance.now() - t;
+  const exact2 = new ExactHessian(obj);
+  t = performance.now();
+  const pw = await powerIteration(exact2, { rng: new Rng(1) });
+  const pwMs = performance.now() - t;
+  process.stderr.write('bench: traces...\n');
+  const traceBudget = peer?.trace?.hvps ?? 30;
+  const exact3 = new ExactHessian(obj);
+  t = performance.now();
+  const hpp = await hutchpp(exact3, { matvecs: Math.max(3, traceBudget), rng: new Rng(2) });
+  const hppMs = performance.now() - t;
+  const exact4 = new ExactHessian(obj);
+  t = performance.now();
+  const hut = await hutchinson(exact4, { matvecs: Math.max(2, traceBudget), rng: new Rng(3) });
+  const hutMs = performance.now() - t;
+
+  // What dominates one exact product: the kernels, summed by name.
+  const prof = await tf.profile(() => {
+    obj.hvpExact(v);
+  });
+  const byKernel = new Map<string, number>();
+  for (const k of prof.kernels) byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + (k.kernelTimeMs as number));
+  const kernelTotal = [...byKernel.values()].reduce((a, b) => a + b, 0);
+  const top = [...byKernel.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6);
+
+  const be = backendInfo();
+  const relErr = (x: number | undefined): number | undefined => (ref === undefined || x === undefined ? undefined : Math.abs(x - ref) / Math.abs(ref));
+  const ratio = (ours: number, theirs: number | undefined): string => (theirs === undefined ? '-' : `${(ours / theirs).toFixed(2)}x`);
+  const out: string[] = [];
+  out.push(`Basin benchmark: ${problem.ir.numParams.toLocaleString()}-parameter tanh MLP (64-128-128-10, softmax), ${obj.numSamples} samples`);
+  out.push(`Basin backend: ${be.detail}; ${peer ? `PyTorch peer: torch threads 2` : peerNote}`);
+  out.push('');
+  out.push('Products (median ms)                  Basin      peer   Basin/peer');
+  out.push(table([
+    ['op', 'Basin', 'peer', 'ratio'],
+    ['forward', ops.forward, peer?.ops_ms?.forward, ratio(ops.forward, peer?.ops_ms?.forward)],
+    ['gradient', ops.gradient, peer?.ops_ms?.gradient, ratio(ops.gradient, peer?.ops_ms?.gradient)],
+    ['H·v exact', ops.hvp, peer?.ops_ms?.hvp, ratio(ops.hvp, peer?.ops_ms?.hvp)],
+    ['H·v finite diff.', fdMs, undefined, '-'],
+  ]));
+  out.push('');
+  out.push(`Top eigenvalue (float64 reference: ${ref === undefined ? 'unavailable' : ref.toPrecision(8)})`);
+  out.push(table([
+    ['method', 'value', 'rel. error', 'products', 'ms', 'time vs peer'],
+    ['Basin Lanczos (tol 1e-6)', lz.eigenvalues[0], relErr(lz.eigenvalues[0]), lz.matvecs, lzMs, ratio(lzMs, peer?.eig?.ms)],
+    ['Basin power (PyHessian rule)', pw.eigenvalue, relErr(pw.eigenvalue), pw.matvecs, pwMs, ratio(pwMs, peer?.eig?.ms)],
+    ['peer PyHessian power', peer?.eig?.value, relErr(peer?.eig?.value), peer?.eig?.hvps, peer?.eig?.ms, '1.00x'],
+  ]));
+  out.push(`Lanczos error bound ${fmt(lz.errorBounds[0])}, residual ${fmt(lz.residuals[0])}`);
+  out.push('');
+  out.push(`Trace (same product budget: ${traceBudget})`);
+  out.push(table([
+    ['method', 'trace', 'std. error', 'products', 'ms', 'time vs peer'],
+    ['Basin Hutch++', hpp.trace, hpp.stderr, hpp.matvecs, hppMs, ratio(hppMs, peer?.trace?.ms)],
+    ['Basin Hutchinson', hut.trace, hut.stderr, hut.matvecs, hutMs, ratio(hutMs, peer?.trace?.ms)],
+    ['peer PyHessian Hutchinson', peer?.trace?.value, undefined, peer?.trace?.hvps, peer?.trace?.ms, '1.00x'],
+  ]));
+  out.push('');
+  out.push(`Where one exact product's time goes (${prof.kernels.length} kernels, ${kernelTotal.toFixed(1)} ms in kernels):`);
+  for (const [name, ms] of top) out.push(`  ${name.padEnd(22)} ${ms.toFixed(1).padStart(7)} ms  ${((100 * ms) / kernelTotal).toFixed(0).padStart(3)}%`);
+  console.log(out.join('\n'));
+  obj.dispose();
+  if (!process.env.BASIN_BENCH_KEEP) fs.rmSync(dir, { recursive: true, force: true });
+  else console.log(`kept ${dir}`);
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});

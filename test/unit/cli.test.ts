@@ -1,0 +1,191 @@
+// The built `basin` CLI (dist/cli.js, built by `node esbuild.js` before the tests run) as a user
+// runs it: exit codes, usage errors, user errors without stack traces, and the JSON of every
+// command on the example model.
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { DensityResult, EigsResult, InfoResult, TraceResult } from '../../src/shared/results';
+
+// The bundle runs from .test-dist/unit/.
+const CLI = path.join(__dirname, '../../dist/cli.js');
+const EXAMPLE = path.join(__dirname, '../../examples/spiral');
+const MODEL = path.join(EXAMPLE, 'model.json');
+const DATA = path.join(EXAMPLE, 'data.json');
+const INPUTS = ['--model', MODEL, '--data', DATA];
+
+interface Run {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function basin(...args: string[]): Run {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, BASIN_DEBUG: '' } });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Runs a command that must succeed and print exactly one JSON object on stdout. */
+function basinJson<T>(...args: string[]): T {
+  const r = basin(...args);
+  assert.equal(r.status, 0, `basin ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+  const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
+  assert.equal(lines.length, 1, `expected one line of JSON, got ${lines.length}`);
+  return JSON.parse(lines[0]) as T;
+}
+
+function noStack(r: Run): void {
+  assert.ok(!r.stderr.includes('    at '), `a stack trace was printed:\n${r.stderr}`);
+  assert.ok(!/internal error/.test(r.stderr), `reported as an internal error:\n${r.stderr}`);
+}
+
+before(() => {
+  assert.ok(fs.existsSync(CLI), `${CLI} is missing: build it with 'node esbuild.js' first`);
+});
+
+test('--help lists the commands; --version; no command', () => {
+  const r = basin('--help');
+  assert.equal(r.status, 0);
+  for (const cmd of ['info', 'eigs', 'trace', 'density']) assert.match(r.stdout, new RegExp(`^  ${cmd} `, 'm'));
+  assert.match(r.stdout, /Usage:/);
+  assert.match(r.stdout, /--model FILE/);
+  assert.equal(basin('eigs', '-h').status, 0);
+  const v = basin('--version');
+  assert.equal(v.status, 0);
+  assert.match(v.stdout, /^\d+\.\d+\.\d+\n$/);
+  const none = basin();
+  assert.equal(none.status, 2);
+  assert.match(none.stdout, /Usage:/);
+});
+
+test('usage errors exit 2 with a message', () => {
+  const cases: [string[], RegExp][] = [
+    [['eigs', '--bogus', ...INPUTS], /^basin: unknown option --bogus\n/],
+    [['frobnicate', ...INPUTS], /^basin: unknown command 'frobnicate'\n/],
+    [['eigs', '--k', '0', ...INPUTS], /^basin: --k must be an integer >= 1 \(got 0\)\n/],
+    [['eigs', '--which', 'middle', ...INPUTS], /^basin: --which must be one of top, bottom \(got middle\)\n/],
+    [['trace', '--matvecs', ...INPUTS], /^basin: --matvecs needs a value\n/],
+    [['info', '--json=yes', ...INPUTS], /^basin: --json takes no value\n/],
+    [['info', 'stray', ...INPUTS], /^basin: unexpected argument 'stray'\n/],
+  ];
+  for (const [args, message] of cases) {
+    const r = basin(...args);
+    assert.equal(r.status, 2, `basin ${args.join(' ')}: exit ${r.status}, ${r.stderr}`);
+    assert.match(r.stderr, message);
+    assert.match(r.stderr, /Run 'basin --help' for usage\./);
+    assert.equal(r.stdout, '');
+    noStack(r);
+  }
+});
+
+test('a missing model file exits 1 naming the file, without a stack trace', () => {
+  const missing = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'basin-cli-')), 'model.json');
+  const r = basin('eigs', '--json', '--model', missing, '--data', DATA);
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, new RegExp(`^basin: ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: file not found\n`, 'm'));
+  assert.equal(r.stdout, '');
+  noStack(r);
+  // A missing data file, an unknown loss, no --data: also user errors.
+  const d = basin('info', '--model', MODEL, '--data', `${missing}.csv`);
+  assert.equal(d.status, 1);
+  assert.match(d.stderr, /data file not found/);
+  noStack(d);
+  const l = basin('info', ...INPUTS, '--loss', 'hinge');
+  assert.equal(l.status, 1);
+  assert.match(l.stderr, /unknown loss 'hinge'/);
+  noStack(l);
+  const n = basin('info', '--model', MODEL);
+  assert.equal(n.status, 1);
+  assert.match(n.stderr, /--data FILE/);
+  noStack(n);
+});
+
+test('eigs --json --k 3', () => {
+  const r = basinJson<EigsResult>('eigs', '--json', '--k', '3', '--backend', 'wasm', ...INPUTS);
+  assert.equal(r.kind, 'eigs');
+  assert.equal(r.eigenvalues.length, 3);
+  for (let i = 1; i < 3; i++) assert.ok(r.eigenvalues[i - 1] >= r.eigenvalues[i], `not descending: ${r.eigenvalues.join(', ')}`);
+  assert.ok(r.eigenvalues[0] > 0);
+  assert.ok(r.hvps > 0);
+  assert.ok(r.ms > 0);
+  assert.equal(r.backend, 'wasm');
+  assert.equal(r.hvpMethod, 'exact');
+  assert.equal(r.params, 1251);
+  assert.equal(r.samples, 300);
+  assert.equal(r.loss, 'categoricalCrossentropy');
+  assert.equal(r.which, 'top');
+  assert.equal(r.seed, 0);
+  assert.equal(r.errorBounds.length, 3);
+});
+
+test('eigs without --json prints a table', () => {
+  const r = basin('eigs', '--k', '2', '--quiet', ...INPUTS);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /Top 2 Hessian eigenvalues/);
+  assert.match(r.stdout, /1,?251 parameters, 300 samples/);
+  assert.equal(r.stderr, '');
+});
+
+test('trace --json --method hutchinson --matvecs 10', () => {
+  const r = basinJson<TraceResult>('trace', '--json', '--method', 'hutchinson', '--matvecs', '10', ...INPUTS);
+  assert.equal(r.kind, 'trace');
+  assert.equal(r.method, 'hutchinson');
+  assert.equal(r.hvps, 10);
+  assert.ok(Number.isFinite(r.trace));
+  assert.ok(Number.isFinite(r.stderr) && r.stderr >= 0);
+});
+
+test('density --json --steps 20', () => {
+  // The default grid (10000 points) makes the JSON larger than a pipe's buffer.
+  for (const runs of ['1', '2']) {
+    const r = basinJson<DensityResult>('density', '--json', '--steps', '20', '--runs', runs, ...INPUTS);
+    assert.equal(r.kind, 'density');
+    assert.equal(r.steps, 20);
+    assert.equal(r.runs, Number(runs));
+    assert.ok(r.grid.length > 1);
+    assert.equal(r.grid.length, r.density.length);
+    assert.equal(r.nodes.length, r.runs);
+    assert.equal(r.weights.length, r.runs);
+    for (let k = 0; k < r.runs; k++) {
+      assert.equal(r.nodes[k].length, r.weights[k].length);
+      const sum = r.weights[k].reduce((a, b) => a + b, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-6, `weights of run ${k} sum to ${sum}`);
+      assert.ok(r.weights[k].every((w) => w >= 0));
+    }
+    assert.ok(r.density.every((v) => Number.isFinite(v) && v >= 0));
+  }
+});
+
+test('info --json', () => {
+  const r = basinJson<InfoResult>('info', '--json', ...INPUTS);
+  assert.equal(r.kind, 'info');
+  assert.equal(r.params, 1251);
+  assert.equal(r.samples, 300);
+  assert.deepEqual(r.layers.map((l) => l.params), [0, 96, 1056, 99]);
+  assert.ok(r.accuracy !== undefined && r.accuracy > 0.5);
+});
+
+test('--out FILE writes the same JSON', () => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'basin-cli-')), 'sub', 'eigs.json');
+  const printed = basinJson<EigsResult>('eigs', '--json', '--k', '2', '--out', out, ...INPUTS);
+  assert.ok(fs.existsSync(out), `${out} was not written`);
+  assert.deepEqual(JSON.parse(fs.readFileSync(out, 'utf8')) as EigsResult, printed);
+  // Without --json the table is printed and the file is still written.
+  const out2 = path.join(path.dirname(out), 'info.json');
+  const r = basin('info', '--out', out2, ...INPUTS);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /wrote /);
+  assert.equal((JSON.parse(fs.readFileSync(out2, 'utf8')) as InfoResult).params, 1251);
+});
+
+test('the same --seed gives the same eigenvalues', () => {
+  const args = ['eigs', '--json', '--k', '2', '--seed', '17', '--max-iter', '30', ...INPUTS];
+  const a = basinJson<EigsResult>(...args);
+  const b = basinJson<EigsResult>(...args);
+  assert.equal(a.seed, 17);
+  assert.deepEqual(a.eigenvalues, b.eigenvalues);
+  assert.equal(a.hvps, b.hvps);
+});
