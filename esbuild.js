@@ -52,6 +52,7 @@ async function main() {
         extension: 'src/extension/extension.ts',
         worker: 'src/worker/main.ts',
         cli: 'src/cli/main.ts',
+        shard: 'src/engine/shard/worker.ts',
       },
       outdir: 'dist',
       minify: !watch,
@@ -63,7 +64,8 @@ async function main() {
   if (scripts) extra.push(['.test-dist/scripts', fs.readdirSync(path.join(root, 'scripts')).filter((f) => f.endsWith('.ts')).map((f) => path.join('scripts', f))]);
   for (const [outdir, entryPoints] of extra) {
     fs.rmSync(path.join(root, outdir), { recursive: true, force: true });
-    builds.push({ ...nodeOptions, entryPoints, outdir, sourcemap: 'inline' });
+    const shard = { in: 'src/engine/shard/worker.ts', out: 'shard' };
+    builds.push({ ...nodeOptions, entryPoints: [shard, ...entryPoints], outdir, sourcemap: 'inline' });
     copyWasm(path.join(root, outdir));
   }
   copyWasm(path.join(root, 'dist'));

@@ -21,7 +21,7 @@ import { formatResult } from './format';
 const VERSION = '0.1.0';
 
 const COMMON = ['model', 'data', 'labels', 'loss', 'experiment', 'seed', 'backend', 'hvp', 'layer', 'chunk-size', 'out'];
-const KNOWN = new Set([...COMMON, 'k', 'which', 'method', 'max-iter', 'tol', 'matvecs', 'steps', 'runs', 'grid']);
+const KNOWN = new Set([...COMMON, 'k', 'which', 'method', 'max-iter', 'tol', 'stop', 'matvecs', 'steps', 'runs', 'grid']);
 const FLAGS = new Set(['json', 'help', 'version', 'quiet']);
 
 const USAGE = `basin ${VERSION}: loss-landscape curvature from the command line
@@ -33,7 +33,9 @@ Usage:
 Commands:
   info      describe the model: layers, parameters, loss and accuracy on the data
   eigs      Hessian eigenvalues       --k N (1)  --which top|bottom  --method lanczos|power
-                                      --max-iter N  --tol T (1e-6, relative Ritz residual)
+                                      --max-iter N  --tol T (1e-6)  --stop bound|residual
+                                      (tol bounds the relative eigenvalue error estimate, or
+                                      with --stop residual the rigorous Ritz residual)
   trace     Hessian trace             --method hutchpp|hutchinson  --matvecs M (60)
   density   spectral density (SLQ)    --steps S (90)  --runs R (1)  --grid G (10000)
 
@@ -118,6 +120,7 @@ async function run(argv: string[]): Promise<number> {
     method: choice(p, 'method', ['lanczos', 'power'] as const),
     maxIter: intOption(p, 'max-iter'),
     tol: numOption(p, 'tol'),
+    stopOn: choice(p, 'stop', ['bound', 'residual'] as const),
   } : undefined;
   const traceOpts = command === 'trace' ? { seed, hvp, layer, method: choice(p, 'method', ['hutchpp', 'hutchinson'] as const), matvecs: intOption(p, 'matvecs') } : undefined;
   const densityOpts = command === 'density' ? { seed, hvp, layer, steps: intOption(p, 'steps'), runs: intOption(p, 'runs'), gridPoints: intOption(p, 'grid', 2) } : undefined;

@@ -11,7 +11,7 @@ import type { LinearOperator } from './linalg/operator';
 import { BlockOperator, selectHessian, type HvpChoice, type HvpSelection } from './hvp/operators';
 import { twiceDifferentiable } from './model/forward';
 import type { ModelIR } from './model/ir';
-import type { Objective } from './objective';
+import type { Evaluator } from './evaluator';
 import type { Problem } from './problem';
 import { BasinError } from './errors';
 import { Rng } from './rng';
@@ -34,6 +34,8 @@ export interface EigsOptions extends CommonOptions {
   method?: 'lanczos' | 'power';
   maxIter?: number;
   tol?: number;
+  /** What `tol` bounds (Lanczos): the eigenvalue error bound (default) or the Ritz residual. */
+  stopOn?: 'bound' | 'residual';
 }
 
 export interface TraceOptions extends CommonOptions {
@@ -48,7 +50,7 @@ export interface DensityOptions extends CommonOptions {
 }
 
 interface Prepared {
-  obj: Objective;
+  obj: Evaluator;
   sel: HvpSelection;
   op: LinearOperator;
   meta: Omit<RunMeta, 'ms'>;
@@ -68,9 +70,9 @@ export function layerBlock(ir: ModelIR, layer: string): { offset: number; size: 
 
 async function prepare(problem: Problem, opts: CommonOptions, ctx: JobContext): Promise<Prepared> {
   const t0 = performance.now();
-  const obj = problem.objective();
+  const obj = await problem.evaluator();
   try {
-    const lossValue = obj.lossAt();
+    const lossValue = await obj.loss();
     if (!Number.isFinite(lossValue)) throw new BasinError(`the loss at these parameters is ${lossValue}: nothing to analyse (check the data scale and the weights)`, problem.description);
     ctx.onProgress?.({ done: 0, total: 1, message: 'checking Hessian-vector products' });
     const sel = await selectHessian(obj, opts.hvp ?? 'auto', (opts.seed ?? 0) + 7919);
@@ -87,7 +89,7 @@ async function prepare(problem: Problem, opts: CommonOptions, ctx: JobContext): 
       t0,
       meta: {
         backend: be.name,
-        backendDetail: be.detail,
+        backendDetail: obj.threads > 1 ? `${be.detail}, ${obj.threads} threads` : be.detail,
         seed: opts.seed ?? 0,
         model: problem.description,
         params: problem.ir.numParams,
@@ -143,7 +145,16 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
         converged &&= r.converged;
       }
     } else {
-      const r = await lanczos(p.op, { k, which, maxIter: opts.maxIter, tol: opts.tol, rng, signal: ctx.signal, onProgress: progress(ctx, 'Lanczos') });
+      const r = await lanczos(p.op, {
+        k,
+        which,
+        maxIter: opts.maxIter,
+        tol: opts.tol,
+        stopOn: opts.stopOn ?? 'bound',
+        rng,
+        signal: ctx.signal,
+        onProgress: progress(ctx, 'Lanczos'),
+      });
       // Report descending whichever end was asked for.
       const order = eigOrder(r.eigenvalues);
       eigenvalues = order.map((i) => r.eigenvalues[i]);

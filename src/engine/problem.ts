@@ -12,6 +12,12 @@ import { loadDataFile, splitFromArrays, validateSplit, type Split } from './data
 import { loadExperiment, tfApi, toArray } from './model/experiment';
 import type { LossSpec } from './model/losses';
 import { Objective } from './objective';
+import { LocalEvaluator, type Evaluator } from './evaluator';
+import { ParallelEvaluator, shardWorkerPath } from './shard/parallel';
+import { backendInfo } from './backend';
+
+/** Below this many samples a second thread costs more in per-op overhead than it saves. */
+export const MIN_PARALLEL_SAMPLES = 512;
 
 /** model.json + data file (+ CSV label columns, loss), or an experiment module; see ProblemInput. */
 export type ProblemSpec = ProblemInput;
@@ -26,7 +32,13 @@ export interface Problem {
   test?: Split;
   /** What was loaded, for messages and results. */
   description: string;
+  /** A single-thread objective (synchronous API). */
   objective(): Objective;
+  /**
+   * The evaluator jobs use: data-parallel over worker threads when that helps (wasm or cpu
+   * backend, a named loss, at least 512 samples, the shard bundle present), else this thread.
+   */
+  evaluator(opts?: { threads?: number }): Promise<Evaluator>;
 }
 
 /** A loss fitting the model when none is given: CE for softmax/sigmoid outputs, else MSE. */
@@ -126,5 +138,16 @@ function finish(
     test,
     description,
     objective: () => new Objective(ir, theta, loss, train, { chunkSize: spec.chunkSize }),
+    evaluator: async (opts = {}) => {
+      const threads = opts.threads ?? spec.threads;
+      const backend = backendInfo().name;
+      const worker = shardWorkerPath();
+      const useThreads =
+        threads !== 1 && typeof loss === 'string' && backend !== 'tensorflow' && worker !== undefined && train.xShape[0] >= MIN_PARALLEL_SAMPLES;
+      if (useThreads) {
+        return ParallelEvaluator.create(ir, theta, loss, train, backend, worker, { threads, chunkSize: spec.chunkSize });
+      }
+      return new LocalEvaluator(new Objective(ir, theta, loss, train, { chunkSize: spec.chunkSize }));
+    },
   };
 }

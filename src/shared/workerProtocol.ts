@@ -14,6 +14,8 @@ export interface ProblemInput {
   experiment?: string;
   chunkSize?: number;
   maxParams?: number;
+  /** Threads for data-parallel evaluation (default: all cores; 1 = this thread only). */
+  threads?: number;
 }
 
 export type JobKind = 'info' | 'eigs' | 'trace' | 'density';
@@ -27,6 +29,7 @@ export interface JobOptions {
   method?: 'lanczos' | 'power' | 'hutchpp' | 'hutchinson';
   maxIter?: number;
   tol?: number;
+  stopOn?: 'bound' | 'residual';
   matvecs?: number;
   steps?: number;
   runs?: number;

@@ -17,6 +17,7 @@ import { tf, tfl } from '../../src/engine/tf';
 import { initBackend, backendInfo } from '../../src/engine/backend';
 import { loadProblem } from '../../src/engine/problem';
 import { ExactHessian, FiniteDifferenceHessian } from '../../src/engine/hvp/operators';
+import { LocalEvaluator } from '../../src/engine/evaluator';
 import { lanczos, powerIteration, hutchpp, hutchinson } from '../../src/engine/linalg';
 import { Rng } from '../../src/engine/rng';
 
@@ -77,6 +78,17 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)];
 }
 
+async function timeAsync(f: () => Promise<unknown>, n = 15): Promise<number> {
+  await f();
+  const ts: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await f();
+    ts.push(performance.now() - t);
+  }
+  return median(ts);
+}
+
 function timeMs(f: () => unknown, n = 15): number {
   f();
   const ts: number[] = [];
@@ -122,26 +134,31 @@ async function main(): Promise<void> {
     gradient: timeMs(() => obj.gradient()),
     hvp: timeMs(() => obj.hvpExact(v)),
   };
-  const fdOp = new FiniteDifferenceHessian(obj);
-  const fdMs = timeMs(() => void fdOp.matvec(v), 7);
+  const single = new LocalEvaluator(obj);
+  const fdOp = new FiniteDifferenceHessian(single);
+  const fdMs = await timeAsync(() => fdOp.matvec(v), 7);
+  process.stderr.write('bench: starting worker threads...\n');
+  const ev = await problem.evaluator();
+  const hvpParallel = await timeAsync(() => ev.hvp(v));
+  const gradParallel = await timeAsync(() => ev.gradient());
 
   const ref = peer?.ref?.eigs[0];
-  const exact = new ExactHessian(obj);
+  const exact = new ExactHessian(ev);
   process.stderr.write('bench: Lanczos and power iteration...\n');
   let t = performance.now();
-  const lz = await lanczos(exact, { k: 1, which: 'top', rng: new Rng(1) });
+  const lz = await lanczos(exact, { k: 1, which: 'top', rng: new Rng(1), stopOn: 'bound' });
   const lzMs = performance.now() - t;
-  const exact2 = new ExactHessian(obj);
+  const exact2 = new ExactHessian(ev);
   t = performance.now();
   const pw = await powerIteration(exact2, { rng: new Rng(1) });
   const pwMs = performance.now() - t;
   process.stderr.write('bench: traces...\n');
   const traceBudget = peer?.trace?.hvps ?? 30;
-  const exact3 = new ExactHessian(obj);
+  const exact3 = new ExactHessian(ev);
   t = performance.now();
   const hpp = await hutchpp(exact3, { matvecs: Math.max(3, traceBudget), rng: new Rng(2) });
   const hppMs = performance.now() - t;
-  const exact4 = new ExactHessian(obj);
+  const exact4 = new ExactHessian(ev);
   t = performance.now();
   const hut = await hutchinson(exact4, { matvecs: Math.max(2, traceBudget), rng: new Rng(3) });
   const hutMs = performance.now() - t;
@@ -160,21 +177,23 @@ async function main(): Promise<void> {
   const ratio = (ours: number, theirs: number | undefined): string => (theirs === undefined ? '-' : `${(ours / theirs).toFixed(2)}x`);
   const out: string[] = [];
   out.push(`Basin benchmark: ${problem.ir.numParams.toLocaleString()}-parameter tanh MLP (64-128-128-10, softmax), ${obj.numSamples} samples`);
-  out.push(`Basin backend: ${be.detail}; ${peer ? `PyTorch peer: torch threads 2` : peerNote}`);
+  out.push(`Basin backend: ${be.detail}, algorithms on ${ev.threads} threads; ${peer ? `PyTorch peer: torch threads 2` : peerNote}`);
   out.push('');
   out.push('Products (median ms)                  Basin      peer   Basin/peer');
   out.push(table([
     ['op', 'Basin', 'peer', 'ratio'],
     ['forward', ops.forward, peer?.ops_ms?.forward, ratio(ops.forward, peer?.ops_ms?.forward)],
-    ['gradient', ops.gradient, peer?.ops_ms?.gradient, ratio(ops.gradient, peer?.ops_ms?.gradient)],
-    ['H·v exact', ops.hvp, peer?.ops_ms?.hvp, ratio(ops.hvp, peer?.ops_ms?.hvp)],
-    ['H·v finite diff.', fdMs, undefined, '-'],
+    ['gradient, 1 thread', ops.gradient, peer?.ops_ms?.gradient, ratio(ops.gradient, peer?.ops_ms?.gradient)],
+    [`gradient, ${ev.threads} threads`, gradParallel, peer?.ops_ms?.gradient, ratio(gradParallel, peer?.ops_ms?.gradient)],
+    ['H·v exact, 1 thread', ops.hvp, peer?.ops_ms?.hvp, ratio(ops.hvp, peer?.ops_ms?.hvp)],
+    [`H·v exact, ${ev.threads} threads`, hvpParallel, peer?.ops_ms?.hvp, ratio(hvpParallel, peer?.ops_ms?.hvp)],
+    ['H·v finite diff., 1 thread', fdMs, undefined, '-'],
   ]));
   out.push('');
   out.push(`Top eigenvalue (float64 reference: ${ref === undefined ? 'unavailable' : ref.toPrecision(8)})`);
   out.push(table([
     ['method', 'value', 'rel. error', 'products', 'ms', 'time vs peer'],
-    ['Basin Lanczos (tol 1e-6)', lz.eigenvalues[0], relErr(lz.eigenvalues[0]), lz.matvecs, lzMs, ratio(lzMs, peer?.eig?.ms)],
+    ['Basin Lanczos (bound 1e-6)', lz.eigenvalues[0], relErr(lz.eigenvalues[0]), lz.matvecs, lzMs, ratio(lzMs, peer?.eig?.ms)],
     ['Basin power (PyHessian rule)', pw.eigenvalue, relErr(pw.eigenvalue), pw.matvecs, pwMs, ratio(pwMs, peer?.eig?.ms)],
     ['peer PyHessian power', peer?.eig?.value, relErr(peer?.eig?.value), peer?.eig?.hvps, peer?.eig?.ms, '1.00x'],
   ]));
@@ -192,6 +211,7 @@ async function main(): Promise<void> {
   for (const [name, ms] of top) out.push(`  ${name.padEnd(22)} ${ms.toFixed(1).padStart(7)} ms  ${((100 * ms) / kernelTotal).toFixed(0).padStart(3)}%`);
   console.log(out.join('\n'));
   obj.dispose();
+  ev.dispose();
   if (!process.env.BASIN_BENCH_KEEP) fs.rmSync(dir, { recursive: true, force: true });
   else console.log(`kept ${dir}`);
 }

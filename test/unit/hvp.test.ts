@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { tf } from '../../src/engine/tf';
 import { initBackend } from '../../src/engine/backend';
 import { Objective } from '../../src/engine/objective';
+import { LocalEvaluator } from '../../src/engine/evaluator';
 import { ExactHessian, FiniteDifferenceHessian, selectHessian } from '../../src/engine/hvp/operators';
 import { SAFE_GRADIENTS } from '../../src/engine/hvp/secondOrder';
 import { twiceDifferentiable } from '../../src/engine/model/forward';
@@ -162,13 +163,13 @@ test('finite-difference H·v matches float64 along curved directions and for non
     const p = asFloat32(randomProblem(ir, 'categoricalCrossentropy', 16, 5));
     const obj = objectiveFor(p);
     try {
-      const sel = await selectHessian(obj);
+      const sel = await selectHessian(new LocalEvaluator(obj));
       if (ir === overlapping) assert.equal(sel.method, 'fd');
       // The top eigenvector of the float64 Hessian: the direction that matters for sharpness.
       const n = ir.numParams;
       const { vectors } = symmetricEigen(symmetrize(refHessian(p), n), n);
       const top = Float64Array.from({ length: n }, (_, i) => vectors[i * n]);
-      const fd = await new FiniteDifferenceHessian(obj).matvec(top);
+      const fd = await new FiniteDifferenceHessian(new LocalEvaluator(obj)).matvec(top);
       const err = relErr(fd, refHvp(p, top));
       assert.ok(err < 1e-3, `${ir.name}: fd H·v relative error ${err.toExponential(2)}`);
     } finally {
@@ -208,7 +209,7 @@ test('Lanczos on the float32 model: top and bottom eigenvalues within 1e-4 of fl
   const exactEigs = Array.from(symmetricEigen(symmetrize(refHessian(p), n), n).values); // descending
   const obj = objectiveFor(p);
   try {
-    const op = new ExactHessian(obj);
+    const op = new ExactHessian(new LocalEvaluator(obj));
     const top = await lanczos(op, { k: 3, which: 'top', rng: new Rng(1) });
     top.eigenvalues.forEach((t, i) => {
       const err = Math.abs(t - exactEigs[i]);
@@ -231,7 +232,7 @@ test('no tensors leak across products, gradients and losses', async () => {
   await initBackend('wasm');
   const p = asFloat32(randomProblem(convCases[0].ir, 'categoricalCrossentropy', 8, 1));
   const obj = objectiveFor(p);
-  const sel = await selectHessian(obj);
+  const sel = await selectHessian(new LocalEvaluator(obj));
   const v = unit(p.ir.numParams, 3);
   await sel.op.matvec(v);
   const before = tf.memory().numTensors;
@@ -239,7 +240,7 @@ test('no tensors leak across products, gradients and losses', async () => {
     await sel.op.matvec(v);
     obj.gradient();
     obj.lossAt();
-    await new FiniteDifferenceHessian(obj).matvec(v);
+    await new FiniteDifferenceHessian(new LocalEvaluator(obj)).matvec(v);
   }
   assert.equal(tf.memory().numTensors, before);
   obj.dispose();

@@ -11,7 +11,7 @@
  */
 import type { LinearOperator } from '../linalg/operator';
 import { norm } from '../linalg/operator';
-import type { Objective } from '../objective';
+import type { Evaluator } from '../evaluator';
 import { twiceDifferentiable } from '../model/forward';
 import { Rng } from '../rng';
 
@@ -24,12 +24,12 @@ export class ExactHessian implements LinearOperator {
   readonly dim: number;
   matvecs = 0;
   relativeNoise = 1e-6;
-  constructor(private readonly obj: Objective) {
+  constructor(private readonly obj: Evaluator) {
     this.dim = obj.dim;
   }
   async matvec(v: Float64Array): Promise<Float64Array> {
     this.matvecs++;
-    const out = this.obj.hvpExact(v);
+    const out = await this.obj.hvp(v);
     await yieldToLoop();
     return out;
   }
@@ -40,7 +40,7 @@ export class FiniteDifferenceHessian implements LinearOperator {
   matvecs = 0;
   relativeNoise = 1e-5;
   constructor(
-    private readonly obj: Objective,
+    private readonly obj: Evaluator,
     readonly eps = FD_EPS,
   ) {
     this.dim = obj.dim;
@@ -50,7 +50,7 @@ export class FiniteDifferenceHessian implements LinearOperator {
     const nv = norm(v);
     const out = new Float64Array(this.dim);
     if (nv === 0) return out;
-    const theta = this.obj.parameters;
+    const theta = this.obj.parameters();
     const plus = new Float32Array(this.dim);
     const minus = new Float32Array(this.dim);
     const h = this.eps / nv;
@@ -58,8 +58,8 @@ export class FiniteDifferenceHessian implements LinearOperator {
       plus[i] = theta[i] + h * v[i];
       minus[i] = theta[i] - h * v[i];
     }
-    const gp = this.obj.gradient(plus).grad;
-    const gm = this.obj.gradient(minus).grad;
+    const gp = (await this.obj.gradient(plus)).grad;
+    const gm = (await this.obj.gradient(minus)).grad;
     // Divide by the step actually taken in float32 along v (theta + h v rounds), not the nominal one.
     const scale = nv / (2 * this.eps);
     for (let i = 0; i < this.dim; i++) out[i] = (gp[i] - gm[i]) * scale;
@@ -105,7 +105,7 @@ export interface HvpSelection {
  * they disagree by more than 1e-2 relative the exact path is not trusted (a gradient TF.js gets
  * wrong at second order) and finite differences are used; if they agree, the faster one is used.
  */
-export async function selectHessian(obj: Objective, choice: HvpChoice = 'auto', seed = 12345): Promise<HvpSelection> {
+export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', seed = 12345): Promise<HvpSelection> {
   const twice = twiceDifferentiable(obj.ir);
   if (choice === 'fd') return { op: new FiniteDifferenceHessian(obj), method: 'fd', reason: 'requested', checkMatvecs: 0 };
   if (choice === 'exact') {

@@ -209,6 +209,12 @@ export interface LanczosOptions extends IterOptions {
   rng?: Rng;
   /** Start vector (warm start, e.g. the previous step's top eigenvector); default rng.normalVector(dim). */
   v0?: Float64Array;
+  /**
+   * What `tol` bounds: 'residual' (default), the rigorous |A y - theta y| <= tol |theta|; or 'bound',
+   * the eigenvalue error bound (Kato-Temple r^2 / gap when separated), which stops far earlier
+   * for the same eigenvalue accuracy but trusts the gap estimate (see the module comment).
+   */
+  stopOn?: 'residual' | 'bound';
   /** No convergence test before this many products (default k, clamped to [k, maxIter]). */
   minIter?: number;
 }
@@ -249,6 +255,7 @@ function summarize(
   which: 'top' | 'bottom',
   tol: number,
   relativeNoise: number,
+  stopOn: 'residual' | 'bound',
 ): RitzSummary {
   const m = state.alpha.length;
   const { values, rows } = tridiagonalEigenRows(state.alpha, state.beta, [m - 1]);
@@ -259,8 +266,25 @@ function summarize(
   const floor = Math.max(relativeNoise, ROUNDOFF) * maxAbs;
   const kk = Math.min(k, m);
   const wanted = Array.from({ length: kk }, (_, i) => (which === 'top' ? i : m - 1 - i));
-  const converged = wanted.every((i) => residuals[i] <= Math.max(tol * Math.abs(values[i]), floor));
+  const measure = (i: number): number => (stopOn === 'bound' ? ritzBound(values, residuals, i) : residuals[i]);
+  const converged = wanted.every((i) => measure(i) <= Math.max(tol * Math.abs(values[i]), floor));
   return { values, residuals, wanted, floor, converged };
+}
+
+/**
+ * The error bound of Ritz value i: the residual r_i, or the Kato-Temple r_i^2 / gap_i when the gap
+ * to the other Ritz values (shrunk by their residuals) exceeds r_i. See the module comment for
+ * what the squared form assumes.
+ */
+function ritzBound(values: Float64Array, residuals: Float64Array, i: number): number {
+  const m = values.length;
+  const r = residuals[i];
+  let gap = Infinity;
+  for (let j = 0; j < m; j++) {
+    if (j !== i) gap = Math.min(gap, Math.abs(values[i] - values[j]) - residuals[j]);
+  }
+  // With a single Ritz value there is no gap estimate, so only the residual bound applies.
+  return m > 1 && gap > r ? Math.min(r, (r * r) / gap) : r;
 }
 
 /**
@@ -282,6 +306,7 @@ export async function lanczos(op: LinearOperator, opts: LanczosOptions): Promise
   if (!(tol >= 0)) throw new Error(`lanczos: tol must be >= 0, got ${tol}`);
   const rng = opts.rng ?? new Rng(0);
   const relativeNoise = op.relativeNoise ?? 0;
+  const stopOn = opts.stopOn ?? 'residual';
   const v0 = opts.v0 ?? rng.normalVector(n);
 
   const state = await lanczosTridiagonal(op, v0, maxIter, {
@@ -295,12 +320,12 @@ export async function lanczos(op: LinearOperator, opts: LanczosOptions): Promise
       // An invariant subspace makes every Ritz residual ~0 but says nothing about the rest of R^n
       // (repeated eigenvalues, directions missing from v0): take at least one step after the restart.
       if (s.atBreakdown && m < n) return false;
-      return summarize(s, k, opts.which, tol, relativeNoise).converged;
+      return summarize(s, k, opts.which, tol, relativeNoise, stopOn).converged;
     },
   });
 
   const m = state.alpha.length;
-  const summary = summarize(state, k, opts.which, tol, relativeNoise);
+  const summary = summarize(state, k, opts.which, tol, relativeNoise, stopOn);
   const { values, residuals, wanted, floor } = summary;
   const { vectors: s } = tridiagonalEigen(state.alpha, state.beta);
   const eigenvalues: number[] = [];
@@ -308,17 +333,9 @@ export async function lanczos(op: LinearOperator, opts: LanczosOptions): Promise
   const outResiduals: number[] = [];
   const errorBounds: number[] = [];
   for (const i of wanted) {
-    const theta = values[i];
-    const r = residuals[i];
-    let gap = Infinity;
-    for (let j = 0; j < m; j++) {
-      if (j !== i) gap = Math.min(gap, Math.abs(theta - values[j]) - residuals[j]);
-    }
-    // With a single Ritz value there is no gap estimate, so only the residual bound applies.
-    const bound = m > 1 && gap > r ? Math.min(r, (r * r) / gap) : r;
-    eigenvalues.push(theta);
-    outResiduals.push(r);
-    errorBounds.push(Math.max(bound, floor));
+    eigenvalues.push(values[i]);
+    outResiduals.push(residuals[i]);
+    errorBounds.push(Math.max(ritzBound(values, residuals, i), floor));
     const y = new Float64Array(n);
     for (let j = 0; j < m; j++) axpy(s[j * m + i], state.basis[j], y);
     const ny = norm(y);

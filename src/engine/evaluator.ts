@@ -1,0 +1,65 @@
+/**
+ * An evaluator computes a model's full-batch loss, gradient and Hessian-vector products, however
+ * it splits the work: `LocalEvaluator` on this thread, `ParallelEvaluator` (shard/parallel.ts)
+ * across this thread and worker threads, each holding a share of the samples. Curvature
+ * operators and jobs use this interface and do not care which.
+ */
+import type { ModelIR } from './model/ir';
+import { Objective } from './objective';
+
+export interface Evaluator {
+  readonly ir: ModelIR;
+  readonly dim: number;
+  readonly numSamples: number;
+  /** Threads working on each evaluation. */
+  readonly threads: number;
+  readonly counts: { forward: number; gradient: number; hvp: number };
+  /** Current parameters (a copy). */
+  parameters(): Float32Array;
+  setParameters(theta: ArrayLike<number>): Promise<void>;
+  loss(theta?: ArrayLike<number>): Promise<number>;
+  gradient(theta?: ArrayLike<number>): Promise<{ loss: number; grad: Float64Array }>;
+  /** Exact H v by double backprop. */
+  hvp(v: Float64Array): Promise<Float64Array>;
+  accuracy(): Promise<number>;
+  dispose(): void;
+}
+
+/** An evaluator on this thread: a thin async face on `Objective`. */
+export class LocalEvaluator implements Evaluator {
+  readonly threads = 1;
+  constructor(readonly objective: Objective) {}
+  get ir(): ModelIR {
+    return this.objective.ir;
+  }
+  get dim(): number {
+    return this.objective.dim;
+  }
+  get numSamples(): number {
+    return this.objective.numSamples;
+  }
+  get counts(): { forward: number; gradient: number; hvp: number } {
+    return this.objective.counts;
+  }
+  parameters(): Float32Array {
+    return this.objective.parameters;
+  }
+  async setParameters(theta: ArrayLike<number>): Promise<void> {
+    this.objective.setParameters(theta);
+  }
+  async loss(theta?: ArrayLike<number>): Promise<number> {
+    return this.objective.lossAt(theta);
+  }
+  async gradient(theta?: ArrayLike<number>): Promise<{ loss: number; grad: Float64Array }> {
+    return this.objective.gradient(theta);
+  }
+  async hvp(v: Float64Array): Promise<Float64Array> {
+    return this.objective.hvpExact(v);
+  }
+  async accuracy(): Promise<number> {
+    return this.objective.accuracy();
+  }
+  dispose(): void {
+    this.objective.dispose();
+  }
+}

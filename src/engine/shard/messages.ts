@@ -1,0 +1,24 @@
+/** Messages between a ParallelEvaluator and its shard threads (plain data, typed arrays transferred). */
+import type { LossName, ModelIR } from '../model/ir';
+import type { Split } from '../data';
+import type { BackendName } from '../backend';
+
+export interface ShardInit {
+  ir: ModelIR;
+  theta: Float32Array;
+  loss: LossName;
+  data: Split;
+  chunkSize?: number;
+  backend: BackendName;
+}
+
+export type ShardRequest =
+  | { id: number; op: 'loss'; theta?: Float32Array }
+  | { id: number; op: 'gradient'; theta?: Float32Array }
+  | { id: number; op: 'hvp'; v: Float64Array }
+  | { id: number; op: 'accuracy' }
+  | { id: number; op: 'setParameters'; theta: Float32Array };
+
+export type ShardReply =
+  | { id: number; ok: true; value?: number; vector?: Float64Array }
+  | { id: number; ok: false; error: string };

@@ -1,0 +1,212 @@
+/**
+ * Data-parallel evaluation over both cores. The samples are split into shares; this thread keeps
+ * the first and worker threads (shard/worker.ts) the others. Each evaluation is sent to the
+ * workers, computed here on the local share meanwhile, then combined as the sample-weighted mean
+ * (losses are means over samples, so the result equals the single-thread one up to float32
+ * rounding). TF.js's wasm backend has no threads in Node, so this is how Basin uses both cores.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Evaluator } from '../evaluator';
+import { LocalEvaluator } from '../evaluator';
+import { Objective } from '../objective';
+import type { ModelIR, LossName } from '../model/ir';
+import type { Split } from '../data';
+import type { BackendName } from '../backend';
+import type { ShardInit, ShardReply, ShardRequest } from './messages';
+
+/** The shard worker bundle beside this one (dist/shard.js), if built. */
+export function shardWorkerPath(): string | undefined {
+  const p = path.join(__dirname, 'shard.js');
+  return fs.existsSync(p) ? p : undefined;
+}
+
+export function sliceSplit(data: Split, start: number, end: number): Split {
+  const xPer = data.xShape.slice(1).reduce((a, b) => a * b, 1);
+  const yPer = data.yShape.slice(1).reduce((a, b) => a * b, 1);
+  return {
+    x: data.x.slice(start * xPer, end * xPer),
+    xShape: [end - start, ...data.xShape.slice(1)],
+    y: data.y.slice(start * yPer, end * yPer),
+    yShape: [end - start, ...data.yShape.slice(1)],
+  };
+}
+
+/** A request without its id (distributes over the union). */
+type ShardCall = ShardRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+interface Combined {
+  value: number;
+  vector: Float64Array;
+}
+
+class ShardClient {
+  private next = 1;
+  private readonly pending = new Map<number, { resolve: (r: ShardReply) => void; reject: (e: Error) => void }>();
+  readonly ready: Promise<void>;
+
+  constructor(
+    private readonly worker: Worker,
+    readonly samples: number,
+  ) {
+    this.ready = new Promise<void>((resolve, reject) => {
+      const onFirst = (m: ShardReply): void => {
+        if (m.id !== 0) return;
+        worker.off('message', onFirst);
+        if (m.ok) resolve();
+        else reject(new Error(`shard thread failed to start: ${m.error}`));
+      };
+      worker.on('message', onFirst);
+    });
+    worker.on('message', (m: ShardReply) => {
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      p.resolve(m);
+    });
+    worker.on('error', (e) => this.failAll(e));
+    worker.on('exit', (code) => this.failAll(new Error(`shard thread exited (code ${code})`)));
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  request(req: ShardCall, transfer: ArrayBuffer[] = []): Promise<Partial<Combined>> {
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, {
+        resolve: (r) => (r.ok ? resolve({ value: r.value, vector: r.vector }) : reject(new Error(r.error))),
+        reject,
+      });
+      this.worker.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  terminate(): void {
+    void this.worker.terminate();
+  }
+}
+
+export interface ParallelOptions {
+  /** Total threads including this one (default: the number of CPUs, at most 4). */
+  threads?: number;
+  chunkSize?: number;
+}
+
+export class ParallelEvaluator implements Evaluator {
+  readonly threads: number;
+  readonly counts = { forward: 0, gradient: 0, hvp: 0 };
+  private theta: Float32Array;
+
+  private constructor(
+    readonly ir: ModelIR,
+    private readonly local: LocalEvaluator,
+    private readonly shards: ShardClient[],
+    readonly numSamples: number,
+    theta: Float32Array,
+  ) {
+    this.threads = shards.length + 1;
+    this.theta = theta;
+  }
+
+  get dim(): number {
+    return this.ir.numParams;
+  }
+
+  static async create(
+    ir: ModelIR,
+    theta: Float32Array,
+    loss: LossName,
+    data: Split,
+    backend: BackendName,
+    workerPath: string,
+    opts: ParallelOptions = {},
+  ): Promise<ParallelEvaluator> {
+    const n = data.xShape[0];
+    const threads = Math.max(2, Math.min(opts.threads ?? Math.min(os.availableParallelism?.() ?? os.cpus().length, 4), n));
+    const bounds = Array.from({ length: threads + 1 }, (_, i) => Math.round((i * n) / threads));
+    const shards: ShardClient[] = [];
+    for (let t = 1; t < threads; t++) {
+      const share = sliceSplit(data, bounds[t], bounds[t + 1]);
+      const init: ShardInit = { ir, theta, loss, data: share, chunkSize: opts.chunkSize, backend };
+      shards.push(new ShardClient(new Worker(workerPath, { workerData: init }), bounds[t + 1] - bounds[t]));
+    }
+    try {
+      await Promise.all(shards.map((s) => s.ready));
+    } catch (e) {
+      shards.forEach((s) => s.terminate());
+      throw e;
+    }
+    const local = new LocalEvaluator(new Objective(ir, theta, loss, sliceSplit(data, 0, bounds[1]), { chunkSize: opts.chunkSize }));
+    return new ParallelEvaluator(ir, local, shards, n, theta);
+  }
+
+  parameters(): Float32Array {
+    return Float32Array.from(this.theta);
+  }
+
+  /** Sends to every shard, runs locally meanwhile, and combines sample-weighted. */
+  private async combine(
+    remote: (s: ShardClient) => Promise<Partial<Combined>>,
+    local: () => Promise<Partial<Combined>>,
+  ): Promise<{ value: number; vector?: Float64Array }> {
+    const pending = this.shards.map((s) => remote(s));
+    const mine = await local();
+    const theirs = await Promise.all(pending);
+    const w0 = this.local.numSamples / this.numSamples;
+    let value = (mine.value ?? 0) * w0;
+    const vector = mine.vector ? Float64Array.from(mine.vector, (x) => x * w0) : undefined;
+    theirs.forEach((r, i) => {
+      const w = this.shards[i].samples / this.numSamples;
+      value += (r.value ?? 0) * w;
+      if (vector && r.vector) for (let j = 0; j < vector.length; j++) vector[j] += r.vector[j] * w;
+    });
+    return { value, vector };
+  }
+
+  async setParameters(theta: ArrayLike<number>): Promise<void> {
+    this.theta = Float32Array.from(theta);
+    await Promise.all([...this.shards.map((s) => s.request({ op: 'setParameters', theta: this.theta })), this.local.setParameters(this.theta)]);
+  }
+
+  async loss(theta?: ArrayLike<number>): Promise<number> {
+    this.counts.forward++;
+    const t = theta ? Float32Array.from(theta) : undefined;
+    return (await this.combine((s) => s.request({ op: 'loss', theta: t }), async () => ({ value: await this.local.loss(t) }))).value;
+  }
+
+  async gradient(theta?: ArrayLike<number>): Promise<{ loss: number; grad: Float64Array }> {
+    this.counts.gradient++;
+    const t = theta ? Float32Array.from(theta) : undefined;
+    const r = await this.combine(
+      (s) => s.request({ op: 'gradient', theta: t }),
+      async () => {
+        const g = await this.local.gradient(t);
+        return { value: g.loss, vector: g.grad };
+      },
+    );
+    return { loss: r.value, grad: r.vector ?? new Float64Array(this.dim) };
+  }
+
+  async hvp(v: Float64Array): Promise<Float64Array> {
+    this.counts.hvp++;
+    const r = await this.combine(
+      (s) => s.request({ op: 'hvp', v }),
+      async () => ({ vector: await this.local.hvp(v) }),
+    );
+    return r.vector ?? new Float64Array(this.dim);
+  }
+
+  async accuracy(): Promise<number> {
+    return (await this.combine((s) => s.request({ op: 'accuracy' }), async () => ({ value: await this.local.accuracy() }))).value;
+  }
+
+  dispose(): void {
+    this.local.dispose();
+    this.shards.forEach((s) => s.terminate());
+  }
+}
