@@ -189,3 +189,25 @@ test('the same --seed gives the same eigenvalues', () => {
   assert.deepEqual(a.eigenvalues, b.eigenvalues);
   assert.equal(a.hvps, b.hvps);
 });
+
+test('Ctrl-C stops a long job cleanly: exit 130, a message, no stack trace', async () => {
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [CLI, 'density', ...INPUTS, '--steps', '400', '--runs', '50', '--backend', 'wasm'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Wait until the job is under way (its first progress line), then interrupt.
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no progress within 30 s: ${stderr}`)), 30_000);
+    child.stderr.on('data', () => {
+      if (stderr.includes('basin:')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 130);
+  assert.match(stderr, /cancelled/);
+  assert.doesNotMatch(stderr, /\n\s+at /);
+});

@@ -11,7 +11,8 @@ import { tf } from '../../src/engine/tf';
 import { initBackend } from '../../src/engine/backend';
 import { Objective } from '../../src/engine/objective';
 import { LocalEvaluator } from '../../src/engine/evaluator';
-import { ExactHessian, FiniteDifferenceHessian, selectHessian } from '../../src/engine/hvp/operators';
+import { BlockOperator, ExactHessian, FiniteDifferenceHessian, selectHessian } from '../../src/engine/hvp/operators';
+import { layerBlock } from '../../src/engine/jobs';
 import { SAFE_GRADIENTS } from '../../src/engine/hvp/secondOrder';
 import { twiceDifferentiable } from '../../src/engine/model/forward';
 import { lanczos } from '../../src/engine/linalg/lanczos';
@@ -251,4 +252,25 @@ test('every replaced gradient is exercised by the cases above', () => {
   const untested = SAFE_GRADIENTS.map((g) => g.kernelName).filter((k) => !exercised.has(k));
   // Kernels Basin's own layers never emit; kept for user losses. Listed so additions get a case.
   assert.deepEqual(untested.sort(), ['Equal', 'Less', 'LogSoftmax', 'LogicalNot', 'LogicalOr', 'NotEqual', 'Pow'].sort());
+});
+
+test('per-layer sharpness: the block operator of one layer matches that block of the float64 Hessian', async () => {
+  await initBackend('wasm');
+  const ir = mlpIR([3, 6, 3], ['tanh', 'softmax']);
+  const p = asFloat32(randomProblem(ir, 'categoricalCrossentropy', 30, 21));
+  const n = ir.numParams;
+  const h = symmetrize(refHessian(p), n);
+  const layer = ir.params[2].layer; // the output layer: kernel and bias
+  const { offset, size } = layerBlock(ir, layer);
+  const block = new Float64Array(size * size);
+  for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) block[i * size + j] = h[(offset + i) * n + offset + j];
+  const want = symmetricEigen(block, size).values[0];
+  const obj = objectiveFor(p);
+  try {
+    const got = await lanczos(new BlockOperator(new ExactHessian(new LocalEvaluator(obj)), offset, size), { k: 1, which: 'top', rng: new Rng(5) });
+    assert.ok(Math.abs(got.eigenvalues[0] - want) < 1e-4 * want, `${got.eigenvalues[0]} vs ${want}`);
+    assert.throws(() => layerBlock(ir, 'nope'), /no layer 'nope'/);
+  } finally {
+    obj.dispose();
+  }
 });
