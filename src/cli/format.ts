@@ -1,5 +1,5 @@
 /** Human-readable tables for the CLI's results. */
-import type { DensityResult, EigsResult, InfoResult, JobResult, TraceResult } from '../shared/results';
+import type { DensityResult, EigsResult, FlatnessResult, InfoResult, JobResult, SliceResult, SurfaceResult, TraceResult } from '../shared/results';
 
 export function fmt(x: number, digits = 6): string {
   if (!Number.isFinite(x)) return String(x);
@@ -13,9 +13,9 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
 }
 
-function footer(r: { backendDetail: string; seed: number; ms: number; hvpMethod?: string; hvpReason?: string; model: string; params: number; samples: number; loss: string; lossValue: number }): string {
+function footer(r: { backendDetail: string; seed: number; ms: number; hvpMethod?: string; hvpReason?: string; model: string; params: number; samples: number; lossName: string; lossValue: number }): string {
   const lines = [
-    `model    ${r.model}: ${r.params.toLocaleString()} parameters, ${r.samples} samples, ${r.loss} = ${fmt(r.lossValue)}`,
+    `model    ${r.model}: ${r.params.toLocaleString()} parameters, ${r.samples} samples, ${r.lossName} = ${fmt(r.lossValue)}`,
     `backend  ${r.backendDetail}   seed ${r.seed}   ${(r.ms / 1000).toFixed(2)} s`,
   ];
   if (r.hvpMethod) lines.push(`H·v      ${r.hvpMethod === 'exact' ? 'exact (double backprop)' : 'finite differences'}: ${r.hvpReason}`);
@@ -56,9 +56,74 @@ function info(r: InfoResult): string {
   const rows = [['layer', 'kind', 'output', 'params', '']];
   for (const l of r.layers) rows.push([l.name, l.kind, `[${l.outShape.join(', ')}]`, String(l.params), l.detail]);
   const lines = [`${r.model}: ${r.params.toLocaleString()} trainable parameters`, table(rows), ''];
-  if (r.samples !== undefined) lines.push(`data     ${r.samples} samples; ${r.loss} = ${fmt(r.lossValue ?? NaN)}${r.accuracy !== undefined ? `, accuracy ${(r.accuracy * 100).toFixed(1)}%` : ''}`);
+  if (r.samples !== undefined) lines.push(`data     ${r.samples} samples; ${r.lossName} = ${fmt(r.lossValue ?? NaN)}${r.accuracy !== undefined ? `, accuracy ${(r.accuracy * 100).toFixed(1)}%` : ''}`);
   lines.push(`H·v      ${r.hvpMethods}`, `backend  ${r.backendDetail}`);
   return lines.join('\n');
+}
+
+const SHADES = ' .:-=+*#%@';
+
+/** A row of values as a one-line intensity strip (low = blank, high = '@'), NaN/null as '?'. */
+function strip(values: (number | null)[], lo: number, hi: number): string {
+  return values
+    .map((v) => (v === null || !Number.isFinite(v) ? '?' : SHADES[Math.min(SHADES.length - 1, Math.floor(((v - lo) / (hi - lo || 1)) * SHADES.length))]))
+    .join('');
+}
+
+function directionLine(r: SliceResult | SurfaceResult): string {
+  return r.directions
+    .map((d, i) => {
+      const extra = [
+        d.eigenvalue !== undefined ? `lambda ${fmt(d.eigenvalue, 5)}` : '',
+        d.cosineBeforeOrthogonalization !== undefined ? `cos with x before orthogonalizing ${fmt(d.cosineBeforeOrthogonalization, 2)}` : '',
+        d.explained !== undefined ? `explains ${(d.explained * 100).toFixed(1)}%` : '',
+      ].filter(Boolean);
+      return `${i === 0 ? 'x' : r.kind === 'slice' ? String(i + 1) : 'y'}: ${d.kind} (${d.norm}${d.ignore ? `, ignore ${d.ignore}` : ''}, |d| ${fmt(d.length, 4)})${extra.length ? `, ${extra.join(', ')}` : ''}`;
+    })
+    .join('\n');
+}
+
+function gridFooter(r: SliceResult | SurfaceResult): string {
+  return `${r.complete ? '' : `CANCELLED: ${r.evaluations} points computed, the rest are null\n`}${r.evaluations} points, ${r.threads} thread${r.threads > 1 ? 's' : ''}\n${footer(r)}`;
+}
+
+function slice(r: SliceResult): string {
+  const curves = (Array.isArray(r.loss[0]) ? r.loss : [r.loss]) as (number | null)[][];
+  const flat = curves.flat().filter((v): v is number => v !== null);
+  const lo = Math.min(...flat);
+  const hi = Math.max(...flat);
+  const lines = [`Loss along ${curves.length} direction${curves.length > 1 ? 's' : ''}, x in [${fmt(r.x[0], 3)}, ${fmt(r.x[r.x.length - 1], 3)}] (${r.x.length} points)`];
+  const mid = r.x.reduce((b, x, i) => (Math.abs(x) < Math.abs(r.x[b]) ? i : b), 0);
+  curves.forEach((c, i) => {
+    const vals = c.filter((v): v is number => v !== null);
+    lines.push(`${r.directions[i].kind.padEnd(14)} |${strip(c, lo, hi)}|  min ${fmt(Math.min(...vals), 4)}, at ${fmt(r.x[mid], 2)}: ${fmt(c[mid] ?? NaN, 5)}`);
+  });
+  if (r.endpoints) lines.push(...r.endpoints.map((e, i) => `end point ${i}: ${e.file}: loss ${fmt(e.loss)}`));
+  lines.push(`range    loss ${fmt(lo, 4)} .. ${fmt(hi, 4)}`, directionLine(r), '', gridFooter(r));
+  return lines.join('\n');
+}
+
+function surface(r: SurfaceResult): string {
+  const flat = r.loss.flat().filter((v): v is number => v !== null);
+  const lo = Math.min(...flat);
+  const hi = Math.max(...flat);
+  const lines = [`Loss surface ${r.x.length} x ${r.y.length}, x in [${fmt(r.x[0], 3)}, ${fmt(r.x[r.x.length - 1], 3)}], y in [${fmt(r.y[0], 3)}, ${fmt(r.y[r.y.length - 1], 3)}]`];
+  // A small text heat map: at most 60 columns and 24 rows, sampled.
+  const cs = Math.max(1, Math.ceil(r.x.length / 60));
+  const rs = Math.max(1, Math.ceil(r.y.length / 24));
+  for (let iy = r.y.length - 1; iy >= 0; iy -= rs) lines.push(`|${strip(r.loss[iy].filter((_, ix) => ix % cs === 0), lo, hi)}|`);
+  lines.push(`loss ${fmt(lo, 4)} (blank) .. ${fmt(hi, 4)} (@)`);
+  if (r.path) lines.push(`path: ${r.path.map((p) => `(${fmt(p.x, 3)}, ${fmt(p.y, 3)}) ${fmt(p.loss, 4)}`).join(' -> ')}`);
+  lines.push(directionLine(r), '', gridFooter(r));
+  return lines.join('\n');
+}
+
+function flatness(r: FlatnessResult): string {
+  const rows = [['measure', 'value', '± stderr', 'parameters']];
+  for (const m of r.measures) {
+    rows.push([m.name, fmt(m.value, 6), m.stderr !== undefined ? fmt(m.stderr, 2) : '', Object.entries(m.params).map(([k, v]) => `${k}=${v}`).join(' ')]);
+  }
+  return `Flatness measures\n${table(rows)}\n\n${footer(r)}`;
 }
 
 export function formatResult(r: JobResult): string {
@@ -71,5 +136,37 @@ export function formatResult(r: JobResult): string {
       return density(r);
     case 'info':
       return info(r);
+    case 'slice':
+    case 'interpolate':
+      return slice(r);
+    case 'surface':
+    case 'trajectory':
+      return surface(r);
+    case 'flatness':
+      return flatness(r);
   }
+}
+
+function isSurface(r: SliceResult | SurfaceResult): r is SurfaceResult {
+  return r.kind === 'surface' || r.kind === 'trajectory';
+}
+
+/** Long-format CSV of a grid result, one row per point (and direction), for other tools. */
+export function gridCsv(r: SliceResult | SurfaceResult): string {
+  const cell = (v: number | null | undefined): string => (v === null || v === undefined ? '' : String(v));
+  if (!isSurface(r)) {
+    const multi = Array.isArray(r.loss[0]);
+    const get = (a: SliceResult['loss'] | undefined, d: number, i: number): number | null | undefined =>
+      a === undefined ? undefined : multi ? (a as (number | null)[][])[d][i] : (a as (number | null)[])[i];
+    const lines = ['direction,x,loss,accuracy,test_loss,test_accuracy'];
+    r.directions.forEach((dir, d) =>
+      r.x.forEach((x, i) => lines.push([dir.kind, x, cell(get(r.loss, d, i)), cell(get(r.accuracy, d, i)), cell(get(r.testLoss, d, i)), cell(get(r.testAccuracy, d, i))].join(','))),
+    );
+    return `${lines.join('\n')}\n`;
+  }
+  const lines = ['x,y,loss,accuracy,test_loss,test_accuracy'];
+  r.y.forEach((y, iy) =>
+    r.x.forEach((x, ix) => lines.push([x, y, cell(r.loss[iy][ix]), cell(r.accuracy?.[iy][ix]), cell(r.testLoss?.[iy][ix]), cell(r.testAccuracy?.[iy][ix])].join(','))),
+  );
+  return `${lines.join('\n')}\n`;
 }

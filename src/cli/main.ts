@@ -10,19 +10,48 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, BACKENDS } from '../engine/backend';
-import { loadProblem, type ProblemSpec } from '../engine/problem';
+import { loadProblem, type Problem, type ProblemSpec } from '../engine/problem';
 import { runDensity, runEigs, runInfo, runTrace, type JobContext } from '../engine/jobs';
+import { runSlice, runSurface, type GridContext } from '../engine/surface/slice';
+import { runInterpolate, runTrajectory } from '../engine/surface/checkpoints';
+import { runFlatness, FLATNESS_MEASURES, type FlatnessOptions } from '../engine/flatness/job';
+import { IGNORE_KINDS, NORM_KINDS } from '../engine/directions';
+import type { HvpChoice } from '../engine/hvp/operators';
 import { BasinError } from '../engine/errors';
 import { CancelledError } from '../engine/linalg/operator';
 import type { JobResult, Progress } from '../shared/results';
 import { choice, intOption, numOption, parseArgs, strOption, UsageError, type Parsed } from './args';
-import { formatResult } from './format';
+import { formatResult, gridCsv } from './format';
 
 const VERSION = '0.1.0';
 
 const COMMON = ['model', 'data', 'labels', 'loss', 'experiment', 'seed', 'backend', 'hvp', 'layer', 'chunk-size', 'out'];
-const KNOWN = new Set([...COMMON, 'k', 'which', 'method', 'max-iter', 'tol', 'stop', 'matvecs', 'steps', 'runs', 'grid']);
-const FLAGS = new Set(['json', 'help', 'version', 'quiet']);
+const KNOWN = new Set([
+  ...COMMON,
+  ...['k', 'which', 'method', 'max-iter', 'tol', 'stop', 'matvecs', 'steps', 'runs', 'grid'],
+  ...['x', 'y', 'dir', 'norm', 'ignore', 'csv'],
+  ...['measures', 'rho', 'asam-rho', 'eta', 'epsilon', 'target', 'draws', 'delta', 'directions', 'criterion'],
+]);
+const FLAGS = new Set(['json', 'help', 'version', 'quiet', 'test']);
+
+/** Flatness options, validated up front. */
+function flatnessOptions(p: Parsed, seed: number): FlatnessOptions {
+  const measures = (strOption(p, 'measures') ?? 'sam,asam,epsilon,pacbayes,radius').split(',');
+  for (const m of measures) if (!(FLATNESS_MEASURES as readonly string[]).includes(m)) throw new UsageError(`--measures: unknown measure '${m}' (${FLATNESS_MEASURES.join(', ')})`);
+  return {
+    seed,
+    measures: measures as FlatnessOptions['measures'],
+    rho: numOption(p, 'rho'),
+    asamRho: numOption(p, 'asam-rho'),
+    eta: numOption(p, 'eta'),
+    epsilon: numOption(p, 'epsilon'),
+    target: numOption(p, 'target'),
+    draws: intOption(p, 'draws'),
+    delta: numOption(p, 'delta'),
+    directions: intOption(p, 'directions'),
+    criterion: choice(p, 'criterion', ['error', 'loss'] as const),
+  };
+}
 
 const USAGE = `basin ${VERSION}: loss-landscape curvature from the command line
 
@@ -38,6 +67,20 @@ Commands:
                                       with --stop residual the rigorous Ritz residual)
   trace     Hessian trace             --method hutchpp|hutchinson  --matvecs M (60)
   density   spectral density (SLQ)    --steps S (90)  --runs R (1)  --grid G (10000)
+  slice     1-D loss slices           --dir KIND[,KIND...] (random; also gradient, eigen, eigenK)
+                                      --x start:stop:steps (-1:1:51)
+  surface   2-D loss surface          --dir KIND[,KIND] (random)  --x (-1:1:51)  --y (as x)
+  interpolate A.json B.json           loss on (1-a) A + a B    --x (-0.5:1.5:401)
+  trajectory C1.json ... Cn.json      loss on the plane of the checkpoints' two principal
+                                      components, path projected  --x --y  --steps (31)
+  flatness  flatness measures         --measures sam,asam,epsilon,pacbayes,radius
+                                      --rho (SAM) --asam-rho --eta --epsilon --target --draws
+                                      --delta --directions
+                                      --criterion error|loss
+
+Slice options:
+  --norm filter|layer|none  --ignore biasbn|none  (Li et al. 2018; random directions default to
+  filter normalization with biases zeroed)   --test  also on the test data   --csv FILE
 
 Inputs:
   --model FILE      TF.js layers model.json (weight shards beside it)
@@ -56,9 +99,9 @@ Options:
   --quiet           no progress on stderr      --help, --version
 `;
 
-function problemSpec(p: Parsed): ProblemSpec {
+function problemSpec(p: Parsed, modelFilesAsPositionals = false): ProblemSpec {
   const experiment = strOption(p, 'experiment') ?? p.positionals.find((a) => /\.(m?[jt]s|cjs)$/.test(a));
-  const extra = p.positionals.filter((a) => a !== experiment);
+  const extra = modelFilesAsPositionals ? [] : p.positionals.filter((a) => a !== experiment);
   if (extra.length) throw new UsageError(`unexpected argument '${extra[0]}'`);
   return {
     experiment,
@@ -93,6 +136,66 @@ function progressPrinter(quiet: boolean): { onProgress: (p: Progress) => void; d
   };
 }
 
+type Job = (problem: Problem, ctx: JobContext & GridContext) => Promise<JobResult>;
+
+const COMMANDS = ['info', 'eigs', 'trace', 'density', 'slice', 'surface', 'interpolate', 'trajectory', 'flatness'];
+
+/** Validates the command's options and returns the job to run; no slow work happens here. */
+function buildJob(command: string, p: Parsed, common: { seed: number; hvp?: HvpChoice; layer?: string }): Job {
+  const { seed, hvp, layer } = common;
+  const dirOpts = () => ({ seed, norm: choice(p, 'norm', NORM_KINDS), ignore: choice(p, 'ignore', IGNORE_KINDS), test: p.options.has('test') });
+  switch (command) {
+    case 'info':
+      return async (problem) => runInfo(problem);
+    case 'eigs': {
+      const o = {
+        seed, hvp, layer,
+        k: intOption(p, 'k') ?? 1,
+        which: choice(p, 'which', ['top', 'bottom'] as const),
+        method: choice(p, 'method', ['lanczos', 'power'] as const),
+        maxIter: intOption(p, 'max-iter'),
+        tol: numOption(p, 'tol'),
+        stopOn: choice(p, 'stop', ['bound', 'residual'] as const),
+      };
+      return (problem, ctx) => runEigs(problem, o, ctx);
+    }
+    case 'trace': {
+      const o = { seed, hvp, layer, method: choice(p, 'method', ['hutchpp', 'hutchinson'] as const), matvecs: intOption(p, 'matvecs') };
+      return (problem, ctx) => runTrace(problem, o, ctx);
+    }
+    case 'density': {
+      const o = { seed, hvp, layer, steps: intOption(p, 'steps'), runs: intOption(p, 'runs'), gridPoints: intOption(p, 'grid', 2) };
+      return (problem, ctx) => runDensity(problem, o, ctx);
+    }
+    case 'slice': {
+      const o = { ...dirOpts(), dirs: (strOption(p, 'dir') ?? 'random').split(','), x: strOption(p, 'x') };
+      return (problem, ctx) => runSlice(problem, o, ctx);
+    }
+    case 'surface': {
+      const d = (strOption(p, 'dir') ?? 'random').split(',');
+      if (d.length > 2) throw new UsageError('--dir takes one kind for both axes or two (x,y)');
+      const o = { ...dirOpts(), dirs: [d[0], d[1] ?? d[0]] as [string, string], x: strOption(p, 'x'), y: strOption(p, 'y') };
+      return (problem, ctx) => runSurface(problem, o, ctx);
+    }
+    case 'interpolate': {
+      const other = p.positionals[1];
+      if (!other || p.positionals.length !== 2) throw new UsageError('interpolate takes two model files: basin interpolate A/model.json B/model.json --data FILE');
+      const o = { other, x: strOption(p, 'x'), test: p.options.has('test') };
+      return (problem, ctx) => runInterpolate(problem, o, ctx);
+    }
+    case 'trajectory': {
+      const o = { checkpoints: p.positionals.slice(), x: strOption(p, 'x'), y: strOption(p, 'y'), steps: intOption(p, 'steps', 2), test: p.options.has('test') };
+      return (problem, ctx) => runTrajectory(problem, o, ctx);
+    }
+    case 'flatness': {
+      const o = flatnessOptions(p, seed);
+      return (problem, ctx) => runFlatness(problem, o, ctx);
+    }
+    default:
+      throw new UsageError(`unknown command '${command}'`);
+  }
+}
+
 async function run(argv: string[]): Promise<number> {
   const p = parseArgs(argv, FLAGS, KNOWN);
   if (p.options.has('version')) {
@@ -104,26 +207,22 @@ async function run(argv: string[]): Promise<number> {
     return p.command || p.options.has('help') ? 0 : 2;
   }
   const command = p.command;
-  if (!['info', 'eigs', 'trace', 'density'].includes(command)) throw new UsageError(`unknown command '${command}'`);
+  if (!COMMANDS.includes(command)) throw new UsageError(`unknown command '${command}'`);
   const seed = intOption(p, 'seed', 0) ?? 0;
   const backend = choice(p, 'backend', BACKENDS);
-  const hvp = choice(p, 'hvp', ['auto', 'exact', 'fd'] as const);
-  const layer = strOption(p, 'layer');
   const json = p.options.has('json');
   const out = strOption(p, 'out');
-  const spec = problemSpec(p);
+  const csv = strOption(p, 'csv');
+  // Model files given as positionals: interpolate A B (A is the model), trajectory C1..Cn (Cn is).
+  const checkpoints = command === 'interpolate' || command === 'trajectory';
+  if (checkpoints && !p.options.has('model')) {
+    const files = p.positionals;
+    if (files.length > 0) p.options.set('model', command === 'interpolate' ? files[0] : files[files.length - 1]);
+  }
+  const spec = problemSpec(p, checkpoints);
   // Validate every option before any slow work.
-  const eigsOpts = command === 'eigs' ? {
-    seed, hvp, layer,
-    k: intOption(p, 'k') ?? 1,
-    which: choice(p, 'which', ['top', 'bottom'] as const),
-    method: choice(p, 'method', ['lanczos', 'power'] as const),
-    maxIter: intOption(p, 'max-iter'),
-    tol: numOption(p, 'tol'),
-    stopOn: choice(p, 'stop', ['bound', 'residual'] as const),
-  } : undefined;
-  const traceOpts = command === 'trace' ? { seed, hvp, layer, method: choice(p, 'method', ['hutchpp', 'hutchinson'] as const), matvecs: intOption(p, 'matvecs') } : undefined;
-  const densityOpts = command === 'density' ? { seed, hvp, layer, steps: intOption(p, 'steps'), runs: intOption(p, 'runs'), gridPoints: intOption(p, 'grid', 2) } : undefined;
+  const job = buildJob(command, p, { seed, hvp: choice(p, 'hvp', ['auto', 'exact', 'fd'] as const), layer: strOption(p, 'layer') });
+  if (csv && !['slice', 'surface', 'interpolate', 'trajectory'].includes(command)) throw new UsageError('--csv applies to slice, surface, interpolate and trajectory');
 
   await initBackend(backend);
   const controller = new AbortController();
@@ -136,21 +235,27 @@ async function run(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSigint);
   const printer = progressPrinter(p.options.has('quiet'));
-  const ctx: JobContext = { signal: controller.signal, onProgress: printer.onProgress };
+  const ctx: JobContext & GridContext = { signal: controller.signal, onProgress: printer.onProgress };
   try {
     const problem = await loadProblem(spec);
-    let result: JobResult;
-    if (eigsOpts) result = await runEigs(problem, eigsOpts, ctx);
-    else if (traceOpts) result = await runTrace(problem, traceOpts, ctx);
-    else if (densityOpts) result = await runDensity(problem, densityOpts, ctx);
-    else result = runInfo(problem);
+    const result = await job(problem, ctx);
     printer.done();
     const text = JSON.stringify(result);
     if (out) {
       fs.mkdirSync(path.dirname(path.resolve(out)), { recursive: true });
       fs.writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
     }
-    process.stdout.write(json ? `${text}\n` : `${formatResult(result)}\n${out ? `\nwrote ${out}\n` : ''}`);
+    if (csv && 'x' in result) {
+      fs.mkdirSync(path.dirname(path.resolve(csv)), { recursive: true });
+      fs.writeFileSync(csv, gridCsv(result));
+    }
+    const wrote = [out, csv].filter(Boolean).map((f) => `wrote ${f}`).join('\n');
+    process.stdout.write(json ? `${text}\n` : `${formatResult(result)}\n${wrote ? `\n${wrote}\n` : ''}`);
+    // A cancelled grid keeps what it computed; it is printed above and the exit code says so.
+    if ('complete' in result && !result.complete) {
+      process.stderr.write('basin: cancelled; partial result kept\n');
+      return 130;
+    }
     return 0;
   } finally {
     printer.done();

@@ -7,6 +7,11 @@
 import type { ModelIR } from './model/ir';
 import { Objective } from './objective';
 
+export interface PlaneLosses {
+  loss: Float64Array;
+  accuracy?: Float64Array;
+}
+
 export interface Evaluator {
   readonly ir: ModelIR;
   readonly dim: number;
@@ -21,7 +26,10 @@ export interface Evaluator {
   gradient(theta?: ArrayLike<number>): Promise<{ loss: number; grad: Float64Array }>;
   /** Exact H v by double backprop. */
   hvp(v: Float64Array): Promise<Float64Array>;
-  accuracy(): Promise<number>;
+  /** Classification accuracy at the current parameters (or at `theta`). */
+  accuracy(theta?: ArrayLike<number>): Promise<number>;
+  /** Losses (and accuracies) at origin + sum_k c_k d_k for P rows of coefficients (see Objective). */
+  planeLosses(origin: Float32Array, dirs: Float64Array[], coeffs: Float64Array, withAccuracy: boolean): Promise<PlaneLosses>;
   dispose(): void;
 }
 
@@ -56,8 +64,11 @@ export class LocalEvaluator implements Evaluator {
   async hvp(v: Float64Array): Promise<Float64Array> {
     return this.objective.hvpExact(v);
   }
-  async accuracy(): Promise<number> {
-    return this.objective.accuracy();
+  async accuracy(theta?: ArrayLike<number>): Promise<number> {
+    return this.objective.accuracy(theta);
+  }
+  async planeLosses(origin: Float32Array, dirs: Float64Array[], coeffs: Float64Array, withAccuracy: boolean): Promise<PlaneLosses> {
+    return this.objective.planeLosses(origin, dirs, coeffs, withAccuracy);
   }
   dispose(): void {
     this.objective.dispose();

@@ -94,7 +94,7 @@ async function prepare(problem: Problem, opts: CommonOptions, ctx: JobContext): 
         model: problem.description,
         params: problem.ir.numParams,
         samples: obj.numSamples,
-        loss: problem.lossName,
+        lossName: problem.lossName,
         lossValue,
       },
       hvp: { hvpMethod: sel.method, hvpReason: sel.reason, hvpAgreement: sel.agreement, hvpCheckProducts: sel.checkMatvecs },
@@ -268,7 +268,7 @@ export function runInfo(problem: Problem): InfoResult {
         return { name: n.name, kind: n.op.kind, outShape: n.outShape, params: ps.reduce((a, p) => a + p.size, 0), detail: describeOp(n.op) };
       }),
       samples: obj.numSamples,
-      loss: problem.lossName,
+      lossName: problem.lossName,
       lossValue: obj.lossAt(),
       accuracy: problem.lossName === 'meanSquaredError' ? undefined : obj.accuracy(),
       hvpMethods: twice.ok ? 'exact (double backprop) and finite differences' : `finite differences only: ${twice.reason}`,

@@ -11,7 +11,9 @@ import { tf } from './tf';
 import type { Tensor } from './tf';
 import type { ModelIR } from './model/ir';
 import type { Split } from './data';
-import { batchLoss, predict, type LossSpec } from './model/losses';
+import { batchLoss, correctCount, lossFromOutput, predict, usesLogits, type LossSpec } from './model/losses';
+import { applyActivation, forward } from './model/forward';
+import { outputActivation } from './model/ir';
 import { installSecondOrderGradients } from './hvp/secondOrder';
 import { registerMissingKernels } from './kernels';
 
@@ -159,22 +161,87 @@ export class Objective {
     });
   }
 
-  /** Accuracy of the current parameters (classification: argmax, or threshold 0.5 for one output). */
-  accuracy(): number {
+  /**
+   * Accuracy at the current parameters (or at `theta`): argmax agreement, or the 0.5 threshold for
+   * one output.
+   */
+  accuracy(theta?: ArrayLike<number>): number {
     return tidyValue(() => {
+      const ps = theta ? this.shaped(theta) : this.params;
       let correct = 0;
       for (const c of this.chunks) {
-        const p = predict(this.ir, this.params, this.consts, c.x);
-        const flat = tf.reshape(p, [c.n, -1]);
-        const yy = tf.reshape(c.y, [c.n, -1]);
-        const hits =
-          flat.shape[1] === 1
-            ? tf.equal(tf.greater(flat, 0.5), tf.greater(yy, 0.5))
-            : tf.equal(tf.argMax(flat, 1), tf.argMax(yy, 1));
-        correct += tf.sum(tf.cast(hits, 'float32')).dataSync()[0];
+        correct += correctCount(predict(this.ir, ps, this.consts, c.x), c.y).dataSync()[0];
       }
       return correct / this.numSamples;
     });
+  }
+
+  /**
+   * Loss (and accuracy) at many points theta = origin + sum_k c_k d_k of a line or plane, without
+   * gradients. When the node after the input is a dense layer, its pre-activation is linear in the
+   * parameters: X W + b = (X W0 + b0) + sum_k c_k (X Dk + dbk), so it is computed once per chunk
+   * and direction, and each point then costs one scaled sum instead of that product. (Stacking the
+   * points' weights into one batched matrix product was measured 10x slower on wasm: BatchMatMul
+   * with a batch dimension misses XNNPACK's fast path.)
+   * `coeffs` holds P rows of k coefficients. Returns per-point losses (and accuracies).
+   */
+  planeLosses(origin: ArrayLike<number>, dirs: Float64Array[], coeffs: Float64Array, withAccuracy: boolean): { loss: Float64Array; accuracy?: Float64Array } {
+    const k = dirs.length;
+    const P = k === 0 ? 0 : coeffs.length / k;
+    const loss = new Float64Array(P);
+    const accuracy = withAccuracy ? new Float64Array(P) : undefined;
+    this.counts.forward += P;
+    const first = this.ir.nodes.findIndex((n) => n.inputs.length === 1 && n.inputs[0] === this.ir.input);
+    const firstOp = first >= 0 ? this.ir.nodes[first].op : undefined;
+    const linearFirst = firstOp?.kind === 'dense' && this.ir.nodes.filter((n) => n.inputs.includes(this.ir.input)).length === 1 ? firstOp : undefined;
+    const logits = usesLogits(this.ir, this.loss);
+    const outAct = outputActivation(this.ir);
+    tidyValue(() => {
+      const o = Float32Array.from(origin);
+      const basePs = this.shaped(o);
+      const dirPs = dirs.map((d) => this.shaped(d));
+      // Per chunk: the first dense layer's pre-activation at the origin and along each direction.
+      const pre = this.chunks.map((c) => {
+        if (!linearFirst) return undefined;
+        const along = (ps: Tensor[], bias: boolean): Tensor => {
+          const xw = tf.matMul(tf.reshape(c.x, [c.n, -1]) as tf.Tensor2D, ps[linearFirst.kernel] as tf.Tensor2D);
+          return bias && linearFirst.bias !== undefined ? tf.add(xw, ps[linearFirst.bias]) : xw;
+        };
+        return { z0: along(basePs, true), zs: dirPs.map((ps) => along(ps, true)) };
+      });
+      const point = new Float32Array(this.dim);
+      for (let p = 0; p < P; p++) {
+        tidyValue(() => {
+          point.set(o);
+          for (let j = 0; j < k; j++) {
+            const cj = coeffs[p * k + j];
+            const d = dirs[j];
+            for (let i = 0; i < this.dim; i++) point[i] += cj * d[i];
+          }
+          const ps = this.shaped(point);
+          let total = 0;
+          let correct = 0;
+          this.chunks.forEach((c, ci) => {
+            const z = pre[ci];
+            let preMap: Map<number, Tensor> | undefined;
+            if (z) {
+              let s = z.z0;
+              for (let j = 0; j < k; j++) s = tf.add(s, tf.mul(z.zs[j], coeffs[p * k + j]));
+              preMap = new Map([[first, s]]);
+            }
+            const out = forward(this.ir, ps, this.consts, c.x, { logits, preActivation: preMap });
+            total += lossFromOutput(this.loss, out, c.y, logits).dataSync()[0] * this.weight(c);
+            if (accuracy) {
+              const pred = logits && outAct !== 'linear' ? applyActivation(out, outAct) : out;
+              correct += correctCount(pred, c.y).dataSync()[0];
+            }
+          });
+          loss[p] = total;
+          if (accuracy) accuracy[p] = correct / this.numSamples;
+        });
+      }
+    });
+    return { loss, accuracy };
   }
 
   dispose(): void {

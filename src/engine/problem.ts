@@ -32,13 +32,15 @@ export interface Problem {
   test?: Split;
   /** What was loaded, for messages and results. */
   description: string;
+  /** The model.json file, when the model came from one. */
+  modelFile?: string;
   /** A single-thread objective (synchronous API). */
   objective(): Objective;
   /**
    * The evaluator jobs use: data-parallel over worker threads when that helps (wasm or cpu
    * backend, a named loss, at least 512 samples, the shard bundle present), else this thread.
    */
-  evaluator(opts?: { threads?: number }): Promise<Evaluator>;
+  evaluator(opts?: { threads?: number; split?: 'train' | 'test' }): Promise<Evaluator>;
 }
 
 /** A loss fitting the model when none is given: CE for softmax/sigmoid outputs, else MSE. */
@@ -109,6 +111,20 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
   return finish(lowered.ir, lowered.values, loss, lossName, train, test, `${shortName(spec.model)} on ${shortName(dataset.source.split(',')[0])}`, spec, dataset.source);
 }
 
+/**
+ * A problem from parts already in memory (a lowered model and validated data): what tests and
+ * programmatic users build on. `values` are per-parameter arrays in `ir.params` order.
+ */
+export function problemFrom(
+  ir: ModelIR,
+  values: Float32Array[],
+  loss: LossName,
+  train: Split,
+  opts: { test?: Split; description?: string; spec?: ProblemSpec } = {},
+): Problem {
+  return finish(ir, values, loss, loss, train, opts.test, opts.description ?? ir.name, opts.spec ?? {});
+}
+
 function finish(
   ir: ModelIR,
   values: Float32Array[],
@@ -137,17 +153,20 @@ function finish(
     train,
     test,
     description,
+    modelFile: spec.model,
     objective: () => new Objective(ir, theta, loss, train, { chunkSize: spec.chunkSize }),
     evaluator: async (opts = {}) => {
       const threads = opts.threads ?? spec.threads;
+      const split = opts.split === 'test' ? test : train;
+      if (!split) throw new BasinError('no test data: give xTest and yTest in the data file or the experiment module', spec.data ?? spec.experiment);
       const backend = backendInfo().name;
       const worker = shardWorkerPath();
       const useThreads =
-        threads !== 1 && typeof loss === 'string' && backend !== 'tensorflow' && worker !== undefined && train.xShape[0] >= MIN_PARALLEL_SAMPLES;
+        threads !== 1 && typeof loss === 'string' && backend !== 'tensorflow' && worker !== undefined && split.xShape[0] >= MIN_PARALLEL_SAMPLES;
       if (useThreads) {
-        return ParallelEvaluator.create(ir, theta, loss, train, backend, worker, { threads, chunkSize: spec.chunkSize });
+        return ParallelEvaluator.create(ir, theta, loss, split, backend, worker, { threads, chunkSize: spec.chunkSize });
       }
-      return new LocalEvaluator(new Objective(ir, theta, loss, train, { chunkSize: spec.chunkSize }));
+      return new LocalEvaluator(new Objective(ir, theta, loss, split, { chunkSize: spec.chunkSize }));
     },
   };
 }

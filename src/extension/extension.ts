@@ -41,7 +41,7 @@ export function activate(context: vscode.ExtensionContext): void {
             const hooks = { signal: controller.signal, onProgress: (p: { message: string }) => progress.report({ message: p.message }) };
             const info = (await client.run('info', problem, {}, hooks)) as InfoResult;
             const eigs = (await client.run('eigs', problem, { k: 3 }, hooks)) as EigsResult;
-            output.appendLine(`${info.model}: ${info.params} parameters, ${info.loss} ${info.lossValue}`);
+            output.appendLine(`${info.model}: ${info.params} parameters, ${info.lossName} ${info.lossValue}`);
             output.appendLine(`top eigenvalues ${eigs.eigenvalues.map((v) => v.toPrecision(6)).join(', ')} (${eigs.hvps} products, ${eigs.hvpMethod}, ${eigs.backendDetail})`);
             output.show(true);
             void vscode.window.showInformationMessage(`Basin: lambda_max = ${eigs.eigenvalues[0].toPrecision(5)} (${eigs.backend})`);

@@ -12,7 +12,8 @@ export interface RunMeta {
   model: string;
   params: number;
   samples: number;
-  loss: string;
+  /** The loss function's name ('custom' for a user function). */
+  lossName: string;
   /** The loss at the parameters analysed. */
   lossValue: number;
   ms: number;
@@ -82,17 +83,85 @@ export interface InfoResult {
   params: number;
   layers: LayerInfo[];
   samples?: number;
-  loss?: string;
+  lossName?: string;
   lossValue?: number;
   accuracy?: number;
   hvpMethods: string;
 }
 
-export type JobResult = EigsResult | TraceResult | DensityResult | InfoResult;
+export type JobResult = EigsResult | TraceResult | DensityResult | InfoResult | SliceResult | SurfaceResult | FlatnessResult;
 
 export interface Progress {
   /** Work done and planned, in Hessian-vector products (or the job's own unit). */
   done: number;
   total: number;
   message: string;
+}
+
+/** How one direction of a slice was made. */
+export interface DirectionInfo {
+  /** 'random', 'gradient', 'eigen1'..., 'interpolation', 'pca1', 'pca2'. */
+  kind: string;
+  /** Normalization applied: 'filter', 'layer', 'none' (random) or 'unit' (eigenvector, gradient). */
+  norm: string;
+  ignore?: string;
+  /** Euclidean norm of the direction in parameter space. */
+  length: number;
+  /** For eigenvector directions: the eigenvalue. */
+  eigenvalue?: number;
+  /** For plane axes: cosine with the x direction before y was made orthogonal to it. */
+  cosineBeforeOrthogonalization?: number;
+  /** For PCA directions: fraction of the trajectory's variance explained. */
+  explained?: number;
+}
+
+export interface GridMeta extends RunMeta {
+  /** False when the job was cancelled: missing points are null. */
+  complete: boolean;
+  /** Points evaluated, and points per batch sent to the evaluator. */
+  evaluations: number;
+  threads: number;
+  directions: DirectionInfo[];
+}
+
+export interface SliceResult extends GridMeta {
+  kind: 'slice' | 'interpolate';
+  x: number[];
+  /** One row per direction when several were asked for, else one array. null: not computed. */
+  loss: (number | null)[] | (number | null)[][];
+  accuracy?: (number | null)[] | (number | null)[][];
+  testLoss?: (number | null)[] | (number | null)[][];
+  testAccuracy?: (number | null)[] | (number | null)[][];
+  /** Interpolation: the two models' own losses (the end points at 0 and 1). */
+  endpoints?: { file: string; loss: number }[];
+}
+
+export interface SurfaceResult extends GridMeta {
+  kind: 'surface' | 'trajectory';
+  x: number[];
+  y: number[];
+  /** Rows by y, columns by x: loss[iy][ix]. null: not computed. */
+  loss: (number | null)[][];
+  accuracy?: (number | null)[][];
+  testLoss?: (number | null)[][];
+  testAccuracy?: (number | null)[][];
+  /** Trajectory: the checkpoints projected onto the plane, in order. */
+  path?: { file: string; x: number; y: number; loss: number }[];
+}
+
+export interface FlatnessMeasure {
+  /** 'sam', 'asam', 'epsilon', 'pacbayes', 'radius'. */
+  name: string;
+  value: number;
+  stderr?: number;
+  /** The measure's parameters (rho, eta, eps, sigma, delta, draws...). */
+  params: Record<string, number | string | boolean>;
+  /** Other numbers it reports (base loss, perturbed loss, log-volume...). */
+  detail: Record<string, number | number[] | string | null>;
+  evaluations: number;
+}
+
+export interface FlatnessResult extends RunMeta {
+  kind: 'flatness';
+  measures: FlatnessMeasure[];
 }

@@ -18,7 +18,7 @@ export interface ProblemInput {
   threads?: number;
 }
 
-export type JobKind = 'info' | 'eigs' | 'trace' | 'density';
+export type JobKind = 'info' | 'eigs' | 'trace' | 'density' | 'slice' | 'surface' | 'interpolate' | 'trajectory' | 'flatness';
 
 export interface JobOptions {
   seed?: number;
@@ -34,6 +34,27 @@ export interface JobOptions {
   steps?: number;
   runs?: number;
   gridPoints?: number;
+  /** Slices: direction kinds, axes 'start:stop:steps', normalization, and the test split too. */
+  dirs?: string[];
+  x?: string;
+  y?: string;
+  norm?: 'filter' | 'layer' | 'none';
+  ignore?: 'biasbn' | 'none';
+  test?: boolean;
+  /** Interpolation: the second model; trajectory: the checkpoints in order. */
+  other?: string;
+  checkpoints?: string[];
+  /** Flatness measures and their parameters. */
+  measures?: ('sam' | 'asam' | 'epsilon' | 'pacbayes' | 'radius')[];
+  rho?: number;
+  asamRho?: number;
+  eta?: number;
+  epsilon?: number;
+  target?: number;
+  draws?: number;
+  delta?: number;
+  directions?: number;
+  criterion?: 'error' | 'loss';
 }
 
 export interface RunRequest {
@@ -62,6 +83,12 @@ export interface ProgressMessage {
   inReplyTo: number;
   progress: Progress;
 }
+/** A grid job's result so far (missing points null), about every 250 ms. */
+export interface PartialMessage {
+  type: 'partial';
+  inReplyTo: number;
+  result: JobResult;
+}
 export interface ResultMessage {
   type: 'result';
   inReplyTo: number;
@@ -74,4 +101,4 @@ export interface ErrorMessage {
   /** 'user': bad input, with a message for the user; 'cancelled'; 'internal': a bug. */
   kind: 'user' | 'cancelled' | 'internal';
 }
-export type FromWorker = ReadyMessage | ProgressMessage | ResultMessage | ErrorMessage;
+export type FromWorker = ReadyMessage | ProgressMessage | PartialMessage | ResultMessage | ErrorMessage;

@@ -6,6 +6,9 @@
 import { initBackend } from '../engine/backend';
 import { loadProblem } from '../engine/problem';
 import { runDensity, runEigs, runInfo, runTrace } from '../engine/jobs';
+import { runSlice, runSurface } from '../engine/surface/slice';
+import { runInterpolate, runTrajectory } from '../engine/surface/checkpoints';
+import { runFlatness } from '../engine/flatness/job';
 import { BasinError } from '../engine/errors';
 import { CancelledError } from '../engine/linalg/operator';
 import type { FromWorker, RunRequest, ToWorker } from '../shared/workerProtocol';
@@ -25,8 +28,15 @@ async function execute(req: RunRequest): Promise<void> {
     return;
   }
   let lastSent = 0;
+  let lastPartial = 0;
   const ctx = {
     signal: controller.signal,
+    onPartial: (result: JobResult) => {
+      const now = Date.now();
+      if (now - lastPartial < 250) return;
+      lastPartial = now;
+      send({ type: 'partial', inReplyTo: req.id, result });
+    },
     onProgress: (progress: { done: number; total: number; message: string }) => {
       const now = Date.now();
       if (now - lastSent < 200 && progress.done < progress.total) return;
@@ -51,6 +61,22 @@ async function execute(req: RunRequest): Promise<void> {
         break;
       case 'density':
         result = await runDensity(problem, o, ctx);
+        break;
+      case 'slice':
+        result = await runSlice(problem, { ...o, dirs: o.dirs ?? ['random'] }, ctx);
+        break;
+      case 'surface':
+        result = await runSurface(problem, { ...o, dirs: o.dirs ? [o.dirs[0], o.dirs[1] ?? o.dirs[0]] : undefined }, ctx);
+        break;
+      case 'interpolate':
+        if (!o.other) throw new BasinError('interpolation needs a second model');
+        result = await runInterpolate(problem, { other: o.other, x: o.x, test: o.test }, ctx);
+        break;
+      case 'trajectory':
+        result = await runTrajectory(problem, { checkpoints: o.checkpoints ?? [], x: o.x, y: o.y, steps: o.steps, test: o.test }, ctx);
+        break;
+      case 'flatness':
+        result = await runFlatness(problem, o, ctx);
         break;
     }
     send({ type: 'result', inReplyTo: req.id, result });

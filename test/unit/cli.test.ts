@@ -115,7 +115,7 @@ test('eigs --json --k 3', () => {
   assert.equal(r.hvpMethod, 'exact');
   assert.equal(r.params, 1251);
   assert.equal(r.samples, 300);
-  assert.equal(r.loss, 'categoricalCrossentropy');
+  assert.equal(r.lossName, 'categoricalCrossentropy');
   assert.equal(r.which, 'top');
   assert.equal(r.seed, 0);
   assert.equal(r.errorBounds.length, 3);

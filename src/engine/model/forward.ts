@@ -14,6 +14,11 @@ export interface ForwardOptions {
    * the logits, stably.
    */
   logits?: boolean;
+  /**
+   * Precomputed pre-activations (x W + b) for some dense or conv nodes, by node index: those nodes
+   * only apply their activation. Used to evaluate many points of a plane cheaply (surface/).
+   */
+  preActivation?: ReadonlyMap<number, Tensor>;
 }
 
 /**
@@ -49,7 +54,9 @@ export function forward(ir: ModelIR, params: Tensor[], consts: Tensor[], x: Tens
   ir.nodes.forEach((node, i) => {
     const ins = node.inputs.map((j) => values[j]);
     const skipAct = opts.logits === true && i === ir.output;
-    values[i] = i === ir.input ? x : applyOp(node.op, ins, params, consts, skipAct);
+    const pre = opts.preActivation?.get(i);
+    if (pre && (node.op.kind === 'dense' || node.op.kind === 'conv2d')) values[i] = skipAct ? pre : applyActivation(pre, node.op.activation);
+    else values[i] = i === ir.input ? x : applyOp(node.op, ins, params, consts, skipAct);
   });
   return values[ir.output];
 }

@@ -58,6 +58,15 @@ export function lossFromOutput(loss: LossSpec, out: Tensor, y: Tensor, logits: b
   throw new Error(`unknown loss ${String(loss)}`);
 }
 
+/** Number of correct predictions in a batch: argmax agreement, or the 0.5 threshold for one output. */
+export function correctCount(pred: Tensor, y: Tensor): Tensor {
+  const n = pred.shape[0];
+  const flat = tf.reshape(pred, [n, -1]);
+  const yy = tf.reshape(y, [n, -1]);
+  const hits = flat.shape[1] === 1 ? tf.equal(tf.greater(flat, 0.5), tf.greater(yy, 0.5)) : tf.equal(tf.argMax(flat, 1), tf.argMax(yy, 1));
+  return tf.sum(tf.cast(hits, 'float32'));
+}
+
 /** Predictions (after the output activation) for accuracy and inspection. */
 export function predict(ir: ModelIR, params: Tensor[], consts: Tensor[], x: Tensor): Tensor {
   const out = forward(ir, params, consts, x, { logits: true });

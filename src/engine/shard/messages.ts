@@ -16,9 +16,10 @@ export type ShardRequest =
   | { id: number; op: 'loss'; theta?: Float32Array }
   | { id: number; op: 'gradient'; theta?: Float32Array }
   | { id: number; op: 'hvp'; v: Float64Array }
-  | { id: number; op: 'accuracy' }
-  | { id: number; op: 'setParameters'; theta: Float32Array };
+  | { id: number; op: 'accuracy'; theta?: Float32Array }
+  | { id: number; op: 'setParameters'; theta: Float32Array }
+  | { id: number; op: 'plane'; origin: Float32Array; dirs: Float64Array[]; coeffs: Float64Array; withAccuracy: boolean };
 
 export type ShardReply =
-  | { id: number; ok: true; value?: number; vector?: Float64Array }
+  | { id: number; ok: true; value?: number; vector?: Float64Array; vector2?: Float64Array }
   | { id: number; ok: false; error: string };

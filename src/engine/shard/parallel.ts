@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Evaluator } from '../evaluator';
+import type { Evaluator, PlaneLosses } from '../evaluator';
 import { LocalEvaluator } from '../evaluator';
 import { Objective } from '../objective';
 import type { ModelIR, LossName } from '../model/ir';
@@ -40,6 +40,7 @@ type ShardCall = ShardRequest extends infer R ? (R extends { id: number } ? Omit
 interface Combined {
   value: number;
   vector: Float64Array;
+  vector2: Float64Array;
 }
 
 class ShardClient {
@@ -79,7 +80,7 @@ class ShardClient {
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, {
-        resolve: (r) => (r.ok ? resolve({ value: r.value, vector: r.vector }) : reject(new Error(r.error))),
+        resolve: (r) => (r.ok ? resolve({ value: r.value, vector: r.vector, vector2: r.vector2 }) : reject(new Error(r.error))),
         reject,
       });
       this.worker.postMessage({ ...req, id }, transfer);
@@ -153,19 +154,34 @@ export class ParallelEvaluator implements Evaluator {
   private async combine(
     remote: (s: ShardClient) => Promise<Partial<Combined>>,
     local: () => Promise<Partial<Combined>>,
-  ): Promise<{ value: number; vector?: Float64Array }> {
+  ): Promise<{ value: number; vector?: Float64Array; vector2?: Float64Array }> {
     const pending = this.shards.map((s) => remote(s));
     const mine = await local();
     const theirs = await Promise.all(pending);
     const w0 = this.local.numSamples / this.numSamples;
     let value = (mine.value ?? 0) * w0;
-    const vector = mine.vector ? Float64Array.from(mine.vector, (x) => x * w0) : undefined;
+    const scaled = (v: Float64Array | undefined): Float64Array | undefined => (v ? Float64Array.from(v, (x) => x * w0) : undefined);
+    const vector = scaled(mine.vector);
+    const vector2 = scaled(mine.vector2);
     theirs.forEach((r, i) => {
       const w = this.shards[i].samples / this.numSamples;
       value += (r.value ?? 0) * w;
       if (vector && r.vector) for (let j = 0; j < vector.length; j++) vector[j] += r.vector[j] * w;
+      if (vector2 && r.vector2) for (let j = 0; j < vector2.length; j++) vector2[j] += r.vector2[j] * w;
     });
-    return { value, vector };
+    return { value, vector, vector2 };
+  }
+
+  async planeLosses(origin: Float32Array, dirs: Float64Array[], coeffs: Float64Array, withAccuracy: boolean): Promise<PlaneLosses> {
+    this.counts.forward += dirs.length ? coeffs.length / dirs.length : 0;
+    const r = await this.combine(
+      (s) => s.request({ op: 'plane', origin, dirs, coeffs, withAccuracy }),
+      async () => {
+        const m = await this.local.planeLosses(origin, dirs, coeffs, withAccuracy);
+        return { vector: m.loss, vector2: m.accuracy };
+      },
+    );
+    return { loss: r.vector ?? new Float64Array(0), accuracy: r.vector2 };
   }
 
   async setParameters(theta: ArrayLike<number>): Promise<void> {
@@ -201,8 +217,9 @@ export class ParallelEvaluator implements Evaluator {
     return r.vector ?? new Float64Array(this.dim);
   }
 
-  async accuracy(): Promise<number> {
-    return (await this.combine((s) => s.request({ op: 'accuracy' }), async () => ({ value: await this.local.accuracy() }))).value;
+  async accuracy(theta?: ArrayLike<number>): Promise<number> {
+    const t = theta ? Float32Array.from(theta) : undefined;
+    return (await this.combine((s) => s.request({ op: 'accuracy', theta: t }), async () => ({ value: await this.local.accuracy(t) }))).value;
   }
 
   dispose(): void {

@@ -35,8 +35,13 @@ async function main(): Promise<void> {
           break;
         }
         case 'accuracy':
-          reply = { id: req.id, ok: true, value: obj.accuracy() };
+          reply = { id: req.id, ok: true, value: obj.accuracy(req.theta) };
           break;
+        case 'plane': {
+          const r = obj.planeLosses(req.origin, req.dirs, req.coeffs, req.withAccuracy);
+          reply = { id: req.id, ok: true, vector: r.loss, vector2: r.accuracy };
+          break;
+        }
         case 'setParameters':
           obj.setParameters(req.theta);
           reply = { id: req.id, ok: true };

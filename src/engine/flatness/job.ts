@@ -1,0 +1,122 @@
+/**
+ * The `flatness` job: runs the chosen flatness measures (science.md, "Flatness measures") on a
+ * problem and reports each with its parameters, its standard error where it is stochastic, and
+ * the evaluations it used.
+ */
+import type { FlatnessMeasure, FlatnessResult, Progress } from '../../shared/results';
+import type { Problem } from '../problem';
+import { backendInfo } from '../backend';
+import { adaptiveSharpness, basinRadius, epsilonSharpness, pacBayesFlatness, samSharpness, type EvaluationCounts } from './index';
+
+export const FLATNESS_MEASURES = ['sam', 'asam', 'epsilon', 'pacbayes', 'radius'] as const;
+export type FlatnessName = (typeof FLATNESS_MEASURES)[number];
+
+export interface FlatnessOptions {
+  measures?: FlatnessName[];
+  seed?: number;
+  /** SAM radius (0.05). */
+  rho?: number;
+  /** ASAM radius (0.5) and the offset eta in T_w = |w| + eta (0.01). */
+  asamRho?: number;
+  eta?: number;
+  /** Epsilon-sharpness box size (1e-3). */
+  epsilon?: number;
+  /** PAC-Bayes: allowed rise in training error (0.1), draws per level, criterion. */
+  target?: number;
+  draws?: number;
+  criterion?: 'error' | 'loss';
+  /** Basin radius: loss rise that ends the basin, and the number of directions. */
+  delta?: number;
+  directions?: number;
+}
+
+const total = (c: EvaluationCounts): number => c.loss + c.gradient + c.accuracy;
+
+export async function runFlatness(
+  problem: Problem,
+  opts: FlatnessOptions,
+  ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {},
+): Promise<FlatnessResult> {
+  const t0 = performance.now();
+  const names = opts.measures ?? [...FLATNESS_MEASURES];
+  const seed = opts.seed ?? 0;
+  const ev = await problem.evaluator();
+  try {
+    const lossValue = await ev.loss();
+    const measures: FlatnessMeasure[] = [];
+    const base = { signal: ctx.signal };
+    for (const [i, name] of names.entries()) {
+      const onProgress = (done: number, all: number): void =>
+        ctx.onProgress?.({ done: i + done / Math.max(all, 1), total: names.length, message: `${name}: ${done}/${all}` });
+      switch (name) {
+        case 'sam': {
+          const r = await samSharpness(ev, { ...base, onProgress, rho: opts.rho });
+          measures.push({ name, value: r.sharpness, params: { rho: r.rho }, detail: { baseLoss: r.baseLoss, perturbedLoss: r.perturbedLoss, gradNorm: r.gradNorm }, evaluations: total(r.evaluations) });
+          break;
+        }
+        case 'asam': {
+          const r = await adaptiveSharpness(ev, { ...base, onProgress, rho: opts.asamRho, eta: opts.eta });
+          measures.push({
+            name,
+            value: r.sharpness,
+            params: { rho: r.rho, eta: r.eta, scaled: r.scaledRoles.join('+') },
+            detail: { baseLoss: r.baseLoss, perturbedLoss: r.perturbedLoss, stepNorm: r.stepNorm },
+            evaluations: total(r.evaluations),
+          });
+          break;
+        }
+        case 'epsilon': {
+          const r = await epsilonSharpness(ev, { ...base, onProgress, epsilon: opts.epsilon });
+          measures.push({
+            name,
+            value: r.sharpness,
+            params: { epsilon: r.epsilon, steps: r.steps },
+            detail: { baseLoss: r.baseLoss, maxLoss: r.maxLoss, stepsUsed: r.stepsUsed, boundaryFraction: r.boundaryFraction, converged: String(r.converged) },
+            evaluations: total(r.evaluations),
+          });
+          break;
+        }
+        case 'pacbayes': {
+          const criterion = opts.criterion ?? (problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'binaryCrossentropy' ? 'error' : 'loss');
+          const r = await pacBayesFlatness(ev, { ...base, onProgress, seed, criterion, target: opts.target, draws: opts.draws });
+          measures.push({
+            name,
+            value: r.flatness,
+            params: { criterion: r.criterion, target: r.target, magnitudeAware: r.magnitudeAware, epsilon: r.epsilon, draws: r.draws, seed: r.seed },
+            detail: { sigma: r.sigma, increase: r.increase, increaseStderr: r.increaseStderr, bound: r.bound, iterations: r.iterations },
+            evaluations: total(r.evaluations),
+          });
+          break;
+        }
+        case 'radius': {
+          const r = await basinRadius(ev, { ...base, onProgress, seed, delta: opts.delta, directions: opts.directions });
+          measures.push({
+            name,
+            value: r.meanRadius,
+            stderr: r.radiusStderr,
+            params: { delta: r.delta, directions: r.directions, tolerance: r.tolerance, maxRadius: r.maxRadius, seed: r.seed },
+            detail: { logVolume: r.logVolume, logVolumeStderr: r.logVolumeStderr, meanLogRadius: r.meanLogRadius, radii: r.radii, censored: r.censored.length },
+            evaluations: total(r.evaluations),
+          });
+          break;
+        }
+      }
+    }
+    const be = backendInfo();
+    return {
+      kind: 'flatness',
+      backend: be.name,
+      backendDetail: ev.threads > 1 ? `${be.detail}, ${ev.threads} threads` : be.detail,
+      seed,
+      model: problem.description,
+      params: problem.ir.numParams,
+      samples: ev.numSamples,
+      lossName: problem.lossName,
+      lossValue,
+      ms: performance.now() - t0,
+      measures,
+    };
+  } finally {
+    ev.dispose();
+  }
+}
