@@ -20,6 +20,7 @@ import { ExactHessian, FiniteDifferenceHessian } from '../../src/engine/hvp/oper
 import { LocalEvaluator } from '../../src/engine/evaluator';
 import { lanczos, powerIteration, hutchpp, hutchinson } from '../../src/engine/linalg';
 import { Rng } from '../../src/engine/rng';
+import { runSurface } from '../../src/engine/surface/slice';
 
 interface PeerResult {
   params: number;
@@ -28,7 +29,11 @@ interface PeerResult {
   eig?: { value: number; hvps: number; ms: number };
   trace?: { value: number; hvps: number; ms: number };
   ref?: { eigs: number[]; ms: number };
+  surface?: { steps: number; evaluations: number; min: number; max: number; ms: number };
 }
+
+/** Points per surface axis: loss-landscape's default grid, -1:1:51. */
+const SURFACE_STEPS = 51;
 
 async function writeBenchModel(dir: string): Promise<{ model: string; data: string }> {
   const rng = new Rng(2024);
@@ -68,7 +73,7 @@ function findPeer(): string | undefined {
 
 function runPeer(peer: string, model: string, data: string): PeerResult | string {
   const python = process.env.BASIN_PEER_PYTHON ?? '/usr/bin/python3';
-  const r = spawnSync(python, [peer, model, data, '--loss', 'categoricalCrossentropy', '--jobs', 'ops,eig,trace,ref', '--k', '5'], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(python, [peer, model, data, '--loss', 'categoricalCrossentropy', '--jobs', 'ops,eig,trace,ref,surface', '--k', '5', '--steps', String(SURFACE_STEPS)], { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) return `peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
   return JSON.parse(r.stdout) as PeerResult;
 }
@@ -163,6 +168,12 @@ async function main(): Promise<void> {
   const hut = await hutchinson(exact4, { matvecs: Math.max(2, traceBudget), rng: new Rng(3) });
   const hutMs = performance.now() - t;
 
+  process.stderr.write(`bench: ${SURFACE_STEPS}x${SURFACE_STEPS} surface...\n`);
+  t = performance.now();
+  const surf = await runSurface(problem, { x: `-1:1:${SURFACE_STEPS}`, seed: 0 });
+  const surfMs = performance.now() - t;
+  const surfFlat = surf.loss.flat().filter((v): v is number => v !== null);
+
   // What dominates one exact product: the kernels, summed by name.
   const prof = await tf.profile(() => {
     obj.hvpExact(v);
@@ -206,6 +217,14 @@ async function main(): Promise<void> {
     ['Basin Hutchinson', hut.trace, hut.stderr, hut.matvecs, hutMs, ratio(hutMs, peer?.trace?.ms)],
     ['peer PyHessian Hutchinson', peer?.trace?.value, undefined, peer?.trace?.hvps, peer?.trace?.ms, '1.00x'],
   ]));
+  out.push('');
+  out.push(`2-D surface, ${SURFACE_STEPS} x ${SURFACE_STEPS} grid, filter-normalized random directions (loss-landscape defaults)`);
+  out.push(table([
+    ['tool', 'points', 'ms', 'ms/point', 'loss range', 'time vs peer'],
+    [`Basin (${surf.threads} threads, first layer shared)`, surf.evaluations, surfMs, surfMs / surf.evaluations, `${fmt(Math.min(...surfFlat))}..${fmt(Math.max(...surfFlat))}`, ratio(surfMs, peer?.surface?.ms)],
+    ['peer loss-landscape loop', peer?.surface?.evaluations, peer?.surface?.ms, peer?.surface ? peer.surface.ms / peer.surface.evaluations : undefined, peer?.surface ? `${fmt(peer.surface.min)}..${fmt(peer.surface.max)}` : '-', '1.00x'],
+  ]));
+  out.push('(The two tools draw different random directions, so their loss ranges differ.)');
   out.push('');
   out.push(`Where one exact product's time goes (${prof.kernels.length} kernels, ${kernelTotal.toFixed(1)} ms in kernels):`);
   for (const [name, ms] of top) out.push(`  ${name.padEnd(22)} ${ms.toFixed(1).padStart(7)} ms  ${((100 * ms) / kernelTotal).toFixed(0).padStart(3)}%`);

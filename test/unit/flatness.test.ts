@@ -115,7 +115,7 @@ test('lgamma and the unit-ball volume match closed forms', () => {
   assert.ok(Math.abs(lgamma(0.5) - 0.5 * Math.log(Math.PI)) < 1e-13);
   assert.ok(Math.abs(lgamma(1)) < 1e-13 && Math.abs(lgamma(2)) < 1e-13);
   assert.ok(Math.abs(lgamma(11) - Math.log(3628800)) < 1e-12);
-  assert.ok(rel(lgamma(1001), 5912.128178939938) < 1e-14); // ln(1000!)
+  assert.ok(rel(lgamma(1001), 5912.128178488171) < 1e-13); // ln(1000!) = sum of log k
   assert.ok(Math.abs(logUnitBallVolume(2) - Math.log(Math.PI)) < 1e-13);
   assert.ok(Math.abs(logUnitBallVolume(3) - Math.log((4 * Math.PI) / 3)) < 1e-13);
   assert.ok(Math.abs(logUnitBallVolume(8) - Math.log(Math.PI ** 4 / 24)) < 1e-12);
@@ -278,39 +278,43 @@ function inputsDoubled(p: RefProblem): RefProblem {
   return { ...p, params, x: p.x.map((v) => 2 * v) };
 }
 
-test('PAC-Bayes on a quadratic: the rise at sigma\' meets the target and matches sigma\'^2 tr(Sigma H) / 2', async () => {
-  const { l0, h } = quadratic(QUAD);
+test('PAC-Bayes on a quadratic: the rise at sigma\' meets the target and matches tr(Sigma H) / 2', async () => {
+  // At the minimum the rise is u^T H u / 2 alone, with mean tr(Sigma H) / 2, Sigma = diag(sigma^2 w_i^2 + eps^2) or sigma^2 I.
+  const pm = atMinimum(QUAD);
+  const { l0, h } = quadratic(pm);
   const n = 8;
-  const w = QUAD.params;
+  const w = pm.params;
   for (const magnitudeAware of [false, true]) {
-    const r = await withEv(QUAD, (ev) => pacBayesFlatness(ev, { criterion: 'loss', magnitudeAware, draws: 50, seed: 5 }));
+    const r = await withEv(pm, (ev) => pacBayesFlatness(ev, { criterion: 'loss', magnitudeAware, draws: 50, seed: 5 }));
     assert.equal(r.bound, 'none');
+    assert.equal(r.magnitudeAware, magnitudeAware);
+    assert.equal(r.epsilon, magnitudeAware ? 1e-3 : 0);
     assert.ok(rel(r.target, 0.1 * (1 + l0)) < 1e-6);
     assert.ok(r.increase <= r.target && r.increase > 0.98 * r.target, `${r.increase} vs ${r.target}`);
     assert.ok(rel(r.flatness, 1 / r.sigma ** 2) < 1e-12);
-    // E[L(w + u) - L(w)] = tr(Sigma H) / 2 with Sigma = diag(sigma^2 w_i^2 + eps^2) or sigma^2 I.
     let expected = 0;
     for (let i = 0; i < n; i++) expected += 0.5 * h[i * n + i] * (magnitudeAware ? r.sigma ** 2 * w[i] ** 2 + 1e-6 : r.sigma ** 2);
-    assert.ok(r.increaseStderr > 0 && Math.abs(r.increase - expected) < 4 * r.increaseStderr, `${r.increase} vs ${expected}`);
+    assert.ok(r.increaseStderr > 0 && r.increaseStderr < 0.2 * r.increase);
+    assert.ok(Math.abs(r.increase - expected) < 3 * r.increaseStderr, `${r.increase} vs ${expected} +- ${r.increaseStderr}`);
     assert.equal(r.evaluations.loss, 1 + 12 * 50);
     assert.equal(r.evaluations.accuracy, 0);
   }
-  // Hessian's kernel block times 4, same function: plain noise finds a smaller sigma' (larger flatness), by about
-  // sqrt(tr H' / tr H); magnitude-aware noise (sigma |w|) sees the same landscape, up to eps.
-  const scaled = asFloat32(inputsDoubled(QUAD));
+  // Hessian's kernel block times 4, same function: plain noise finds a smaller sigma', a flatness larger by about
+  // tr H' / tr H; magnitude-aware noise (sigma |w|) sees the same landscape, up to eps.
+  const scaled = asFloat32(inputsDoubled(pm));
   const hs = quadratic(scaled).h;
   let tr = 0;
   let trs = 0;
-  for (let i = 0; i < n; i++) {
-    tr += h[i * n + i];
-    trs += hs[i * n + i];
+  for (let i = 0; i < 8; i++) {
+    tr += h[i * 8 + i];
+    trs += hs[i * 8 + i];
   }
   const opts = { criterion: 'loss', draws: 50, seed: 6, target: 0.05 } as const;
-  const plain = await withEv(QUAD, (ev) => pacBayesFlatness(ev, { ...opts, magnitudeAware: false }));
+  const plain = await withEv(pm, (ev) => pacBayesFlatness(ev, { ...opts, magnitudeAware: false }));
   const plainScaled = await withEv(scaled, (ev) => pacBayesFlatness(ev, { ...opts, magnitudeAware: false }));
   assert.ok(plainScaled.sigma < plain.sigma && plainScaled.flatness > plain.flatness);
-  assert.ok(rel(plainScaled.flatness / plain.flatness, trs / tr) < 0.25, `${plainScaled.flatness / plain.flatness} vs ${trs / tr}`);
-  const mag = await withEv(QUAD, (ev) => pacBayesFlatness(ev, opts));
+  assert.ok(rel(plainScaled.flatness / plain.flatness, trs / tr) < 0.1, `${plainScaled.flatness / plain.flatness} vs ${trs / tr}`);
+  const mag = await withEv(pm, (ev) => pacBayesFlatness(ev, opts));
   const magScaled = await withEv(scaled, (ev) => pacBayesFlatness(ev, opts));
   assert.ok(rel(magScaled.sigma, mag.sigma) < 0.02, `${magScaled.sigma} vs ${mag.sigma}`);
 });
@@ -376,13 +380,16 @@ test('Dinh rescaling: the loss and ASAM (eta = 0) are unchanged, SAM is not', as
   const qn = dinh(pn, 5);
   const [an, bn] = await Promise.all([pn, qn].map((x) => withEv(x, async (ev) => (await adaptiveSharpness(ev, { eta: 0 })).sharpness)));
   assert.ok(rel(bn, an) < 1e-3, `ASAM bias-free ${an} -> ${bn}`);
+  // eta = 0.01 (the default): T = |w| + eta is not proportional to |w|, so only approximately invariant.
+  const [ad, bd] = await Promise.all([pn, qn].map((x) => withEv(x, async (ev) => (await adaptiveSharpness(ev)).sharpness)));
+  assert.ok(rel(bd, ad) > 1e-3 && rel(bd, ad) < 0.1, `ASAM bias-free eta = 0.01 ${ad} -> ${bd}`);
   const [sn, tn] = await Promise.all([pn, qn].map((x) => withEv(x, async (ev) => (await samSharpness(ev)).sharpness)));
   assert.ok(tn / sn > 2 || tn / sn < 0.5, `SAM bias-free ${sn} -> ${tn}`);
   console.log(
     `Dinh alpha=5: loss ${a.loss.toPrecision(6)} -> ${b.loss.toPrecision(6)}; SAM ${a.sam.toPrecision(4)} -> ${b.sam.toPrecision(4)}; ` +
       `ASAM eta=0 all roles ${a.asam0All.toPrecision(6)} -> ${b.asam0All.toPrecision(6)}; ` +
       `kernels ${a.asam0.toPrecision(4)} -> ${b.asam0.toPrecision(4)}; default eta=0.01 ${a.asam.toPrecision(4)} -> ${b.asam.toPrecision(4)}; ` +
-      `bias-free eta=0 ${an.toPrecision(6)} -> ${bn.toPrecision(6)}, SAM ${sn.toPrecision(4)} -> ${tn.toPrecision(4)}`,
+      `bias-free eta=0 ${an.toPrecision(6)} -> ${bn.toPrecision(6)}, eta=0.01 ${ad.toPrecision(4)} -> ${bd.toPrecision(4)}, SAM ${sn.toPrecision(4)} -> ${tn.toPrecision(4)}`,
   );
 });
 

@@ -16,7 +16,7 @@ import { backendInfo } from '../backend';
 import { BasinError } from '../errors';
 import { norm } from '../linalg/operator';
 import { lanczos } from '../linalg';
-import { selectHessian } from '../hvp/operators';
+import { selectHessian, yieldToLoop } from '../hvp/operators';
 import { Rng } from '../rng';
 import { coarseToFineOrder, orthogonalize, parseRange, randomDirection, type IgnoreKind, type NormKind } from '../directions';
 import { normalizeDirection } from '../directions/normalize';
@@ -165,6 +165,8 @@ async function evaluateGrid(
 ): Promise<boolean> {
   const k = dirs.length;
   for (let start = 0; start < order.length; start += BATCH) {
+    // Let cancel messages and Ctrl-C in: a local evaluator computes synchronously.
+    await yieldToLoop();
     if (ctx.signal?.aborted) return false;
     const idx = order.slice(start, start + BATCH);
     const coeffs = new Float64Array(idx.length * k);

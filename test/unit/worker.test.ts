@@ -1,0 +1,84 @@
+/**
+ * The compute worker (dist/worker.js) over its typed IPC protocol: a job streams progress and
+ * partial results and ends with a result; cancel stops a grid job with its partial result kept;
+ * bad input comes back as a user error; shutdown ends the process.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fork, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import type { FromWorker, ToWorker } from '../../src/shared/workerProtocol';
+import type { SurfaceResult } from '../../src/shared/results';
+
+const WORKER = path.join(__dirname, '../../dist/worker.js');
+const EXAMPLE = path.join(__dirname, '../../examples/spiral');
+const problem = { model: path.join(EXAMPLE, 'model.json'), data: path.join(EXAMPLE, 'data.json') };
+
+function start(): { child: ChildProcess; messages: FromWorker[]; next: (pred: (m: FromWorker) => boolean) => Promise<FromWorker> } {
+  const child = fork(WORKER, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+  const messages: FromWorker[] = [];
+  const waiters: { pred: (m: FromWorker) => boolean; resolve: (m: FromWorker) => void }[] = [];
+  child.on('message', (m: FromWorker) => {
+    messages.push(m);
+    for (const w of [...waiters]) {
+      if (w.pred(m)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+    }
+  });
+  const next = (pred: (m: FromWorker) => boolean): Promise<FromWorker> =>
+    new Promise((resolve, reject) => {
+      const found = messages.find(pred);
+      if (found) return resolve(found);
+      const timer = setTimeout(() => reject(new Error(`timed out; got ${messages.map((m) => m.type).join(',')}`)), 60_000);
+      waiters.push({ pred, resolve: (m) => (clearTimeout(timer), resolve(m)) });
+    });
+  return { child, messages, next };
+}
+
+const send = (child: ChildProcess, m: ToWorker): void => {
+  child.send(m);
+};
+
+test('a surface job streams progress and partial results, then the result', async () => {
+  const w = start();
+  try {
+    await w.next((m) => m.type === 'ready');
+    send(w.child, { type: 'run', id: 1, job: 'surface', problem, options: { x: '-1:1:41', seed: 2 } });
+    const res = (await w.next((m) => m.type === 'result' || m.type === 'error')) as FromWorker;
+    assert.equal(res.type, 'result');
+    const r = (res as { result: SurfaceResult }).result;
+    assert.equal(r.kind, 'surface');
+    assert.equal(r.complete, true);
+    assert.equal(r.loss.length, 41);
+    assert.ok(w.messages.some((m) => m.type === 'progress' && m.inReplyTo === 1));
+    // Bad input is a user error with the file named, and the worker lives on.
+    send(w.child, { type: 'run', id: 2, job: 'info', problem: { model: '/nope/model.json', data: problem.data }, options: {} });
+    const err = await w.next((m) => m.type === 'error' && m.inReplyTo === 2);
+    assert.equal(err.type === 'error' && err.kind, 'user');
+    assert.match(err.type === 'error' ? err.message : '', /\/nope\/model.json: file not found/);
+  } finally {
+    send(w.child, { type: 'shutdown' });
+  }
+  const code = await new Promise<number | null>((resolve) => w.child.on('exit', (c) => resolve(c)));
+  assert.equal(code, 0);
+});
+
+test('cancel stops a grid job and keeps what it computed', async () => {
+  const w = start();
+  try {
+    await w.next((m) => m.type === 'ready');
+    send(w.child, { type: 'run', id: 7, job: 'surface', problem, options: { x: '-1:1:121', seed: 1 } });
+    await w.next((m) => m.type === 'progress' && m.inReplyTo === 7 && m.progress.done > 0);
+    send(w.child, { type: 'cancel', id: 7 });
+    const res = await w.next((m) => (m.type === 'result' || m.type === 'error') && m.inReplyTo === 7);
+    assert.equal(res.type, 'result');
+    const r = (res as { result: SurfaceResult }).result;
+    assert.equal(r.complete, false);
+    assert.ok(r.evaluations > 0 && r.evaluations < 121 * 121);
+    assert.equal(r.loss.flat().filter((v) => v !== null).length, r.evaluations);
+  } finally {
+    w.child.kill();
+  }
+});
