@@ -118,12 +118,26 @@ function surface(r: SurfaceResult): string {
   return lines.join('\n');
 }
 
+const FLATNESS_LABELS: Record<string, [string, string]> = {
+  sam: ['SAM sharpness', 'L(w + rho g/|g|) - L(w)'],
+  asam: ['adaptive sharpness', 'ASAM, scale-invariant ascent'],
+  epsilon: ['epsilon-sharpness', '100 x max rise in the box / (1 + L)'],
+  pacbayes: ['PAC-Bayes flatness', "1/sigma'^2, magnitude-aware"],
+  radius: ['basin radius', 'mean over random directions'],
+};
+
 function flatness(r: FlatnessResult): string {
-  const rows = [['measure', 'value', '± stderr', 'parameters']];
+  const show = (v: number | string | boolean | number[] | null): string => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : fmt(v, 4)) : Array.isArray(v) ? `[${v.length}]` : String(v));
+  const rows = [['measure', 'value', '± stderr', 'what']];
+  const notes: string[] = [];
   for (const m of r.measures) {
-    rows.push([m.name, fmt(m.value, 6), m.stderr !== undefined ? fmt(m.stderr, 2) : '', Object.entries(m.params).map(([k, v]) => `${k}=${v}`).join(' ')]);
+    const [label, what] = FLATNESS_LABELS[m.name] ?? [m.name, ''];
+    rows.push([label, fmt(m.value, 6), m.stderr !== undefined ? fmt(m.stderr, 2) : '', what]);
+    const extra = m.name === 'radius' ? ` log-volume ${show(m.detail.logVolume ?? null)} ± ${show(m.detail.logVolumeStderr ?? null)};` : m.name === 'pacbayes' ? ` sigma' ${show(m.detail.sigma ?? null)};` : '';
+    notes.push(`  ${label}:${extra} ${Object.entries(m.params).map(([k, v]) => `${k} ${show(v)}`).join(', ')}; ${m.evaluations} evaluations`);
   }
-  return `Flatness measures\n${table(rows)}\n\n${footer(r)}`;
+  const t = table(rows).split('\n');
+  return `Flatness measures\n${t.join('\n')}\n${notes.join('\n')}\n\n${footer(r)}`;
 }
 
 export function formatResult(r: JobResult): string {

@@ -67,7 +67,8 @@ Commands:
                                       with --stop residual the rigorous Ritz residual)
   trace     Hessian trace             --method hutchpp|hutchinson  --matvecs M (60)
   density   spectral density (SLQ)    --steps S (90)  --runs R (1)  --grid G (10000)
-  slice     1-D loss slices           --dir KIND[,KIND...] (random; also gradient, eigen, eigenK)
+  slice     1-D loss slices           --dir KIND[,KIND...] (random; also gradient, eigen,
+                                      eigenK, bottom, bottomK)
                                       --x start:stop:steps (-1:1:51)
   surface   2-D loss surface          --dir KIND[,KIND] (random)  --x (-1:1:51)  --y (as x)
   interpolate A.json B.json           loss on (1-a) A + a B    --x (-0.5:1.5:401)

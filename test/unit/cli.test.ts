@@ -211,3 +211,28 @@ test('Ctrl-C stops a long job cleanly: exit 130, a message, no stack trace', asy
   assert.match(stderr, /cancelled/);
   assert.doesNotMatch(stderr, /\n\s+at /);
 });
+
+test('slice and surface: JSON grids, CSV, directions named, bad ranges refused', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'basin-cli-grid-'));
+  const csv = path.join(dir, 'slice.csv');
+  const s = basinJson<import('../../src/shared/results').SliceResult>('slice', ...INPUTS, '--json', '--dir', 'eigen,random', '--x', '-0.5:0.5:5', '--csv', csv);
+  assert.equal(s.kind, 'slice');
+  assert.deepEqual(s.x, [-0.5, -0.25, 0, 0.25, 0.5]);
+  assert.equal((s.loss as number[][]).length, 2);
+  assert.deepEqual(s.directions.map((d) => d.kind), ['eigen1', 'random']);
+  assert.equal(s.directions[1].norm, 'filter');
+  // At x = 0 every curve is the model's own loss.
+  for (const curve of s.loss as number[][]) assert.ok(Math.abs(curve[2] - s.lossValue) < 1e-6);
+  const rows = fs.readFileSync(csv, 'utf8').trim().split('\n');
+  assert.equal(rows[0], 'direction,x,loss,accuracy,test_loss,test_accuracy');
+  assert.equal(rows.length, 1 + 2 * 5);
+  const surf = basinJson<import('../../src/shared/results').SurfaceResult>('surface', ...INPUTS, '--json', '--x', '-1:1:5', '--y', '-0.5:0.5:3', '--seed', '3');
+  assert.equal(surf.loss.length, 3);
+  assert.equal(surf.loss[0].length, 5);
+  assert.equal(surf.seed, 3);
+  assert.ok(Math.abs((surf.loss[1][2] ?? NaN) - surf.lossValue) < 1e-6, 'the centre is the model itself');
+  const bad = basin('surface', ...INPUTS, '--x', '1:-1:5');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /inverted range/);
+  noStack(bad);
+});

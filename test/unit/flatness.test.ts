@@ -215,6 +215,22 @@ test('epsilon-sharpness at a minimum: climbs from an arbitrary corner to a KKT v
   assert.ok(r.increase > 0.5 * globalMax);
 });
 
+test('epsilon-sharpness on a non-convex loss keeps the best point: more steps never lower it', async () => {
+  const p = asFloat32(randomProblem(mlpIR([4, 8, 3], ['relu', 'softmax']), 'categoricalCrossentropy', 32, 8));
+  await withEv(p, async (ev) => {
+    let previous = -Infinity;
+    for (const steps of [1, 2, 4, 8, 20]) {
+      const r = await epsilonSharpness(ev, { epsilon: 0.05, steps, keepPerturbation: true });
+      assert.ok(r.increase >= previous, `steps ${steps}: ${r.increase} < ${previous}`);
+      previous = r.increase;
+      const x = ev.parameters();
+      const at = await ev.loss(x.map((xi, i) => xi + (r.perturbation?.[i] ?? NaN)));
+      assert.equal(at, r.maxLoss);
+      if (steps === 20) assert.ok(r.acceptedSteps < r.stepsUsed, 'some trials were rejected');
+    }
+  });
+});
+
 test('basin radius on a quadratic is the root of g.u t + u^T H u t^2 / 2 = delta on every direction', async () => {
   const { l0, g, h } = quadratic(QUAD);
   const r = await withEv(QUAD, (ev) => basinRadius(ev, { directions: 12, seed: 4, keepDirections: true }));
@@ -284,19 +300,19 @@ test('PAC-Bayes on a quadratic: the rise at sigma\' meets the target and matches
   const { l0, h } = quadratic(pm);
   const n = 8;
   const w = pm.params;
-  for (const magnitudeAware of [false, true]) {
-    const r = await withEv(pm, (ev) => pacBayesFlatness(ev, { criterion: 'loss', magnitudeAware, draws: 50, seed: 5 }));
+  for (const [magnitudeAware, epsilon] of [[false, 0], [true, 1e-3], [true, 0.1]] as const) {
+    const r = await withEv(pm, (ev) => pacBayesFlatness(ev, { criterion: 'loss', magnitudeAware, epsilon, draws: 200, seed: 5 }));
     assert.equal(r.bound, 'none');
     assert.equal(r.magnitudeAware, magnitudeAware);
-    assert.equal(r.epsilon, magnitudeAware ? 1e-3 : 0);
+    assert.equal(r.epsilon, epsilon);
     assert.ok(rel(r.target, 0.1 * (1 + l0)) < 1e-6);
     assert.ok(r.increase <= r.target && r.increase > 0.98 * r.target, `${r.increase} vs ${r.target}`);
     assert.ok(rel(r.flatness, 1 / r.sigma ** 2) < 1e-12);
     let expected = 0;
-    for (let i = 0; i < n; i++) expected += 0.5 * h[i * n + i] * (magnitudeAware ? r.sigma ** 2 * w[i] ** 2 + 1e-6 : r.sigma ** 2);
+    for (let i = 0; i < n; i++) expected += 0.5 * h[i * n + i] * (magnitudeAware ? r.sigma ** 2 * w[i] ** 2 + epsilon ** 2 : r.sigma ** 2);
     assert.ok(r.increaseStderr > 0 && r.increaseStderr < 0.2 * r.increase);
     assert.ok(Math.abs(r.increase - expected) < 3 * r.increaseStderr, `${r.increase} vs ${expected} +- ${r.increaseStderr}`);
-    assert.equal(r.evaluations.loss, 1 + 12 * 50);
+    assert.equal(r.evaluations.loss, 1 + 12 * 200);
     assert.equal(r.evaluations.accuracy, 0);
   }
   // Hessian's kernel block times 4, same function: plain noise finds a smaller sigma', a flatness larger by about
@@ -372,7 +388,7 @@ test('Dinh rescaling: the loss and ASAM (eta = 0) are unchanged, SAM is not', as
   assert.ok(b.sam / a.sam > 2 || b.sam / a.sam < 0.5, `SAM ${a.sam} -> ${b.sam}`);
   // T = |w| on every rescaled parameter (the bias included): exactly invariant.
   assert.ok(rel(b.asam0All, a.asam0All) < 1e-3, `ASAM (all roles) ${a.asam0All} -> ${b.asam0All}`);
-  // Default T = 1 on biases: the rescaled bias breaks it (measured ~10% here); eta = 0.01 moves it further.
+  // Default T = 1 on biases: the rescaled bias breaks it (measured 19% here); eta = 0.01 moves it further.
   assert.ok(rel(b.asam0, a.asam0) > 1e-3, `ASAM (kernels) ${a.asam0} -> ${b.asam0}`);
   assert.ok(rel(b.asam0, a.asam0) < 0.5 && rel(b.asam, a.asam) < 0.5, `default ${a.asam} -> ${b.asam}`);
   // Bias-free network: the default (kernels only) is invariant.
@@ -385,12 +401,11 @@ test('Dinh rescaling: the loss and ASAM (eta = 0) are unchanged, SAM is not', as
   assert.ok(rel(bd, ad) > 1e-3 && rel(bd, ad) < 0.1, `ASAM bias-free eta = 0.01 ${ad} -> ${bd}`);
   const [sn, tn] = await Promise.all([pn, qn].map((x) => withEv(x, async (ev) => (await samSharpness(ev)).sharpness)));
   assert.ok(tn / sn > 2 || tn / sn < 0.5, `SAM bias-free ${sn} -> ${tn}`);
-  console.log(
-    `Dinh alpha=5: loss ${a.loss.toPrecision(6)} -> ${b.loss.toPrecision(6)}; SAM ${a.sam.toPrecision(4)} -> ${b.sam.toPrecision(4)}; ` +
-      `ASAM eta=0 all roles ${a.asam0All.toPrecision(6)} -> ${b.asam0All.toPrecision(6)}; ` +
-      `kernels ${a.asam0.toPrecision(4)} -> ${b.asam0.toPrecision(4)}; default eta=0.01 ${a.asam.toPrecision(4)} -> ${b.asam.toPrecision(4)}; ` +
-      `bias-free eta=0 ${an.toPrecision(6)} -> ${bn.toPrecision(6)}, eta=0.01 ${ad.toPrecision(4)} -> ${bd.toPrecision(4)}, SAM ${sn.toPrecision(4)} -> ${tn.toPrecision(4)}`,
-  );
+  const change = (x: number, y: number): string => `${x.toPrecision(5)} -> ${y.toPrecision(5)} (rel ${rel(y, x).toExponential(1)})`;
+  console.log(`Dinh alpha = 5: loss ${change(a.loss, b.loss)}, SAM ${change(a.sam, b.sam)}`);
+  console.log(`  ASAM eta 0, all roles ${change(a.asam0All, b.asam0All)}; kernels only ${change(a.asam0, b.asam0)}`);
+  console.log(`  ASAM default (kernels, eta 0.01) ${change(a.asam, b.asam)}`);
+  console.log(`  bias-free: ASAM eta 0 ${change(an, bn)}, eta 0.01 ${change(ad, bd)}, SAM ${change(sn, tn)}`);
 });
 
 test('determinism: the same seed gives the same result, another seed a different one', async () => {

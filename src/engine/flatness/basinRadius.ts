@@ -6,9 +6,9 @@
  *
  *   r(u) = min { t > 0 : L(w + t u) - L(w) >= delta },
  *
- * and treat the basin as a star-shaped set with those radii. Its volume is
- * V = V_n(1) E_u[r(u)^n]; with n in the millions that expectation is dominated by the rare longest
- * radius and cannot be sampled, so, as Huang et al. do, the estimate is
+ * (Huang et al.'s radius along random directions), and treat the basin as a star-shaped set with
+ * those radii. Its volume is V = V_n(1) E_u[r(u)^n]; with n in the millions that expectation is
+ * dominated by the rare longest radius and cannot be sampled, so the estimate reported is
  *
  *   log V ~ log V_n(1) + n * mean_j log r(u_j),   log V_n(1) = (n/2) log pi - lgamma(n/2 + 1).
  *
@@ -20,8 +20,8 @@
  * Read it as a comparative flatness score on the same model and delta, not as a volume.
  *
  * Threshold: delta = 0.1 * (1 + L(w)) by default, the same scale-normalisation as Keskar et al.'s
- * epsilon-sharpness and `pacBayes.ts`'s loss criterion: Huang et al.'s 0.1 loss cut-off near a
- * zero-loss minimum, 10% of the loss when the loss is large. `delta` overrides it.
+ * epsilon-sharpness and `pacBayes.ts`'s loss criterion: an absolute rise of 0.1 near a zero-loss
+ * minimum, 10% of the loss when the loss is large. `delta` overrides it.
  *
  * Root finding per direction: from a first guess t (1 for the first direction, then the geometric
  * mean of the radii found so far), double t until the rise reaches delta (or halve it until it does

@@ -45,7 +45,8 @@ export interface Direction {
 }
 
 /**
- * Builds the directions named by `kinds` ('random', 'gradient', 'eigen' = 'eigen1', 'eigenK').
+ * Builds the directions named by `kinds` ('random', 'gradient', 'eigen' = 'eigen1', 'eigenK', and
+ * 'bottom' = 'bottom1', 'bottomK' for the most negative curvature directions).
  * Random directions use `norm` (default filter), one seeded stream each, in order; eigenvectors
  * and the gradient are unit vectors unless a norm is given explicitly.
  */
@@ -59,18 +60,25 @@ export async function makeDirections(
   const seed = opts.seed ?? 0;
   const rng = new Rng(seed);
   const ignore = opts.ignore ?? 'biasbn';
-  const eigenK = Math.max(0, ...kinds.map((k) => eigenIndex(k) ?? 0));
-  let eig: { values: number[]; vectors: Float64Array[] } | undefined;
-  if (eigenK > 0) {
+  const topK = Math.max(0, ...kinds.map((k) => eigenIndex(k, 'eigen') ?? 0));
+  const bottomK = Math.max(0, ...kinds.map((k) => eigenIndex(k, 'bottom') ?? 0));
+  const spectra: Record<'top' | 'bottom', { values: number[]; vectors: Float64Array[] } | undefined> = { top: undefined, bottom: undefined };
+  if (topK > 0 || bottomK > 0) {
     const sel = await selectHessian(ev, 'auto', seed + 7919);
-    const r = await lanczos(sel.op, { k: eigenK, which: 'top', rng: new Rng(seed + 1), stopOn: 'bound', tol: 1e-5, signal: opts.signal });
-    eig = { values: r.eigenvalues, vectors: r.eigenvectors };
+    for (const [which, k] of [['top', topK], ['bottom', bottomK]] as const) {
+      if (k === 0) continue;
+      const r = await lanczos(sel.op, { k, which, rng: new Rng(seed + 1), stopOn: 'bound', tol: 1e-5, signal: opts.signal });
+      spectra[which] = { values: r.eigenvalues, vectors: r.eigenvectors };
+    }
   }
   let grad: Float64Array | undefined;
   const out: Direction[] = [];
   for (const kind of kinds) {
     const stream = rng.fork();
-    const k = eigenIndex(kind);
+    const top = eigenIndex(kind, 'eigen');
+    const bottom = eigenIndex(kind, 'bottom');
+    const spectrum = top !== undefined ? spectra.top : bottom !== undefined ? spectra.bottom : undefined;
+    const k = top ?? bottom;
     if (kind === 'random') {
       const nk = opts.norm ?? 'filter';
       const v = randomDirection(problem.ir, theta, stream, nk, ignore);
@@ -81,20 +89,24 @@ export async function makeDirections(
       if (!(g > 0)) throw new BasinError('the gradient is zero here: there is no gradient direction');
       const v = opts.norm ? normalizeDirection(grad, theta, problem.ir, opts.norm, ignore) : Float64Array.from(grad, (x) => x / g);
       out.push({ vector: v, info: { kind, norm: opts.norm ?? 'unit', length: norm(v) } });
-    } else if (k !== undefined && eig) {
-      const e = eig.vectors[k - 1];
+    } else if (k !== undefined && spectrum) {
+      const e = spectrum.vectors[k - 1];
       const v = opts.norm ? normalizeDirection(e, theta, problem.ir, opts.norm, ignore) : Float64Array.from(e);
-      out.push({ vector: v, info: { kind: `eigen${k}`, norm: opts.norm ?? 'unit', length: norm(v), eigenvalue: eig.values[k - 1] } });
+      const name = `${top !== undefined ? 'eigen' : 'bottom'}${k}`;
+      out.push({ vector: v, info: { kind: name, norm: opts.norm ?? 'unit', length: norm(v), eigenvalue: spectrum.values[k - 1] } });
     } else {
-      throw new BasinError(`unknown direction '${kind}' (use random, gradient, eigen, or eigenK for the K-th top eigenvector)`);
+      throw new BasinError(
+        `unknown direction '${kind}' (use random, gradient, eigen or eigenK for the K-th top eigenvector, bottom or bottomK for the K-th most negative)`,
+      );
     }
   }
   return out;
 }
 
-function eigenIndex(kind: string): number | undefined {
-  if (kind === 'eigen') return 1;
-  const m = /^eigen(\d+)$/.exec(kind);
+/** K for 'eigenK' / 'bottomK' ('eigen' and 'bottom' alone are K = 1). */
+function eigenIndex(kind: string, prefix: 'eigen' | 'bottom'): number | undefined {
+  if (kind === prefix) return 1;
+  const m = new RegExp(`^${prefix}(\\d+)$`).exec(kind);
   return m ? Math.max(1, Number(m[1])) : undefined;
 }
 
