@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
-# The README's main job: Basin's curvature engine end to end on the bundled spiral example
-# (a 2-32-32-3 tanh MLP trained on a 3-arm spiral). Writes JSON results to out/example/.
+# The README's main job, end to end on the bundled examples; everything lands in out/example/:
+#  1. the edge-of-stability example trained with full-batch GD and probed as it trains
+#     (lambda_max climbs to 2/lr and hovers there): out/example/eos-run/
+#  2. the curvature and landscape commands on the spiral classifier: JSON results.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 basin() { node dist/cli.js "$@"; }
 out=out/example
+rm -rf "$out"
 mkdir -p "$out"
+basin train examples/edge-of-stability.basin.ts --trace-every 250 --layers-every 250 --out "$out/eos-run"
+echo
+basin compare "$out/eos-run"
+echo
 model=(--model examples/spiral/model.json --data examples/spiral/data.json)
-basin info    "${model[@]}" --out "$out/info.json"
+basin info     "${model[@]}" --out "$out/info.json"
 echo
-basin eigs    "${model[@]}" --k 5 --out "$out/eigs-top.json"
+basin eigs     "${model[@]}" --k 5 --out "$out/eigs-top.json"
 echo
-basin eigs    "${model[@]}" --k 3 --which bottom --out "$out/eigs-bottom.json"
+basin eigs     "${model[@]}" --k 3 --which bottom --out "$out/eigs-bottom.json"
 echo
-basin trace   "${model[@]}" --matvecs 90 --out "$out/trace.json"
+basin trace    "${model[@]}" --matvecs 90 --out "$out/trace.json"
 echo
-basin density "${model[@]}" --steps 60 --runs 3 --out "$out/density.json"
+basin density  "${model[@]}" --steps 60 --runs 3 --out "$out/density.json"
 echo
-echo "Report: $out/ (info.json, eigs-top.json, eigs-bottom.json, trace.json, density.json)"
+basin slice    "${model[@]}" --dir eigen,random,gradient --x -0.5:0.5:51 --out "$out/slice.json"
+echo
+basin surface  "${model[@]}" --x -1:1:41 --out "$out/surface.json" --csv "$out/surface.csv"
+echo
+basin flatness "${model[@]}" --out "$out/flatness.json"
+echo
+echo "Report: $out/ (eos-run/ with manifest.json, metrics.jsonl and checkpoints; JSON results of every command)"

@@ -17,6 +17,9 @@ import { runInterpolate, runTrajectory } from '../engine/surface/checkpoints';
 import { runFlatness, FLATNESS_MEASURES, type FlatnessOptions } from '../engine/flatness/job';
 import { IGNORE_KINDS, NORM_KINDS } from '../engine/directions';
 import type { HvpChoice } from '../engine/hvp/operators';
+import { train } from '../engine/train/run';
+import { compareRuns, defaultRunDir, describeDone, moduleSettings, probePrinter, trainSettings, TRAIN_OPTIONS } from './train';
+import type { RunManifest, TrainSettings } from '../shared/results';
 import { BasinError } from '../engine/errors';
 import { CancelledError } from '../engine/linalg/operator';
 import type { JobResult, Progress } from '../shared/results';
@@ -30,6 +33,7 @@ const KNOWN = new Set([
   ...COMMON,
   ...['k', 'which', 'method', 'max-iter', 'tol', 'stop', 'matvecs', 'steps', 'runs', 'grid'],
   ...['x', 'y', 'dir', 'norm', 'ignore', 'csv'],
+  ...TRAIN_OPTIONS,
   ...['measures', 'rho', 'asam-rho', 'eta', 'epsilon', 'target', 'draws', 'delta', 'directions', 'criterion'],
 ]);
 const FLAGS = new Set(['json', 'help', 'version', 'quiet', 'test']);
@@ -74,6 +78,13 @@ Commands:
   interpolate A.json B.json           loss on (1-a) A + a B    --x (-0.5:1.5:401)
   trajectory C1.json ... Cn.json      loss on the plane of the checkpoints' two principal
                                       components, path projected  --x --y  --steps (31)
+  train     train and probe           --optimizer gd|sgd|momentum|nesterov|adam|sam|asam|flow
+                                      --lr --steps --batch-size --momentum --rho --igr MU
+                                      --weight-decay --schedule constant|step:N:G|cosine:T[:MIN]
+                                      --probe-every K (10) --trace-every --noise-every
+                                      --layers-every --checkpoint-every --probe-subset N
+                                      --out DIR (runs/NAME-TIME)  --resume DIR
+  compare   RUN... side by side
   flatness  flatness measures         --measures sam,asam,epsilon,pacbayes,radius
                                       --rho (SAM) --asam-rho --eta --epsilon --target --draws
                                       --delta --directions
@@ -135,6 +146,53 @@ function progressPrinter(quiet: boolean): { onProgress: (p: Progress) => void; d
       if (tty && shown) process.stderr.write('\r\x1b[K');
     },
   };
+}
+
+/** `basin train`: streams probes, prints where the run was saved; exit 1 on divergence, 130 on Ctrl-C. */
+async function trainCommand(p: Parsed): Promise<number> {
+  const json = p.options.has('json');
+  const resume = strOption(p, 'resume');
+  let spec = problemSpec(p);
+  let fromRun: Partial<TrainSettings> = {};
+  if (resume) {
+    const mf = path.join(resume, 'manifest.json');
+    if (!fs.existsSync(mf)) throw new BasinError('no manifest.json: not a Basin run directory', resume);
+    const m = JSON.parse(fs.readFileSync(mf, 'utf8')) as RunManifest;
+    if (!spec.model && !spec.experiment) spec = { ...spec, ...m.problem, chunkSize: spec.chunkSize };
+    fromRun = m.settings;
+  }
+  const seedOpt = intOption(p, 'seed', 0);
+  trainSettings(p, seedOpt); // validate the options before loading anything
+  await initBackend(choice(p, 'backend', BACKENDS));
+  const problem = await loadProblem(spec);
+  const settings = trainSettings(p, seedOpt, { ...moduleSettings(problem.experiment?.train, spec.experiment ?? ''), ...fromRun });
+  const out = resume ?? strOption(p, 'out') ?? defaultRunDir(problem.description);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = (): void => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write('\nbasin: stopping after this step (Ctrl-C again to quit at once)\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const table = probePrinter((s) => process.stdout.write(s));
+  try {
+    if (!json) process.stdout.write(`training ${problem.description}: ${settings.optimizer}, lr ${settings.lr}, ${settings.steps} steps${settings.batchSize ? `, batch ${settings.batchSize}` : ''} -> ${out}\n`);
+    const done = await train(problem, settings, out, {
+      signal: controller.signal,
+      onProbe: (r) => (json ? process.stdout.write(`${JSON.stringify(r)}\n`) : table(r)),
+    }, { resume: resume !== undefined });
+    if (json) process.stdout.write(`${JSON.stringify(done)}\n`);
+    else process.stdout.write(`${describeDone(done)}\n`);
+    if (done.status === 'diverged') {
+      process.stderr.write(`basin: ${done.reason}\n`);
+      return 1;
+    }
+    return done.status === 'cancelled' ? 130 : 0;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
 }
 
 type Job = (problem: Problem, ctx: JobContext & GridContext) => Promise<JobResult>;
@@ -208,6 +266,11 @@ async function run(argv: string[]): Promise<number> {
     return p.command || p.options.has('help') ? 0 : 2;
   }
   const command = p.command;
+  if (command === 'compare') {
+    process.stdout.write(`${compareRuns(p.positionals, p.options.has('json'))}\n`);
+    return 0;
+  }
+  if (command === 'train') return trainCommand(p);
   if (!COMMANDS.includes(command)) throw new UsageError(`unknown command '${command}'`);
   const seed = intOption(p, 'seed', 0) ?? 0;
   const backend = choice(p, 'backend', BACKENDS);

@@ -36,6 +36,7 @@ export class Objective {
   private readonly consts: Tensor[];
   private readonly chunks: Chunk[];
   private theta: Float32Array;
+  private readonly data: Split;
   /** Counters, for reports and benchmarks. */
   readonly counts = { forward: 0, gradient: 0, hvp: 0 };
 
@@ -54,6 +55,7 @@ export class Objective {
     this.params = this.split(this.theta);
     this.consts = ir.constants.map((c) => tf.keep(tf.tensor(c.values, c.shape)));
     this.numSamples = data.xShape[0];
+    this.data = data;
     this.chunkSize = opts.chunkSize ?? defaultChunkSize(ir, this.numSamples);
     this.chunks = [];
     const xPer = data.xShape.slice(1).reduce((a, b) => a * b, 1);
@@ -136,6 +138,30 @@ export class Objective {
         acc = acc ? acc.map((a, i) => tf.add(a, scaled[i])) : scaled;
       }
       return { loss: loss.dataSync()[0], grad: Objective.flatten(acc ?? []) };
+    });
+  }
+
+  /**
+   * Loss and gradient of the mean loss over the samples `indices` (a minibatch), at `theta` or the
+   * current parameters. The rows are copied from the host arrays; minibatches are small.
+   */
+  batchGradient(indices: Int32Array, theta?: ArrayLike<number>): { loss: number; grad: Float64Array } {
+    this.counts.gradient++;
+    const xPer = this.data.xShape.slice(1).reduce((a, b) => a * b, 1);
+    const yPer = this.data.yShape.slice(1).reduce((a, b) => a * b, 1);
+    const b = indices.length;
+    const xb = new Float32Array(b * xPer);
+    const yb = new Float32Array(b * yPer);
+    indices.forEach((row, i) => {
+      xb.set(this.data.x.subarray(row * xPer, (row + 1) * xPer), i * xPer);
+      yb.set(this.data.y.subarray(row * yPer, (row + 1) * yPer), i * yPer);
+    });
+    return tidyValue(() => {
+      const ps = theta ? this.shaped(theta) : this.params;
+      const x = tf.tensor(xb, [b, ...this.data.xShape.slice(1)]);
+      const y = tf.tensor(yb, [b, ...this.data.yShape.slice(1)]);
+      const { value, grads } = tf.valueAndGrads((...p: Tensor[]) => batchLoss(this.ir, this.loss, p, this.consts, x, y))(ps);
+      return { loss: value.dataSync()[0], grad: Objective.flatten(grads) };
     });
   }
 

@@ -9,7 +9,8 @@ import { loadLayersModelFile } from './model/io';
 import { lowerLayersModel } from './model/lower';
 import { LOSS_NAMES, outputActivation, type LossName, type ModelIR } from './model/ir';
 import { loadDataFile, splitFromArrays, validateSplit, type Split } from './data';
-import { loadExperiment, tfApi, toArray } from './model/experiment';
+import { loadExperiment, tfApi, toArray, type ExperimentModule } from './model/experiment';
+import { captureArchive, type ModelArchive } from './model/archive';
 import type { LossSpec } from './model/losses';
 import { Objective } from './objective';
 import { LocalEvaluator, type Evaluator } from './evaluator';
@@ -34,6 +35,12 @@ export interface Problem {
   description: string;
   /** The model.json file, when the model came from one. */
   modelFile?: string;
+  /** Topology and all weights, for writing checkpoints (absent for problems built in memory). */
+  archive?: ModelArchive;
+  /** The experiment module, when the problem came from one (its training settings). */
+  experiment?: ExperimentModule;
+  /** The inputs it was loaded from. */
+  source?: ProblemSpec;
   /** A single-thread objective (synchronous API). */
   objective(): Objective;
   /**
@@ -91,11 +98,13 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
     train = splitFromArrays(toArray(data.x, 'x', source), toArray(data.y, 'y', source));
     if (data.xTest !== undefined && data.yTest !== undefined) test = splitFromArrays(toArray(data.xTest, 'xTest', source), toArray(data.yTest, 'yTest', source));
     const lowered = lowerLayersModel(model, source);
+    const archive = captureArchive(model);
     model.dispose();
     const l = spec.loss ?? mod.loss;
     loss = typeof l === 'function' ? (l as LossSpec) : parseLoss(l as string | undefined, lowered.ir, source);
     lossName = typeof loss === 'function' ? 'custom' : loss;
-    return finish(lowered.ir, lowered.values, loss, lossName, train, test, source, spec);
+    const p = finish(lowered.ir, lowered.values, loss, lossName, train, test, source, spec);
+    return { ...p, archive, experiment: mod, source: spec };
   }
   if (!spec.model) throw new BasinError('give a model: --model model.json --data FILE, or an experiment module');
   source = spec.model;
@@ -103,12 +112,14 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
   const dataset = loadDataFile(spec.data, { labels: spec.labels });
   model = await loadLayersModelFile(spec.model);
   const lowered = lowerLayersModel(model, spec.model);
+  const archive = captureArchive(model);
   model.dispose();
   loss = parseLoss(spec.loss, lowered.ir, spec.model);
   lossName = loss as string;
   train = dataset.train;
   test = dataset.test;
-  return finish(lowered.ir, lowered.values, loss, lossName, train, test, `${shortName(spec.model)} on ${shortName(dataset.source.split(',')[0])}`, spec, dataset.source);
+  const p = finish(lowered.ir, lowered.values, loss, lossName, train, test, `${shortName(spec.model)} on ${shortName(dataset.source.split(',')[0])}`, spec, dataset.source);
+  return { ...p, archive, source: spec };
 }
 
 /**

@@ -165,3 +165,97 @@ export interface FlatnessResult extends RunMeta {
   kind: 'flatness';
   measures: FlatnessMeasure[];
 }
+
+/** Training settings, as stored in a run's manifest (CLI options override the module's). */
+export interface TrainSettings {
+  optimizer: 'gd' | 'sgd' | 'momentum' | 'nesterov' | 'adam' | 'sam' | 'asam' | 'flow';
+  lr: number;
+  steps: number;
+  /** Minibatch size; undefined = full batch. */
+  batchSize?: number;
+  momentum?: number;
+  rho?: number;
+  /** Explicit IGR regularizer strength mu: the loss L + mu |grad L|^2. */
+  igr?: number;
+  weightDecay?: number;
+  /** 'constant', 'step:EVERY:GAMMA', 'cosine:TOTAL[:MINLR]'. */
+  schedule: string;
+  seed: number;
+  /** Steps between probes (lambda_max, threshold, IGR term, distances); the loss is logged every step. */
+  probeEvery: number;
+  /** Steps between the costlier probes: trace, gradient noise, per-layer sharpness (0 = never). */
+  traceEvery: number;
+  noiseEvery: number;
+  layersEvery: number;
+  /** Steps between checkpoints (the last step is always saved). */
+  checkpointEvery: number;
+  /** Probe on the first N training samples instead of all. */
+  probeSubset?: number;
+  /** Stop when the loss exceeds this multiple of the initial loss (or is not finite). */
+  divergeFactor: number;
+}
+
+/** One line of metrics.jsonl. Fields other than step/loss/lr appear at their cadence. */
+export interface ProbeRecord {
+  step: number;
+  epoch: number;
+  lr: number;
+  /** Full-batch training loss (for minibatch methods, measured at probe steps; else the step's loss). */
+  loss: number;
+  /** The minibatch loss of the step, for minibatch methods. */
+  batchLoss?: number;
+  accuracy?: number;
+  testLoss?: number;
+  testAccuracy?: number;
+  lambdaMax?: number;
+  /** The stability threshold on lambda_max: 2/lr, or the momentum version. */
+  threshold?: number;
+  trace?: number;
+  traceStderr?: number;
+  /** Barrett & Dherin's (h/4)|grad L|^2. */
+  igrTerm?: number;
+  /** Smith et al. 2021's SGD term (h/4) E|grad L_B - grad L|^2, with its standard error. */
+  sgdTerm?: number;
+  sgdTermStderr?: number;
+  /** McCandlish et al.'s B_simple. */
+  noiseScale?: number;
+  gradNorm?: number;
+  distInit?: number;
+  weightNorm?: number;
+  layerSharpness?: Record<string, number>;
+  /** Hessian-vector products this probe used. */
+  hvps?: number;
+  /** Samples the probe used (all unless probeSubset). */
+  probeSamples?: number;
+  ms: number;
+}
+
+export interface RunManifest {
+  kind: 'basin-run';
+  version: string;
+  created: string;
+  model: string;
+  params: number;
+  samples: number;
+  lossName: string;
+  backend: string;
+  backendDetail: string;
+  settings: TrainSettings;
+  /** Where the model and data came from, so `--resume` can reload them. */
+  problem: { model?: string; data?: string; labels?: string[]; loss?: string; experiment?: string };
+  status: 'running' | 'completed' | 'diverged' | 'cancelled' | 'failed';
+  /** The last step completed, and why the run stopped when it did not complete. */
+  stoppedAt?: number;
+  reason?: string;
+  checkpoints: { step: number; dir: string }[];
+  /** Resumed from this step of an earlier run, if any. */
+  resumedFrom?: number;
+}
+
+export interface TrainDone {
+  done: boolean;
+  run: string;
+  status: RunManifest['status'];
+  reason?: string;
+  steps: number;
+}

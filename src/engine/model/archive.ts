@@ -1,0 +1,59 @@
+/**
+ * Writing models back to disk in TF.js layers format (model.json + one weight shard), for training
+ * checkpoints. The topology and every weight (trainable and not) are captured once when the model
+ * is loaded; a checkpoint substitutes the trainable ones from a flat parameter vector. The files
+ * load with `tf.loadLayersModel` and with Basin itself.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { tfl } from '../tf';
+import type { ModelIR } from './ir';
+
+export interface ArchivedWeight {
+  name: string;
+  shape: number[];
+  values: Float32Array;
+}
+
+export interface ModelArchive {
+  topology: unknown;
+  weights: ArchivedWeight[];
+}
+
+export function captureArchive(model: tfl.LayersModel): ModelArchive {
+  const topology = model.toJSON(null, false);
+  const weights = model.weights.map((w) => ({ name: w.name, shape: w.shape.map((d) => d ?? 0), values: Float32Array.from(w.read().dataSync()) }));
+  return { topology, weights };
+}
+
+/**
+ * Writes dir/model.json and dir/weights.bin with the trainable weights taken from `theta`
+ * (matched by name through the IR). Written to a temporary name and renamed, so a crash never
+ * leaves a half-written checkpoint.
+ */
+export function writeCheckpoint(archive: ModelArchive, ir: ModelIR, theta: ArrayLike<number>, dir: string, extra: Record<string, unknown> = {}): void {
+  const byName = new Map(ir.params.map((p) => [p.name, p]));
+  const parts: Float32Array[] = archive.weights.map((w) => {
+    const p = byName.get(w.name);
+    if (!p) return w.values;
+    const out = new Float32Array(p.size);
+    for (let i = 0; i < p.size; i++) out[i] = theta[p.offset + i];
+    return out;
+  });
+  const bytes = Buffer.concat(parts.map((a) => Buffer.from(a.buffer, a.byteOffset, a.byteLength)));
+  const json = {
+    format: 'layers-model',
+    generatedBy: 'basin',
+    convertedBy: null,
+    ...extra,
+    modelTopology: archive.topology,
+    weightsManifest: [{ paths: ['weights.bin'], weights: archive.weights.map((w) => ({ name: w.name, shape: w.shape, dtype: 'float32' })) }],
+  };
+  const tmp = `${dir}.tmp-${process.pid}`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.mkdirSync(tmp, { recursive: true });
+  fs.writeFileSync(path.join(tmp, 'weights.bin'), bytes);
+  fs.writeFileSync(path.join(tmp, 'model.json'), JSON.stringify(json));
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.renameSync(tmp, dir);
+}
