@@ -21,6 +21,8 @@ import { LocalEvaluator } from '../../src/engine/evaluator';
 import { lanczos, powerIteration, hutchpp, hutchinson } from '../../src/engine/linalg';
 import { Rng } from '../../src/engine/rng';
 import { runSurface } from '../../src/engine/surface/slice';
+import { DEFAULT_SETTINGS, train } from '../../src/engine/train/run';
+import type { ProbeRecord } from '../../src/shared/results';
 
 interface PeerResult {
   params: number;
@@ -174,6 +176,24 @@ async function main(): Promise<void> {
   const surfMs = performance.now() - t;
   const surfFlat = surf.loss.flat().filter((v): v is number => v !== null);
 
+  process.stderr.write('bench: training throughput...\n');
+  const trainSteps = 200;
+  const throughput = async (probeEvery: number): Promise<{ stepsPerS: number; probes: ProbeRecord[] }> => {
+    const out = path.join(dir, `run-${probeEvery}`);
+    const probes: ProbeRecord[] = [];
+    const t1 = performance.now();
+    await train(problem, { ...DEFAULT_SETTINGS, optimizer: 'gd', lr: 0.05, steps: trainSteps, probeEvery }, out, { onProbe: (r) => r.lambdaMax !== undefined && probes.push(r) });
+    return { stepsPerS: trainSteps / ((performance.now() - t1) / 1000), probes };
+  };
+  const bare = await throughput(trainSteps);
+  const probed = await throughput(10);
+  const warm = probed.probes.slice(1).map((r) => r.hvps ?? 0);
+  let torchSteps: number | undefined;
+  if (peerPath && peer) {
+    const r = spawnSync(process.env.BASIN_PEER_PYTHON ?? '/usr/bin/python3', [path.join(__dirname, '..', '..', 'test', 'bench', 'torch_train.py'), path.dirname(peerPath), files.model, files.data, '--steps', String(trainSteps)], { encoding: 'utf8' });
+    if (r.status === 0) torchSteps = (JSON.parse(r.stdout) as { steps_per_s: number }).steps_per_s;
+  }
+
   // What dominates one exact product: the kernels, summed by name.
   const prof = await tf.profile(() => {
     obj.hvpExact(v);
@@ -225,6 +245,16 @@ async function main(): Promise<void> {
     ['peer loss-landscape loop', peer?.surface?.evaluations, peer?.surface?.ms, peer?.surface ? peer.surface.ms / peer.surface.evaluations : undefined, peer?.surface ? `${fmt(peer.surface.min)}..${fmt(peer.surface.max)}` : '-', '1.00x'],
   ]));
   out.push('(The two tools draw different random directions, so their loss ranges differ.)');
+  out.push('');
+  out.push(`Training: full-batch GD, ${trainSteps} steps`);
+  out.push(table([
+    ['loop', 'steps/s', 'vs PyTorch'],
+    [`Basin, no probes (${ev.threads} threads)`, bare.stepsPerS, torchSteps ? `${(bare.stepsPerS / torchSteps).toFixed(2)}x` : '-'],
+    ['Basin, probes every 10 steps', probed.stepsPerS, torchSteps ? `${(probed.stepsPerS / torchSteps).toFixed(2)}x` : '-'],
+    ['PyTorch loop (grad + update)', torchSteps, '1.00x'],
+  ]));
+  out.push(`A warm-started lambda_max probe: ${fmt(warm.reduce((a, b) => a + b, 0) / Math.max(1, warm.length), 3)} H·v on average (first probe, cold: ${probed.probes[0]?.hvps ?? '-'}), ` +
+    `including the full-batch gradient it also measures.`);
   out.push('');
   out.push(`Where one exact product's time goes (${prof.kernels.length} kernels, ${kernelTotal.toFixed(1)} ms in kernels):`);
   for (const [name, ms] of top) out.push(`  ${name.padEnd(22)} ${ms.toFixed(1).padStart(7)} ms  ${((100 * ms) / kernelTotal).toFixed(0).padStart(3)}%`);
