@@ -85,10 +85,15 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
     source = spec.experiment;
     const mod = loadExperiment(spec.experiment);
     const api = tfApi();
-    try {
-      model = await mod.model(api);
-    } catch (e) {
-      throw new BasinError(`model(tf) threw: ${(e as Error).message}`, source);
+    if (spec.model) {
+      // A checkpoint of the module's model (a training run's), evaluated on the module's data.
+      model = await loadLayersModelFile(spec.model);
+    } else {
+      try {
+        model = await mod.model(api);
+      } catch (e) {
+        throw new BasinError(`model(tf) threw: ${(e as Error).message}`, source);
+      }
     }
     if (!model || typeof (model as { getConfig?: unknown }).getConfig !== 'function') throw new BasinError('model(tf) did not return a tf.LayersModel', source);
     const data = await Promise.resolve(mod.data(api)).catch((e: Error) => {

@@ -1,16 +1,26 @@
 /**
  * The extension host's handle on the compute worker: forked lazily on the first job, long-lived,
- * killed on dispose. Jobs are promises with progress callbacks and cancellation; a worker crash
- * fails the jobs in flight with a clear message, and the next job starts a fresh worker.
+ * killed on dispose. Jobs are promises with progress, partial-result and probe callbacks and
+ * cancellation (a cancel message, then a kill after a grace period if the worker does not answer).
+ * A worker crash fails the jobs in flight with a clear message, and the next job starts a fresh
+ * worker.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import type { FromWorker, JobKind, JobOptions, ProblemInput, ToWorker } from '../shared/workerProtocol';
-import type { JobResult, Progress } from '../shared/results';
+import type { JobResult, ProbeRecord, Progress, TrainDone, TrainSettings } from '../shared/results';
+
+export interface JobHooks {
+  onProgress?: (p: Progress) => void;
+  onPartial?: (r: JobResult) => void;
+  onProbes?: (records: ProbeRecord[], settings?: TrainSettings) => void;
+  signal?: AbortSignal;
+  backend?: 'tensorflow' | 'wasm' | 'cpu';
+}
 
 interface Pending {
-  resolve: (r: JobResult) => void;
+  resolve: (r: JobResult | TrainDone) => void;
   reject: (e: Error) => void;
-  onProgress?: (p: Progress) => void;
+  hooks: JobHooks;
 }
 
 export class JobError extends Error {
@@ -22,28 +32,40 @@ export class JobError extends Error {
   }
 }
 
+/** How long a cancelled job may take to stop before the worker is killed. */
+const CANCEL_GRACE_MS = 5000;
+
 export class ComputeClient {
   private child: ChildProcess | undefined;
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  /** Called when the worker dies unexpectedly, with the reason. */
+  onCrash?: (reason: string) => void;
 
   constructor(
     private readonly workerPath: string,
     private readonly log: (line: string) => void,
+    private readonly cwd?: string,
   ) {}
+
+  get busy(): boolean {
+    return this.pending.size > 0;
+  }
 
   private start(): ChildProcess {
     if (this.child && this.child.connected) return this.child;
-    const child = fork(this.workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+    const child = fork(this.workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: this.cwd });
     child.stdout?.on('data', (d: Buffer) => this.log(d.toString().trimEnd()));
     child.stderr?.on('data', (d: Buffer) => this.log(d.toString().trimEnd()));
     child.on('message', (m: FromWorker) => this.onMessage(m));
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
+      if (this.pending.size === 0) return;
       const why = `the compute process exited (${signal ?? `code ${code}`})`;
-      if (this.pending.size) this.log(why);
+      this.log(why);
       for (const p of this.pending.values()) p.reject(new JobError(why, 'crash'));
       this.pending.clear();
+      this.onCrash?.(why);
     });
     this.child = child;
     return child;
@@ -55,7 +77,13 @@ export class ComputeClient {
         this.log(`compute process ${m.pid} ready`);
         break;
       case 'progress':
-        this.pending.get(m.inReplyTo)?.onProgress?.(m.progress);
+        this.pending.get(m.inReplyTo)?.hooks.onProgress?.(m.progress);
+        break;
+      case 'partial':
+        this.pending.get(m.inReplyTo)?.hooks.onPartial?.(m.result);
+        break;
+      case 'probes':
+        this.pending.get(m.inReplyTo)?.hooks.onProbes?.(m.records, m.settings);
         break;
       case 'result': {
         const p = this.pending.get(m.inReplyTo);
@@ -72,18 +100,33 @@ export class ComputeClient {
     }
   }
 
-  run(job: JobKind, problem: ProblemInput, options: JobOptions, hooks: { onProgress?: (p: Progress) => void; signal?: AbortSignal } = {}): Promise<JobResult> {
+  run(job: JobKind, problem: ProblemInput, options: JobOptions, hooks: JobHooks = {}): Promise<JobResult | TrainDone> {
     const child = this.start();
     const id = this.nextId++;
-    return new Promise<JobResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, onProgress: hooks.onProgress });
-      hooks.signal?.addEventListener('abort', () => this.send({ type: 'cancel', id }));
-      this.send({ type: 'run', id, job, problem, options }, child);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, hooks });
+      hooks.signal?.addEventListener('abort', () => {
+        this.send({ type: 'cancel', id });
+        // A job stuck in one long kernel cannot see the cancel: kill the worker after a grace period.
+        setTimeout(() => {
+          if (this.pending.has(id) && this.child === child) {
+            this.log(`job ${id} did not stop within ${CANCEL_GRACE_MS / 1000} s: restarting the compute process`);
+            child.kill();
+          }
+        }, CANCEL_GRACE_MS).unref();
+      });
+      this.send({ type: 'run', id, job, problem, options, backend: hooks.backend }, child);
     });
   }
 
   private send(msg: ToWorker, child = this.child): void {
-    child?.send(msg);
+    if (child?.connected) child.send(msg);
+  }
+
+  /** Stops the worker (a crash-free restart happens on the next job). */
+  restart(): void {
+    this.child?.kill();
+    this.child = undefined;
   }
 
   dispose(): void {

@@ -3,7 +3,7 @@
  * (`src/worker/main.ts`), over Node IPC. Requests carry an `id`; everything sent back about a
  * request carries `inReplyTo`. Only plain data crosses: no tensors, no functions.
  */
-import type { JobResult, Progress } from './results';
+import type { JobResult, ProbeRecord, Progress, TrainDone, TrainSettings } from './results';
 
 /** Where a job's model and data come from (the CLI's --model/--data/--loss or an experiment module). */
 export interface ProblemInput {
@@ -18,7 +18,7 @@ export interface ProblemInput {
   threads?: number;
 }
 
-export type JobKind = 'info' | 'eigs' | 'trace' | 'density' | 'slice' | 'surface' | 'interpolate' | 'trajectory' | 'flatness';
+export type JobKind = 'info' | 'eigs' | 'trace' | 'density' | 'slice' | 'surface' | 'interpolate' | 'trajectory' | 'flatness' | 'train';
 
 export interface JobOptions {
   seed?: number;
@@ -55,6 +55,9 @@ export interface JobOptions {
   delta?: number;
   directions?: number;
   criterion?: 'error' | 'loss';
+  /** Training: settings over the module's and the defaults, and the run directory. */
+  train?: Partial<TrainSettings>;
+  runDir?: string;
 }
 
 export interface RunRequest {
@@ -92,7 +95,14 @@ export interface PartialMessage {
 export interface ResultMessage {
   type: 'result';
   inReplyTo: number;
-  result: JobResult;
+  result: JobResult | TrainDone;
+}
+/** A training run's new probe records, batched (about every 200 ms); `settings` with the first batch. */
+export interface ProbesMessage {
+  type: 'probes';
+  inReplyTo: number;
+  records: ProbeRecord[];
+  settings?: TrainSettings;
 }
 export interface ErrorMessage {
   type: 'error';
@@ -101,4 +111,4 @@ export interface ErrorMessage {
   /** 'user': bad input, with a message for the user; 'cancelled'; 'internal': a bug. */
   kind: 'user' | 'cancelled' | 'internal';
 }
-export type FromWorker = ReadyMessage | ProgressMessage | PartialMessage | ResultMessage | ErrorMessage;
+export type FromWorker = ReadyMessage | ProgressMessage | PartialMessage | ProbesMessage | ResultMessage | ErrorMessage;

@@ -9,6 +9,8 @@ import { runDensity, runEigs, runInfo, runTrace } from '../engine/jobs';
 import { runSlice, runSurface } from '../engine/surface/slice';
 import { runInterpolate, runTrajectory } from '../engine/surface/checkpoints';
 import { runFlatness } from '../engine/flatness/job';
+import { DEFAULT_SETTINGS, train, validateSettings } from '../engine/train/run';
+import type { ProbeRecord, TrainDone, TrainSettings } from '../shared/results';
 import { BasinError } from '../engine/errors';
 import { CancelledError } from '../engine/linalg/operator';
 import type { FromWorker, RunRequest, ToWorker } from '../shared/workerProtocol';
@@ -48,7 +50,7 @@ async function execute(req: RunRequest): Promise<void> {
     await initBackend(req.backend);
     const problem = await loadProblem(req.problem);
     const o = req.options;
-    let result: JobResult;
+    let result: JobResult | TrainDone;
     switch (req.job) {
       case 'info':
         result = runInfo(problem);
@@ -78,6 +80,27 @@ async function execute(req: RunRequest): Promise<void> {
       case 'flatness':
         result = await runFlatness(problem, o, ctx);
         break;
+      case 'train': {
+        if (!o.runDir) throw new BasinError('a training job needs a run directory');
+        const fromModule = (problem.experiment?.train ?? {}) as Partial<TrainSettings>;
+        const settings = validateSettings({ ...DEFAULT_SETTINGS, ...fromModule, ...(o.train ?? {}) }, problem.train.xShape[0]);
+        let pending: ProbeRecord[] = [];
+        let first = true;
+        const flush = (): void => {
+          if (pending.length === 0) return;
+          send({ type: 'probes', inReplyTo: req.id, records: pending, settings: first ? settings : undefined });
+          first = false;
+          pending = [];
+        };
+        const timer = setInterval(flush, 200);
+        try {
+          result = await train(problem, settings, o.runDir, { signal: controller.signal, onProbe: (r) => pending.push(r) });
+        } finally {
+          clearInterval(timer);
+          flush();
+        }
+        break;
+      }
     }
     send({ type: 'result', inReplyTo: req.id, result });
   } catch (e) {

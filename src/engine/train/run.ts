@@ -79,7 +79,8 @@ export function validateSettings(s: TrainSettings, samples: number): TrainSettin
 }
 
 interface Prober {
-  probe(theta: Float64Array, step: number, epoch: number, lr: number, opt: Optimizer, stepLoss?: number): Promise<ProbeRecord>;
+  /** `final`: the last probe of a run, which always includes per-layer sharpness. */
+  probe(theta: Float64Array, step: number, epoch: number, lr: number, opt: Optimizer, stepLoss?: number, final?: boolean): Promise<ProbeRecord>;
   dispose(): void;
 }
 
@@ -102,7 +103,7 @@ async function makeProber(problem: Problem, s: TrainSettings, theta0: Float64Arr
   const n = problem.train.xShape[0];
   const due = (every: number, step: number): boolean => every > 0 && step % every === 0;
   return {
-    async probe(theta, step, epoch, lr, opt, stepLoss) {
+    async probe(theta, step, epoch, lr, opt, stepLoss, final) {
       const t0 = performance.now();
       const t32 = Float32Array.from(theta);
       await ev.setParameters(t32);
@@ -150,7 +151,7 @@ async function makeProber(problem: Problem, s: TrainSettings, theta0: Float64Arr
           rec.sgdTermStderr = st.stderr;
         }
       }
-      if (due(s.layersEvery, step) && layers.length > 1) {
+      if ((due(s.layersEvery, step) || final) && layers.length > 1) {
         rec.layerSharpness = {};
         for (const l of layers) {
           const block: LinearOperator = new BlockOperator(op, l.offset, l.size);
@@ -328,7 +329,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
       if (s.checkpointEvery > 0 && (step + 1) % s.checkpointEvery === 0 && step + 1 < s.steps) saveCheckpoint(step + 1, theta);
     }
     const lr = lrAt(s.lr, schedule, s.steps);
-    const rec = await prober.probe(theta, s.steps, Math.floor(s.steps / stepsPerEpoch), lr, opt, lastLoss);
+    const rec = await prober.probe(theta, s.steps, Math.floor(s.steps / stepsPerEpoch), lr, opt, lastLoss, true);
     emit(rec);
     saveCheckpoint(s.steps, theta);
     if (!Number.isFinite(rec.loss)) return finish('diverged', s.steps, `the final loss is ${rec.loss}`);

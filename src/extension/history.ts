@@ -1,0 +1,141 @@
+/**
+ * The host's record of everything Basin computed in this workspace: training runs (streamed probe
+ * records) and one-off results. The panel is a view of it: on ready, restore or visibility the
+ * whole snapshot is replayed. Run directories and recent results are remembered in workspace
+ * state, so the panel comes back after VS Code restarts (runs are re-read from their
+ * metrics.jsonl, which the worker writes as it goes).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type * as vscode from 'vscode';
+import type { PanelSnapshot, ResultView, RunView, ToWebview } from '../shared/protocol';
+import type { ProbeRecord, RunManifest, TrainDone, TrainSettings } from '../shared/results';
+
+const KEY = 'basin.history.v1';
+/** Results kept across restarts (grids can be large). */
+const KEEP_RESULTS = 12;
+
+interface Stored {
+  runs: { id: string; title: string; dir: string; source?: string }[];
+  results: ResultView[];
+}
+
+/** Reads a run directory written by the worker or the CLI; tolerates a last line cut by a crash. */
+export function readRunDir(dir: string): { manifest?: RunManifest; probes: ProbeRecord[] } {
+  let manifest: RunManifest | undefined;
+  try {
+    manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as RunManifest;
+  } catch {
+    manifest = undefined;
+  }
+  const probes: ProbeRecord[] = [];
+  try {
+    for (const line of fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      try {
+        probes.push(JSON.parse(line) as ProbeRecord);
+      } catch {
+        /* cut line */
+      }
+    }
+  } catch {
+    /* no metrics yet */
+  }
+  return { manifest, probes };
+}
+
+export class History {
+  readonly runs: RunView[] = [];
+  readonly results: ResultView[] = [];
+  /** The experiment module or model file each run came from (for CodeLens and decorations). */
+  readonly runSource = new Map<string, string>();
+  private listeners: ((m: ToWebview) => void)[] = [];
+  focus?: string;
+
+  constructor(private readonly memento: vscode.Memento) {}
+
+  onMessage(listener: (m: ToWebview) => void): { dispose(): void } {
+    this.listeners.push(listener);
+    return { dispose: () => (this.listeners = this.listeners.filter((l) => l !== listener)) };
+  }
+
+  private emit(m: ToWebview): void {
+    for (const l of this.listeners) l(m);
+  }
+
+  snapshot(): PanelSnapshot {
+    return { runs: this.runs, results: this.results, focus: this.focus };
+  }
+
+  startRun(id: string, title: string, dir: string, source: string): RunView {
+    const run: RunView = { id, title, dir, probes: [] };
+    this.runs.push(run);
+    this.runSource.set(id, source);
+    this.focus = id;
+    this.emit({ type: 'runStarted', run });
+    this.persist();
+    return run;
+  }
+
+  addProbes(id: string, records: ProbeRecord[], settings?: TrainSettings): void {
+    const run = this.runs.find((r) => r.id === id);
+    if (!run) return;
+    if (settings) run.settings = settings;
+    run.probes.push(...records);
+    this.emit({ type: 'probes', runId: id, records });
+  }
+
+  endRun(id: string, done: TrainDone): void {
+    const run = this.runs.find((r) => r.id === id);
+    if (!run) return;
+    run.done = done;
+    this.emit({ type: 'runEnded', runId: id, done });
+    this.persist();
+  }
+
+  putResult(view: ResultView): void {
+    const i = this.results.findIndex((r) => r.id === view.id);
+    if (i >= 0) this.results[i] = view;
+    else this.results.push(view);
+    this.focus = view.id;
+    this.emit({ type: 'result', view });
+    if (!view.partial) this.persist();
+  }
+
+  /** The latest run that came from `source`, with its last probe carrying lambda_max. */
+  latestFor(source: string): { run: RunView; last?: ProbeRecord } | undefined {
+    for (let i = this.runs.length - 1; i >= 0; i--) {
+      const run = this.runs[i];
+      if (this.runSource.get(run.id) !== source) continue;
+      const probes = run.probes.filter((p) => p.lambdaMax !== undefined);
+      return { run, last: probes[probes.length - 1] };
+    }
+    return undefined;
+  }
+
+  private persist(): void {
+    const stored: Stored = {
+      runs: this.runs.filter((r) => r.dir).map((r) => ({ id: r.id, title: r.title, dir: r.dir as string, source: this.runSource.get(r.id) })),
+      results: this.results.filter((r) => !r.partial).slice(-KEEP_RESULTS),
+    };
+    void this.memento.update(KEY, stored);
+  }
+
+  /** Reloads what earlier sessions computed. */
+  restore(): void {
+    const stored = this.memento.get<Stored>(KEY);
+    if (!stored) return;
+    for (const r of stored.runs) {
+      if (this.runs.some((x) => x.id === r.id) || !fs.existsSync(r.dir)) continue;
+      const { manifest, probes } = readRunDir(r.dir);
+      const done: TrainDone | undefined = manifest && manifest.status !== 'running'
+        ? { done: manifest.status === 'completed', run: r.dir, status: manifest.status, reason: manifest.reason, steps: manifest.stoppedAt ?? 0 }
+        : manifest
+          ? { done: false, run: r.dir, status: 'failed', reason: 'VS Code closed while it was running', steps: probes[probes.length - 1]?.step ?? 0 }
+          : undefined;
+      this.runs.push({ id: r.id, title: r.title, dir: r.dir, settings: manifest?.settings, probes, done });
+      if (r.source) this.runSource.set(r.id, r.source);
+    }
+    for (const res of stored.results) if (!this.results.some((x) => x.id === res.id)) this.results.push(res);
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Numbers next to the code: a CodeLens above the model definition of an experiment module
+ * ("lambda_max 10.03 | 2/eta 10.00 | trace 22.4 | Probe again"), and each layer's sharpness as an
+ * inline decoration at the end of the line that defines it, after a run. Decorations are cleared
+ * as soon as the document changes (they describe the code as it was run).
+ */
+import * as vscode from 'vscode';
+import type { History } from './history';
+
+export const EXPERIMENT_GLOB = '**/*.basin.{ts,js}';
+
+export function isExperiment(uri: vscode.Uri): boolean {
+  return /\.basin\.(ts|js)$/.test(uri.fsPath);
+}
+
+const fmt = (x: number | undefined, digits = 4): string => (x === undefined || !Number.isFinite(x) ? '–' : Math.abs(x) >= 1e4 || Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toPrecision(digits));
+
+/** The line of `model(` (the model definition), or 0. */
+function modelLine(doc: vscode.TextDocument): number {
+  for (let i = 0; i < doc.lineCount; i++) if (/\bmodel\s*\(/.test(doc.lineAt(i).text)) return i;
+  return 0;
+}
+
+export class BasinCodeLens implements vscode.CodeLensProvider {
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeCodeLenses = this.changed.event;
+
+  constructor(private readonly history: History) {}
+
+  refresh(): void {
+    this.changed.fire();
+  }
+
+  provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
+    const range = new vscode.Range(modelLine(doc), 0, modelLine(doc), 0);
+    const latest = this.history.latestFor(doc.uri.fsPath);
+    const lenses: vscode.CodeLens[] = [];
+    if (latest?.last) {
+      const p = latest.last;
+      const parts = [`lambda_max ${fmt(p.lambdaMax)}`];
+      if (p.threshold !== undefined) parts.push(`2/eta ${fmt(p.threshold)}`);
+      if (p.trace !== undefined) parts.push(`trace ${fmt(p.trace, 3)}`);
+      const running = !latest.run.done;
+      lenses.push(
+        new vscode.CodeLens(range, {
+          title: `${running ? '$(sync~spin) ' : ''}${parts.join(' | ')}${running ? ` (step ${p.step})` : ''}`,
+          command: 'basin.openPanel',
+          tooltip: 'Basin: the latest probe of this module (open the panel)',
+        }),
+        new vscode.CodeLens(range, { title: 'Probe again', command: 'basin.trainAndProbe', arguments: [doc.uri] }),
+      );
+    } else {
+      lenses.push(
+        new vscode.CodeLens(range, { title: 'Basin: Train and Probe', command: 'basin.trainAndProbe', arguments: [doc.uri] }),
+        new vscode.CodeLens(range, { title: 'Sharpness Spectrum', command: 'basin.spectrum', arguments: [doc.uri] }),
+      );
+    }
+    return lenses;
+  }
+}
+
+/** Layer-defining calls, in source order: tf.layers.dense(...), layers.conv2d(...), ... */
+const LAYER_CALL = /\blayers\.(dense|conv2d|batchNormalization)\s*\(/;
+
+export class LayerDecorations implements vscode.Disposable {
+  private readonly type = vscode.window.createTextEditorDecorationType({
+    after: { color: new vscode.ThemeColor('editorCodeLens.foreground'), margin: '0 0 0 2em', fontStyle: 'italic' },
+    rangeBehavior: vscode.DecorationRangeBehavior.ClosedClosed,
+  });
+  /** fsPath -> decorations, kept until the document changes. */
+  private readonly current = new Map<string, vscode.DecorationOptions[]>();
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor() {
+    this.disposables.push(
+      vscode.workspace.onDidChangeTextDocument((e) => {
+        if (e.contentChanges.length && this.current.delete(e.document.uri.fsPath)) this.apply();
+      }),
+      vscode.window.onDidChangeVisibleTextEditors(() => this.apply()),
+    );
+  }
+
+  /** Shows each layer's sharpness beside the line that defines it (layers in model order). */
+  show(doc: vscode.TextDocument, sharpness: Record<string, number>, step: number): void {
+    const lines: number[] = [];
+    for (let i = 0; i < doc.lineCount; i++) if (LAYER_CALL.test(doc.lineAt(i).text)) lines.push(i);
+    const layers = Object.entries(sharpness);
+    const decos: vscode.DecorationOptions[] = [];
+    layers.forEach(([name, value], i) => {
+      const line = lines[i];
+      if (line === undefined) return;
+      const end = doc.lineAt(line).range.end;
+      decos.push({
+        range: new vscode.Range(end, end),
+        renderOptions: { after: { contentText: `λ ${fmt(value)}` } },
+        hoverMessage: new vscode.MarkdownString(`**${name}**: top Hessian eigenvalue of this layer's parameters, ${fmt(value, 6)} (step ${step})`),
+      });
+    });
+    this.current.set(doc.uri.fsPath, decos);
+    this.apply();
+  }
+
+  private apply(): void {
+    for (const editor of vscode.window.visibleTextEditors) editor.setDecorations(this.type, this.current.get(editor.document.uri.fsPath) ?? []);
+  }
+
+  dispose(): void {
+    this.type.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The protocol between the extension host and the Basin panel (webview), and the data a report
+ * embeds. One interface per message with a literal `type`; unions per direction. The webview is
+ * stateless beyond its view settings: the host keeps the full history and replays it (`init`)
+ * whenever a panel is created, restored or becomes visible again.
+ */
+import type { JobResult, ProbeRecord, TrainDone, TrainSettings } from './results';
+
+/** A training run as the panel shows it. */
+export interface RunView {
+  id: string;
+  title: string;
+  /** The run directory. */
+  dir?: string;
+  settings?: TrainSettings;
+  probes: ProbeRecord[];
+  done?: TrainDone;
+}
+
+/** A one-off analysis (eigenvalues, density, slice, surface, trajectory, flatness). */
+export interface ResultView {
+  id: string;
+  title: string;
+  result: JobResult;
+  /** True while a grid is still streaming. */
+  partial?: boolean;
+}
+
+/** Everything the panel draws: sent on ready, on restore, and embedded in reports. */
+export interface PanelSnapshot {
+  runs: RunView[];
+  results: ResultView[];
+  /** The run or result shown first. */
+  focus?: string;
+  status?: string;
+}
+
+export interface InitMessage {
+  type: 'init';
+  snapshot: PanelSnapshot;
+}
+export interface RunStartedMessage {
+  type: 'runStarted';
+  run: RunView;
+}
+/** New probe records for a run, batched (about every 200 ms). */
+export interface ProbesMessage {
+  type: 'probes';
+  runId: string;
+  records: ProbeRecord[];
+}
+export interface RunEndedMessage {
+  type: 'runEnded';
+  runId: string;
+  done: TrainDone;
+}
+export interface ResultMessage {
+  type: 'result';
+  view: ResultView;
+}
+export interface StatusMessage {
+  type: 'status';
+  text: string;
+  busy: boolean;
+}
+/** Ask the panel for PNG images of its charts (answered with `exported`). */
+export interface ExportRequest {
+  type: 'exportPng';
+  requestId: number;
+}
+export type ToWebview = InitMessage | RunStartedMessage | ProbesMessage | RunEndedMessage | ResultMessage | StatusMessage | ExportRequest;
+
+export interface ReadyMessage {
+  type: 'ready';
+}
+export interface ExportedMessage {
+  type: 'exported';
+  requestId: number;
+  /** chart name -> PNG data URL. */
+  images: Record<string, string>;
+}
+/** A button in the panel asked the host to run a command. */
+export interface CommandMessage {
+  type: 'command';
+  command: 'stop' | 'probe' | 'export' | 'compare';
+}
+export type FromWebview = ReadyMessage | ExportedMessage | CommandMessage;
+
+/** The global a report page defines before loading the panel script. */
+export const REPORT_GLOBAL = '__BASIN_REPORT__';
