@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FromWorker, ToWorker } from '../../src/shared/workerProtocol';
 import type { SurfaceResult } from '../../src/shared/results';
@@ -78,6 +80,30 @@ test('cancel stops a grid job and keeps what it computed', async () => {
     assert.equal(r.complete, false);
     assert.ok(r.evaluations > 0 && r.evaluations < 121 * 121);
     assert.equal(r.loss.flat().filter((v) => v !== null).length, r.evaluations);
+  } finally {
+    w.child.kill();
+  }
+});
+
+test('a training job streams batched probe records with the settings, then the run summary', async () => {
+  const w = start();
+  const runDir = path.join(os.tmpdir(), `basin-worker-run-${process.pid}`);
+  fs.rmSync(runDir, { recursive: true, force: true });
+  try {
+    await w.next((m) => m.type === 'ready');
+    const experiment = path.join(__dirname, '../../examples/edge-of-stability.basin.ts');
+    send(w.child, { type: 'run', id: 3, job: 'train', problem: { experiment }, options: { train: { steps: 60, probeEvery: 20 }, runDir } });
+    const res = await w.next((m) => (m.type === 'result' || m.type === 'error') && m.inReplyTo === 3);
+    assert.equal(res.type, 'result', JSON.stringify(res));
+    const batches = w.messages.filter((m) => m.type === 'probes' && m.inReplyTo === 3);
+    assert.ok(batches.length >= 1);
+    const first = batches[0];
+    assert.equal(first.type === 'probes' && first.settings?.lr, 0.2, 'the module settings arrive with the first batch');
+    const records = batches.flatMap((m) => (m.type === 'probes' ? m.records : []));
+    assert.deepEqual(records.filter((r) => r.lambdaMax !== undefined).map((r) => r.step), [0, 20, 40, 60]);
+    const final = records[records.length - 1];
+    assert.ok(final.layerSharpness && Object.keys(final.layerSharpness).length === 3, 'the final probe has per-layer sharpness');
+    assert.equal((res as { result: { status: string } }).result.status, 'completed');
   } finally {
     w.child.kill();
   }
