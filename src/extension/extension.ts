@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import { ComputeClient, JobError, type JobHooks } from './computeClient';
 import { History } from './history';
@@ -155,6 +156,9 @@ class Basin implements vscode.Disposable {
     this.output.info(`${title}: ${target.label}`);
     this.setStatus(`${title}…`, true);
     const backend = this.config().get<string>('backend', 'auto');
+    // The extension host's event loop is shared by every extension: measure that a job never blocks it.
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
     try {
       return await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Basin: ${title}`, cancellable: true },
@@ -183,6 +187,8 @@ class Basin implements vscode.Disposable {
       void vscode.window.showErrorMessage(`Basin: ${text}`, 'Show Log').then((a) => a && this.output.show());
       return undefined;
     } finally {
+      loop.disable();
+      this.output.info(`${title}: extension host event-loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`);
       this.running.delete(controller);
       this.setStatus('Basin', this.running.size > 0);
     }
