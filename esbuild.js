@@ -57,7 +57,23 @@ async function main() {
       outdir: 'dist',
       minify: !watch,
     },
+    // The panel (webview/): browser code, one script the host page loads with a nonce.
+    {
+      entryPoints: { webview: 'webview/main.ts' },
+      outdir: 'dist',
+      bundle: true,
+      platform: 'browser',
+      format: 'iife',
+      target: 'es2020',
+      minify: !watch,
+      sourcemap: watch,
+      logLevel: 'warning',
+      legalComments: 'none',
+    },
   ];
+  // The panel's stylesheet beside its script (reports inline both).
+  fs.mkdirSync(path.join(root, 'dist'), { recursive: true });
+  fs.copyFileSync(path.join(root, 'media', 'panel.css'), path.join(root, 'dist', 'panel.css'));
   const extra = [];
   if (tests) extra.push(['.test-dist/unit', testEntries()]);
   if (bench) extra.push(['.test-dist/bench', ['test/bench/bench.ts']]);

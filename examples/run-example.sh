@@ -30,4 +30,7 @@ basin surface  "${model[@]}" --x -1:1:41 --out "$out/surface.json" --csv "$out/s
 echo
 basin flatness "${model[@]}" --out "$out/flatness.json"
 echo
-echo "Report: $out/ (eos-run/ with manifest.json, metrics.jsonl and checkpoints; JSON results of every command)"
+basin report "$out/eos-run" "$out"/eigs-top.json "$out"/density.json "$out"/slice.json "$out"/surface.json "$out"/flatness.json --out "$out/report.html"
+echo
+echo "Report: $out/report.html (open it in a browser); the run is in $out/eos-run/, every result as JSON in $out/"
+

@@ -25,6 +25,7 @@ import { CancelledError } from '../engine/linalg/operator';
 import type { JobResult, Progress } from '../shared/results';
 import { choice, intOption, numOption, parseArgs, strOption, UsageError, type Parsed } from './args';
 import { formatResult, gridCsv } from './format';
+import { loadPanelAssets, renderReport, reportSnapshot, reportTitle } from './report';
 
 const VERSION = '0.1.0';
 
@@ -85,6 +86,8 @@ Commands:
                                       --layers-every --checkpoint-every --probe-subset N
                                       --out DIR (runs/NAME-TIME)  --resume DIR
   compare   RUN... side by side
+  report    RUN|RESULT.json...        one self-contained HTML file drawing runs and results with
+                                      the panel's charts (--out FILE.html; default RUN/report.html)
   flatness  flatness measures         --measures sam,asam,epsilon,pacbayes,radius
                                       --rho (SAM) --asam-rho --eta --epsilon --target --draws
                                       --delta --directions
@@ -271,6 +274,16 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'train') return trainCommand(p);
+  if (command === 'report') {
+    const paths = p.positionals;
+    const html = renderReport(reportSnapshot(paths), { title: reportTitle(paths), ...loadPanelAssets() });
+    const single = paths.length === 1 && fs.existsSync(paths[0]) && fs.statSync(paths[0]).isDirectory();
+    const file = strOption(p, 'out') ?? (single ? path.join(paths[0], 'report.html') : 'basin-report.html');
+    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+    fs.writeFileSync(file, html);
+    process.stdout.write(`wrote ${file} (${(html.length / 1024).toFixed(0)} KB, self-contained: open it in any browser)\n`);
+    return 0;
+  }
   if (!COMMANDS.includes(command)) throw new UsageError(`unknown command '${command}'`);
   const seed = intOption(p, 'seed', 0) ?? 0;
   const backend = choice(p, 'backend', BACKENDS);

@@ -46,7 +46,7 @@ class Basin implements vscode.Disposable {
     };
     this.lens = new BasinCodeLens(this.history);
     this.status.command = 'basin.openPanel';
-    this.setStatus('Basin', false);
+    this.setStatus('Ready', false);
     this.status.show();
     this.disposables.push(
       this.output,
@@ -86,7 +86,7 @@ class Basin implements vscode.Disposable {
   }
 
   private setStatus(text: string, busy: boolean): void {
-    this.status.text = `${busy ? '$(sync~spin)' : '$(graph-line)'} ${text}${this.live ? ' (live)' : ''}`;
+    this.status.text = `${busy ? '$(sync~spin)' : '$(graph-line)'} Basin${busy ? `: ${text}` : ''}${this.live ? ' (live)' : ''}`;
     this.status.tooltip = busy ? 'Basin is computing: click to show the panel (Basin: Stop to cancel)' : 'Basin: show the panel';
     BasinPanel.current?.post({ type: 'status', text, busy });
   }
@@ -190,7 +190,7 @@ class Basin implements vscode.Disposable {
       loop.disable();
       this.output.info(`${title}: extension host event-loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`);
       this.running.delete(controller);
-      this.setStatus('Basin', this.running.size > 0);
+      this.setStatus(this.running.size > 0 ? 'Working…' : 'Ready', this.running.size > 0);
     }
   }
 
@@ -395,7 +395,7 @@ class Basin implements vscode.Disposable {
   private toggleLive(): void {
     this.live = !this.live;
     void vscode.commands.executeCommand('setContext', 'basin.live', this.live);
-    this.setStatus('Basin', this.running.size > 0);
+    this.setStatus(this.running.size > 0 ? 'Working…' : 'Ready', this.running.size > 0);
     void vscode.window.showInformationMessage(this.live ? 'Basin live mode: saving an experiment module re-runs it.' : 'Basin live mode off.');
   }
 

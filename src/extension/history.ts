@@ -82,7 +82,7 @@ export class History {
     if (!run) return;
     if (settings) run.settings = settings;
     run.probes.push(...records);
-    this.emit({ type: 'probes', runId: id, records });
+    this.emit({ type: 'probes', runId: id, records, settings });
   }
 
   endRun(id: string, done: TrainDone): void {

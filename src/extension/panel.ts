@@ -116,7 +116,6 @@ export class BasinPanel implements vscode.Disposable {
 <title>Basin</title>
 </head>
 <body>
-<div id="app" role="main" aria-live="polite"></div>
 <script nonce="${nonce}" src="${script}"></script>
 </body>
 </html>`;

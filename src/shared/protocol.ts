@@ -48,6 +48,8 @@ export interface ProbesMessage {
   type: 'probes';
   runId: string;
   records: ProbeRecord[];
+  /** The run's settings, with the first batch (they are known once the worker has read the module). */
+  settings?: TrainSettings;
 }
 export interface RunEndedMessage {
   type: 'runEnded';

