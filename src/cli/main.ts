@@ -151,6 +151,20 @@ function progressPrinter(quiet: boolean): { onProgress: (p: Progress) => void; d
   };
 }
 
+/** Ctrl-C aborts the job (it stops at its next check and keeps what it computed); twice quits at once. */
+function onCtrlC(what: string): { controller: AbortController; dispose: () => void } {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const handler = (): void => {
+    interrupts++;
+    if (interrupts > 1) process.exit(130);
+    process.stderr.write(`\nbasin: ${what} (Ctrl-C again to quit at once)\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', handler);
+  return { controller, dispose: () => process.off('SIGINT', handler) };
+}
+
 /** `basin train`: streams probes, prints where the run was saved; exit 1 on divergence, 130 on Ctrl-C. */
 async function trainCommand(p: Parsed): Promise<number> {
   const json = p.options.has('json');
@@ -170,15 +184,8 @@ async function trainCommand(p: Parsed): Promise<number> {
   const problem = await loadProblem(spec);
   const settings = trainSettings(p, seedOpt, { ...moduleSettings(problem.experiment?.train, spec.experiment ?? ''), ...fromRun });
   const out = resume ?? strOption(p, 'out') ?? defaultRunDir(problem.description);
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = (): void => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130);
-    process.stderr.write('\nbasin: stopping after this step (Ctrl-C again to quit at once)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = onCtrlC('stopping after this step');
+  const controller = interrupt.controller;
   const table = probePrinter((s) => process.stdout.write(s));
   try {
     if (!json) process.stdout.write(`training ${problem.description}: ${settings.optimizer}, lr ${settings.lr}, ${settings.steps} steps${settings.batchSize ? `, batch ${settings.batchSize}` : ''} -> ${out}\n`);
@@ -194,7 +201,7 @@ async function trainCommand(p: Parsed): Promise<number> {
     }
     return done.status === 'cancelled' ? 130 : 0;
   } finally {
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
   }
 }
 
@@ -302,15 +309,8 @@ async function run(argv: string[]): Promise<number> {
   if (csv && !['slice', 'surface', 'interpolate', 'trajectory'].includes(command)) throw new UsageError('--csv applies to slice, surface, interpolate and trajectory');
 
   await initBackend(backend);
-  const controller = new AbortController();
-  let interrupts = 0;
-  const onSigint = (): void => {
-    interrupts++;
-    if (interrupts > 1) process.exit(130);
-    process.stderr.write('\nbasin: stopping (Ctrl-C again to quit at once)\n');
-    controller.abort();
-  };
-  process.on('SIGINT', onSigint);
+  const interrupt = onCtrlC('stopping');
+  const controller = interrupt.controller;
   const printer = progressPrinter(p.options.has('quiet'));
   const ctx: JobContext & GridContext = { signal: controller.signal, onProgress: printer.onProgress };
   try {
@@ -336,7 +336,7 @@ async function run(argv: string[]): Promise<number> {
     return 0;
   } finally {
     printer.done();
-    process.off('SIGINT', onSigint);
+    interrupt.dispose();
   }
 }
 

@@ -7,8 +7,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPORT_GLOBAL, type PanelSnapshot, type ResultView, type RunView } from '../shared/protocol';
-import type { JobResult, ProbeRecord, RunManifest, TrainDone } from '../shared/results';
+import type { JobResult, RunManifest } from '../shared/results';
 import { BasinError } from '../engine/errors';
+import { readRunDir, runViewOf } from '../shared/runDir';
 
 const RESULT_KINDS: ReadonlySet<string> = new Set<JobResult['kind']>([
   'eigs',
@@ -87,48 +88,12 @@ export function renderReport(snapshot: PanelSnapshot, opts: ReportOptions): stri
 }
 
 /** metrics.jsonl records; a line cut short by a crash (or any unreadable line) is skipped and counted. */
-function readMetrics(file: string): { probes: ProbeRecord[]; skipped: number } {
-  if (!fs.existsSync(file)) return { probes: [], skipped: 0 };
-  const probes: ProbeRecord[] = [];
-  let skipped = 0;
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    if (!line.trim()) continue;
-    try {
-      const r = JSON.parse(line) as ProbeRecord;
-      if (r && typeof r === 'object' && typeof r.step === 'number') probes.push(r);
-      else skipped++;
-    } catch {
-      skipped++;
-    }
-  }
-  return { probes, skipped };
-}
 
 function readRunView(runDir: string): { run: RunView; manifest: RunManifest; skipped: number } {
   const dir = path.resolve(runDir);
-  const mf = path.join(dir, 'manifest.json');
-  if (!fs.existsSync(mf)) throw new BasinError('no manifest.json: not a Basin run directory', runDir);
-  let manifest: RunManifest;
-  try {
-    manifest = JSON.parse(fs.readFileSync(mf, 'utf8')) as RunManifest;
-  } catch (e) {
-    throw new BasinError(`manifest.json is not valid JSON (${(e as Error).message})`, runDir);
-  }
-  if (!manifest || manifest.kind !== 'basin-run') throw new BasinError('manifest.json is not a Basin run manifest', runDir);
-  const { probes, skipped } = readMetrics(path.join(dir, 'metrics.jsonl'));
-  const lastStep = probes.length ? probes[probes.length - 1].step : 0;
-  const done: TrainDone | undefined =
-    manifest.status === 'running'
-      ? undefined
-      : {
-          done: manifest.status === 'completed',
-          run: dir,
-          status: manifest.status,
-          reason: manifest.reason,
-          steps: manifest.stoppedAt ?? lastStep,
-        };
-  const run: RunView = { id: dir, title: path.basename(dir), dir, settings: manifest.settings, probes, done };
-  return { run, manifest, skipped };
+  const read = readRunDir(dir);
+  if ('problem' in read) throw new BasinError(read.problem, runDir);
+  return { run: runViewOf(dir, read), manifest: read.manifest, skipped: read.skipped };
 }
 
 function runStatus(m: RunManifest, run: RunView, skipped: number): string {

@@ -3,13 +3,13 @@
  * probe (`--json`: one JSON object per line, then {"done": ..., "run": DIR}; otherwise a compact
  * live table) and says where the run was saved.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ProbeRecord, RunManifest, TrainDone, TrainSettings } from '../shared/results';
 import { DEFAULT_SETTINGS } from '../engine/train/run';
 import { BasinError } from '../engine/errors';
 import { choice, intOption, numOption, strOption, UsageError, type Parsed } from './args';
 import { fmt } from './format';
+import { readRunDir } from '../shared/runDir';
 
 export const TRAIN_OPTIONS = [
   'optimizer', 'lr', 'steps', 'batch-size', 'momentum', 'rho', 'igr', 'weight-decay', 'schedule',
@@ -88,26 +88,10 @@ interface RunSummary {
 }
 
 function readRun(dir: string): RunSummary {
-  const mf = path.join(dir, 'manifest.json');
-  if (!fs.existsSync(mf)) throw new BasinError('no manifest.json: not a Basin run directory', dir);
-  let manifest: RunManifest;
-  try {
-    manifest = JSON.parse(fs.readFileSync(mf, 'utf8')) as RunManifest;
-  } catch (e) {
-    throw new BasinError(`manifest.json is not valid JSON (${(e as Error).message})`, dir);
-  }
-  const metricsFile = path.join(dir, 'metrics.jsonl');
-  const lines = fs.existsSync(metricsFile) ? fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l.trim()) : [];
-  const records: ProbeRecord[] = [];
-  for (const l of lines) {
-    try {
-      records.push(JSON.parse(l) as ProbeRecord);
-    } catch {
-      /* a line cut by a crash: skip it */
-    }
-  }
-  const probes = records.filter((r) => r.lambdaMax !== undefined);
-  return { dir, manifest, last: records[records.length - 1], maxLambda: probes.length ? Math.max(...probes.map((r) => r.lambdaMax as number)) : undefined };
+  const read = readRunDir(dir);
+  if ('problem' in read) throw new BasinError(read.problem, dir);
+  const probes = read.probes.filter((r) => r.lambdaMax !== undefined);
+  return { dir, manifest: read.manifest, last: read.probes[read.probes.length - 1], maxLambda: probes.length ? Math.max(...probes.map((r) => r.lambdaMax as number)) : undefined };
 }
 
 /** `basin compare RUN...`: settings and final metrics side by side. */

@@ -6,10 +6,10 @@
  * metrics.jsonl, which the worker writes as it goes).
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type * as vscode from 'vscode';
 import type { PanelSnapshot, ResultView, RunView, ToWebview } from '../shared/protocol';
-import type { ProbeRecord, RunManifest, TrainDone, TrainSettings } from '../shared/results';
+import type { ProbeRecord, TrainDone, TrainSettings } from '../shared/results';
+import { readRunDir, runViewOf } from '../shared/runDir';
 
 const KEY = 'basin.history.v1';
 /** Results kept across restarts (grids can be large). */
@@ -18,30 +18,6 @@ const KEEP_RESULTS = 12;
 interface Stored {
   runs: { id: string; title: string; dir: string; source?: string }[];
   results: ResultView[];
-}
-
-/** Reads a run directory written by the worker or the CLI; tolerates a last line cut by a crash. */
-export function readRunDir(dir: string): { manifest?: RunManifest; probes: ProbeRecord[] } {
-  let manifest: RunManifest | undefined;
-  try {
-    manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as RunManifest;
-  } catch {
-    manifest = undefined;
-  }
-  const probes: ProbeRecord[] = [];
-  try {
-    for (const line of fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').split('\n')) {
-      if (!line.trim()) continue;
-      try {
-        probes.push(JSON.parse(line) as ProbeRecord);
-      } catch {
-        /* cut line */
-      }
-    }
-  } catch {
-    /* no metrics yet */
-  }
-  return { manifest, probes };
 }
 
 export class History {
@@ -127,13 +103,12 @@ export class History {
     if (!stored) return;
     for (const r of stored.runs) {
       if (this.runs.some((x) => x.id === r.id) || !fs.existsSync(r.dir)) continue;
-      const { manifest, probes } = readRunDir(r.dir);
-      const done: TrainDone | undefined = manifest && manifest.status !== 'running'
-        ? { done: manifest.status === 'completed', run: r.dir, status: manifest.status, reason: manifest.reason, steps: manifest.stoppedAt ?? 0 }
-        : manifest
-          ? { done: false, run: r.dir, status: 'failed', reason: 'VS Code closed while it was running', steps: probes[probes.length - 1]?.step ?? 0 }
-          : undefined;
-      this.runs.push({ id: r.id, title: r.title, dir: r.dir, settings: manifest?.settings, probes, done });
+      const read = readRunDir(r.dir);
+      if ('problem' in read) continue;
+      const view = runViewOf(r.dir, read, r.id, r.title);
+      // A run still marked running was cut off when VS Code closed.
+      view.done ??= { done: false, run: r.dir, status: 'failed', reason: 'VS Code closed while it was running', steps: read.probes[read.probes.length - 1]?.step ?? 0 };
+      this.runs.push(view);
       if (r.source) this.runSource.set(r.id, r.source);
     }
     for (const res of stored.results) if (!this.results.some((x) => x.id === res.id)) this.results.push(res);
