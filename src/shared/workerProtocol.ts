@@ -44,17 +44,22 @@ export interface JobOptions {
   /** Interpolation: the second model; trajectory: the checkpoints in order. */
   other?: string;
   checkpoints?: string[];
-  /** Flatness measures and their parameters. */
+  /** Flatness measures to run (all five by default). */
   measures?: ('sam' | 'asam' | 'epsilon' | 'pacbayes' | 'radius')[];
+  /** SAM radius (0.05). */
   rho?: number;
+  /** ASAM radius (0.5) and the offset eta in T_w = |w| + eta (0.01). */
   asamRho?: number;
   eta?: number;
+  /** Epsilon-sharpness box size (1e-3). */
   epsilon?: number;
+  /** PAC-Bayes: the allowed rise in training error (0.1) or loss, draws per noise level (10), the criterion. */
   target?: number;
   draws?: number;
+  criterion?: 'error' | 'loss';
+  /** Basin radius: the loss rise that ends the basin (0.1 (1 + L)), and the number of directions (20). */
   delta?: number;
   directions?: number;
-  criterion?: 'error' | 'loss';
   /** Training: settings over the module's and the defaults, and the run directory. */
   train?: Partial<TrainSettings>;
   runDir?: string;

@@ -30,6 +30,7 @@ import {
   refLoss,
   type RefProblem,
 } from '../reference/float64';
+import { relErr } from '../reference/compare';
 
 const f32 = (a: Float64Array): Float64Array => Float64Array.from(Float32Array.from(a));
 
@@ -45,16 +46,6 @@ function objectiveFor(p: RefProblem, chunkSize?: number): Objective {
     y: Float32Array.from(p.y),
     yShape: p.yShape,
   }, { chunkSize });
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d / n);
 }
 
 function unit(n: number, seed: number): Float64Array {

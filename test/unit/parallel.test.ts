@@ -9,16 +9,7 @@ import { ExactHessian } from '../../src/engine/hvp/operators';
 import { lanczos } from '../../src/engine/linalg/lanczos';
 import { Rng } from '../../src/engine/rng';
 import { mlpIR, randomProblem } from '../reference/float64';
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let n = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    n += b[i] ** 2;
-  }
-  return Math.sqrt(d / n);
-}
+import { relErr } from '../reference/compare';
 
 test('sliceSplit keeps rows together', () => {
   const s = sliceSplit({ x: Float32Array.from([1, 2, 3, 4, 5, 6]), xShape: [3, 2], y: Float32Array.from([7, 8, 9]), yShape: [3, 1] }, 1, 3);

@@ -4,6 +4,7 @@
  * the evaluations it used.
  */
 import type { FlatnessMeasure, FlatnessResult, Progress } from '../../shared/results';
+import type { JobOptions } from '../../shared/workerProtocol';
 import type { Problem } from '../problem';
 import { backendInfo } from '../backend';
 import { adaptiveSharpness, basinRadius, epsilonSharpness, pacBayesFlatness, samSharpness, type EvaluationCounts } from './index';
@@ -11,24 +12,15 @@ import { adaptiveSharpness, basinRadius, epsilonSharpness, pacBayesFlatness, sam
 export const FLATNESS_MEASURES = ['sam', 'asam', 'epsilon', 'pacbayes', 'radius'] as const;
 export type FlatnessName = (typeof FLATNESS_MEASURES)[number];
 
-export interface FlatnessOptions {
-  measures?: FlatnessName[];
-  seed?: number;
-  /** SAM radius (0.05). */
-  rho?: number;
-  /** ASAM radius (0.5) and the offset eta in T_w = |w| + eta (0.01). */
-  asamRho?: number;
-  eta?: number;
-  /** Epsilon-sharpness box size (1e-3). */
-  epsilon?: number;
-  /** PAC-Bayes: allowed rise in training error (0.1), draws per level, criterion. */
-  target?: number;
-  draws?: number;
-  criterion?: 'error' | 'loss';
-  /** Basin radius: loss rise that ends the basin, and the number of directions. */
-  delta?: number;
-  directions?: number;
-}
+/**
+ * The measures to run and their parameters: the wire format's fields (src/shared/workerProtocol.ts),
+ * documented there. Defaults: rho 0.05 (SAM), asamRho 0.5 and eta 0.01 (ASAM), epsilon 1e-3,
+ * target 0.1 and 10 draws (PAC-Bayes), delta 0.1 (1 + L) and 20 directions (basin radius).
+ */
+export type FlatnessOptions = Pick<
+  JobOptions,
+  'seed' | 'measures' | 'rho' | 'asamRho' | 'eta' | 'epsilon' | 'target' | 'draws' | 'criterion' | 'delta' | 'directions'
+>;
 
 const total = (c: EvaluationCounts): number => c.loss + c.gradient + c.accuracy;
 
