@@ -648,14 +648,18 @@ test('e. 2-D Surface on spiral.basin.ts draws the heatmap in the panel', { timeo
   });
 });
 
-test('screenshots for the README', { skip: !process.env.BASIN_E2E_SCREENSHOTS }, () => {
-  assert.deepEqual(failedSteps, [], 'not copying the screenshots of a run with failed steps');
-  const dest = path.join(ROOT, 'media', 'screenshots');
-  fs.mkdirSync(dest, { recursive: true });
-  for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png']]) {
-    const file = fs.readdirSync(ARTIFACTS).find((f) => f.endsWith(`-${from}.png`));
-    assert.ok(file, `no ${from} screenshot in ${ARTIFACTS}`);
-    fs.copyFileSync(path.join(ARTIFACTS, file), path.join(dest, to));
-    log(`${to}: ${(fs.statSync(path.join(dest, to)).size / 1024).toFixed(0)} KB`);
-  }
-});
+// With BASIN_E2E_SCREENSHOTS=1, a run whose every step passed refreshes the README's screenshots.
+// (A maintenance step, not a test: it is not registered as one, so CI reports no skipped test.)
+if (process.env.BASIN_E2E_SCREENSHOTS) {
+  test('screenshots for the README', () => {
+    assert.deepEqual(failedSteps, [], 'not copying the screenshots of a run with failed steps');
+    const dest = path.join(ROOT, 'media', 'screenshots');
+    fs.mkdirSync(dest, { recursive: true });
+    for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png']]) {
+      const file = fs.readdirSync(ARTIFACTS).find((f) => f.endsWith(`-${from}.png`));
+      assert.ok(file, `no ${from} screenshot in ${ARTIFACTS}`);
+      fs.copyFileSync(path.join(ARTIFACTS, file), path.join(dest, to));
+      log(`${to}: ${(fs.statSync(path.join(dest, to)).size / 1024).toFixed(0)} KB`);
+    }
+  });
+}
