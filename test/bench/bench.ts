@@ -254,7 +254,7 @@ async function main(): Promise<void> {
     ['PyTorch loop (grad + update)', torchSteps, '1.00x'],
   ]));
   out.push(`A warm-started lambda_max probe: ${fmt(warm.reduce((a, b) => a + b, 0) / Math.max(1, warm.length), 3)} H·v on average (first probe, cold: ${probed.probes[0]?.hvps ?? '-'}), ` +
-    `including the full-batch gradient it also measures.`);
+    `against ${peer?.eig?.hvps ?? '~20'} for a cold PyHessian power iteration.`);
   out.push('');
   out.push(`Where one exact product's time goes (${prof.kernels.length} kernels, ${kernelTotal.toFixed(1)} ms in kernels):`);
   for (const [name, ms] of top) out.push(`  ${name.padEnd(22)} ${ms.toFixed(1).padStart(7)} ms  ${((100 * ms) / kernelTotal).toFixed(0).padStart(3)}%`);
