@@ -120,7 +120,6 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
     let errorBounds: number[];
     let residuals: number[];
     let converged: boolean;
-    let ritz: number[] = [];
     if (method === 'power') {
       if (which !== 'top') throw new BasinError('power iteration finds the top eigenvalues only; use --method lanczos for --which bottom');
       eigenvalues = [];
@@ -161,7 +160,6 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
       errorBounds = order.map((i) => r.errorBounds[i]);
       residuals = order.map((i) => r.residuals[i]);
       converged = r.converged;
-      ritz = r.ritzValues;
     }
     const hvps = (p.sel.op.matvecs as number) ?? 0;
     return {
@@ -176,7 +174,7 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
       hvps,
       converged,
       layer: opts.layer,
-      condition: conditionOf(eigenvalues, ritz, which),
+      condition: conditionOf(eigenvalues, which),
       ms: performance.now() - p.t0,
     };
   } finally {
@@ -193,7 +191,7 @@ function eigOrder(values: number[]): number[] {
  * lambda_1 / lambda_k over the k computed top eigenvalues (when all positive). Never an unstated
  * "condition number of the Hessian", which Krylov methods cannot see.
  */
-function conditionOf(eigs: number[], _ritz: number[], which: 'top' | 'bottom'): EigsResult['condition'] {
+function conditionOf(eigs: number[], which: 'top' | 'bottom'): EigsResult['condition'] {
   if (which !== 'top' || eigs.length < 2) return undefined;
   const last = eigs[eigs.length - 1];
   if (!(last > 0)) return { value: Infinity, definition: `lambda_1 / lambda_${eigs.length} (lambda_${eigs.length} <= 0)` };
