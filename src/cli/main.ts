@@ -10,6 +10,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, BACKENDS } from '../engine/backend';
+import { VERSION } from '../engine/version';
 import { loadProblem, type Problem, type ProblemSpec } from '../engine/problem';
 import { runDensity, runEigs, runInfo, runTrace, type JobContext } from '../engine/jobs';
 import { runSlice, runSurface, type GridContext } from '../engine/surface/slice';
@@ -27,7 +28,6 @@ import { choice, intOption, numOption, parseArgs, strOption, UsageError, type Pa
 import { formatResult, gridCsv } from './format';
 import { loadPanelAssets, renderReport, reportSnapshot, reportTitle } from './report';
 
-const VERSION = '0.1.0';
 
 const COMMON = ['model', 'data', 'labels', 'loss', 'experiment', 'seed', 'backend', 'hvp', 'layer', 'chunk-size', 'out'];
 const KNOWN = new Set([

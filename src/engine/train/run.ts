@@ -34,8 +34,8 @@ import { makeOptimizer, type GradFn, type Optimizer, type OptimizerState } from 
 import { lrAt, parseSchedule } from './schedules';
 import { gradientNoiseScale, sgdImplicitTerm, sampleIndices } from './noise';
 import { decodeState, encodeState } from './state';
+import { VERSION } from '../version';
 
-export const VERSION = '0.1.0';
 
 export const DEFAULT_SETTINGS: TrainSettings = {
   optimizer: 'gd',
