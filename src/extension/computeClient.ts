@@ -6,6 +6,7 @@
  * worker.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import * as os from 'node:os';
 import type { FromWorker, JobKind, JobOptions, ProblemInput, ToWorker } from '../shared/workerProtocol';
 import type { JobResult, ProbeRecord, Progress, TrainDone, TrainSettings } from '../shared/results';
 
@@ -55,6 +56,15 @@ export class ComputeClient {
   private start(): ChildProcess {
     if (this.child && this.child.connected) return this.child;
     const child = fork(this.workerPath, [], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], cwd: this.cwd });
+    // Background priority: the compute process uses every core it can (data-parallel threads), and
+    // the editor, its extension host and the window must still get the CPU when they need it.
+    if (child.pid !== undefined) {
+      try {
+        os.setPriority(child.pid, 10);
+      } catch {
+        /* not permitted here: run at normal priority */
+      }
+    }
     child.stdout?.on('data', (d: Buffer) => this.log(d.toString().trimEnd()));
     child.stderr?.on('data', (d: Buffer) => this.log(d.toString().trimEnd()));
     child.on('message', (m: FromWorker) => this.onMessage(m));

@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import { ComputeClient, JobError, type JobHooks } from './computeClient';
 import { History } from './history';
@@ -159,6 +159,7 @@ class Basin implements vscode.Disposable {
     // The extension host's event loop is shared by every extension: measure that a job never blocks it.
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
+    const elu = performance.eventLoopUtilization();
     try {
       return await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: `Basin: ${title}`, cancellable: true },
@@ -188,7 +189,11 @@ class Basin implements vscode.Disposable {
       return undefined;
     } finally {
       loop.disable();
-      this.output.info(`${title}: extension host event-loop delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`);
+      const busy = performance.eventLoopUtilization(elu).utilization;
+      this.output.info(
+        `${title}: extension host event loop ${(100 * busy).toFixed(1)}% busy, ` +
+          `delay p99 ${(loop.percentile(99) / 1e6).toFixed(1)} ms, max ${(loop.max / 1e6).toFixed(1)} ms`,
+      );
       this.running.delete(controller);
       this.setStatus(this.running.size > 0 ? 'Working…' : 'Ready', this.running.size > 0);
     }
