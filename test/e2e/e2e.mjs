@@ -254,17 +254,24 @@ async function closeQuickInput() {
 }
 
 /** F1, the command's title, Enter: exactly as a user runs a command. */
-async function runCommand(title) {
-  await closeQuickInput();
-  await page.keyboard.press('F1');
+async function runCommand(title, attempts = 4) {
   const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.fill(`>${title}`);
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
-  try {
-    await row.waitFor({ state: 'visible', timeout: 10_000 });
-  } catch {
-    throw new Error(`the command palette has no command "${title}"`);
+  // On a cold start the workbench registers some contributions' commands (the Extensions view's,
+  // say) a few seconds after it shows: ask the palette again before calling a command missing.
+  for (let attempt = 1; ; attempt++) {
+    await closeQuickInput();
+    await page.keyboard.press('F1');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(`>${title}`);
+    try {
+      await row.waitFor({ state: 'visible', timeout: 10_000 });
+      break;
+    } catch {
+      if (attempt >= attempts) throw new Error(`the command palette has no command "${title}"`);
+      log(`"${title}" not in the palette yet (attempt ${attempt}); asking again`);
+      await sleep(3_000);
+    }
   }
   const label = (await row.locator('.label-name').first().textContent())?.trim();
   assert.equal(label, title, `the first palette match for "${title}" is "${label}"`);
