@@ -14,6 +14,7 @@ import type { ModelIR } from './model/ir';
 import type { Evaluator } from './evaluator';
 import type { Problem } from './problem';
 import { BasinError } from './errors';
+import { runMeta } from './meta';
 import { Rng } from './rng';
 
 export interface JobContext {
@@ -81,22 +82,12 @@ async function prepare(problem: Problem, opts: CommonOptions, ctx: JobContext): 
       const b = layerBlock(problem.ir, opts.layer);
       op = new BlockOperator(sel.op, b.offset, b.size);
     }
-    const be = backendInfo();
     return {
       obj,
       sel,
       op,
       t0,
-      meta: {
-        backend: be.name,
-        backendDetail: obj.threads > 1 ? `${be.detail}, ${obj.threads} threads` : be.detail,
-        seed: opts.seed ?? 0,
-        model: problem.description,
-        params: problem.ir.numParams,
-        samples: obj.numSamples,
-        lossName: problem.lossName,
-        lossValue,
-      },
+      meta: runMeta(problem, obj, opts.seed ?? 0, lossValue),
       hvp: { hvpMethod: sel.method, hvpReason: sel.reason, hvpAgreement: sel.agreement, hvpCheckProducts: sel.checkMatvecs },
     };
   } catch (e) {

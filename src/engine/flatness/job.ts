@@ -6,7 +6,7 @@
 import type { FlatnessMeasure, FlatnessResult, Progress } from '../../shared/results';
 import type { JobOptions } from '../../shared/workerProtocol';
 import type { Problem } from '../problem';
-import { backendInfo } from '../backend';
+import { runMeta } from '../meta';
 import { adaptiveSharpness, basinRadius, epsilonSharpness, pacBayesFlatness, samSharpness, type EvaluationCounts } from './index';
 
 export const FLATNESS_MEASURES = ['sam', 'asam', 'epsilon', 'pacbayes', 'radius'] as const;
@@ -94,17 +94,9 @@ export async function runFlatness(
         }
       }
     }
-    const be = backendInfo();
     return {
       kind: 'flatness',
-      backend: be.name,
-      backendDetail: ev.threads > 1 ? `${be.detail}, ${ev.threads} threads` : be.detail,
-      seed,
-      model: problem.description,
-      params: problem.ir.numParams,
-      samples: ev.numSamples,
-      lossName: problem.lossName,
-      lossValue,
+      ...runMeta(problem, ev, seed, lossValue),
       ms: performance.now() - t0,
       measures,
     };

@@ -12,7 +12,7 @@
 import type { DirectionInfo, GridMeta, Progress, SliceResult, SurfaceResult } from '../../shared/results';
 import type { Evaluator, PlaneLosses } from '../evaluator';
 import type { Problem } from '../problem';
-import { backendInfo } from '../backend';
+import { runMeta } from '../meta';
 import { BasinError } from '../errors';
 import { norm } from '../linalg/operator';
 import { lanczos } from '../linalg';
@@ -205,16 +205,8 @@ const rows = (a: Float64Array, nx: number): (number | null)[][] =>
 export type GridBase = Omit<GridMeta, 'complete' | 'evaluations' | 'directions'>;
 
 export async function gridMeta(problem: Problem, evs: Evaluators, seed: number, t0: number): Promise<GridBase> {
-  const be = backendInfo();
   return {
-    backend: be.name,
-    backendDetail: evs.train.threads > 1 ? `${be.detail}, ${evs.train.threads} threads` : be.detail,
-    seed,
-    model: problem.description,
-    params: problem.ir.numParams,
-    samples: evs.train.numSamples,
-    lossName: problem.lossName,
-    lossValue: await evs.train.loss(),
+    ...runMeta(problem, evs.train, seed, await evs.train.loss()),
     ms: performance.now() - t0,
     threads: evs.train.threads,
   };

@@ -1,0 +1,19 @@
+/** What every result says about how it was computed: backend, threads, seed, model, data, loss. */
+import type { RunMeta } from '../shared/results';
+import type { Evaluator } from './evaluator';
+import type { Problem } from './problem';
+import { backendInfo } from './backend';
+
+export function runMeta(problem: Problem, ev: Evaluator, seed: number, lossValue: number): Omit<RunMeta, 'ms'> {
+  const be = backendInfo();
+  return {
+    backend: be.name,
+    backendDetail: ev.threads > 1 ? `${be.detail}, ${ev.threads} threads` : be.detail,
+    seed,
+    model: problem.description,
+    params: problem.ir.numParams,
+    samples: ev.numSamples,
+    lossName: problem.lossName,
+    lossValue,
+  };
+}
