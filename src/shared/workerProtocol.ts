@@ -10,6 +10,8 @@ export interface ProblemInput {
   model?: string;
   data?: string;
   labels?: string[];
+  /** CSV: the first row is data, not a header (a numeric first row is refused without it). */
+  noHeader?: boolean;
   loss?: string;
   experiment?: string;
   chunkSize?: number;

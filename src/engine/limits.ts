@@ -1,0 +1,35 @@
+/**
+ * Size limits, checked before anything is allocated. Every refusal states the estimate, the limit
+ * and, where raising it makes sense, how: a hostile or mistaken file or option must end in a clear
+ * message, never in an out-of-memory abort or a hang.
+ */
+import { BasinError } from './errors';
+
+/** Parameters a model may have (Lanczos keeps several float64 copies of the parameter vector). */
+export const MAX_PARAMS = 50_000_000;
+/** Float values (samples x features, inputs and labels together) a data set may hold in memory. */
+export const MAX_DATA_VALUES = 500_000_000;
+/** Bytes of a JSON file (model.json or data) read into memory. */
+export const MAX_JSON_BYTES = 1024 * 1024 * 1024;
+/** Krylov steps (Lanczos iterations, SLQ steps, power iterations, eigenvalues asked for). */
+export const MAX_KRYLOV_STEPS = 10_000;
+/** Points of a density grid. */
+export const MAX_DENSITY_GRID = 10_000_000;
+
+/** Bytes as a short human string: 3.2 GB, 512 MB, 12 KB. */
+export function formatBytes(bytes: number): string {
+  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
+  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(0)} MB`;
+  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(0)} KB`;
+  return `${bytes} bytes`;
+}
+
+/**
+ * Throws a `BasinError` when `estimate` exceeds `limit`: "<what> is <estimate>, over the limit of
+ * <limit> (<hint>)". `unit` formats both numbers (a count by default, or bytes).
+ */
+export function refuseOver(what: string, estimate: number, limit: number, opts: { file?: string; hint?: string; unit?: 'count' | 'bytes' } = {}): void {
+  if (Number.isFinite(estimate) && estimate <= limit) return;
+  const fmt = (n: number): string => (!Number.isFinite(n) ? String(n) : opts.unit === 'bytes' ? formatBytes(n) : n.toLocaleString('en-US'));
+  throw new BasinError(`${what} is ${fmt(estimate)}, over the limit of ${fmt(limit)}${opts.hint ? ` (${opts.hint})` : ''}`, opts.file);
+}
