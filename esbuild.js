@@ -52,6 +52,7 @@ async function main() {
         extension: 'src/extension/extension.ts',
         worker: 'src/worker/main.ts',
         cli: 'src/cli/main.ts',
+        'cli-job': 'src/cli/job.ts',
         shard: 'src/engine/shard/worker.ts',
       },
       outdir: 'dist',
