@@ -9,7 +9,7 @@ const restrict = (patterns) => ({
 const noVscode = { group: ['vscode'], message: 'Only src/extension may import vscode.' };
 
 export default tseslint.config(
-  { ignores: ['dist/**', '.test-dist/**', 'node_modules/**', 'scratch/**', 'out/**', '.basin-tools/**', 'test-artifacts/**'] },
+  { ignores: ['dist/**', '.test-dist/**', 'node_modules/**', 'scratch/**', 'out/**', '.basin-tools/**', 'test-artifacts/**', 'test/hostile/corpus/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -24,6 +24,7 @@ import { train } from '../engine/train/run';
 import { compareRuns, defaultRunDir, describeDone, moduleSettings, probePrinter, trainSettings } from './train';
 import type { RunManifest, TrainSettings } from '../shared/results';
 import { BasinError } from '../engine/errors';
+import { makeDirs } from '../engine/files';
 import { CancelledError } from '../engine/linalg/operator';
 import type { JobResult, Progress } from '../shared/results';
 import { choice, intOption, numOption, parseArgs, strOption, UsageError, type Parsed } from './args';
@@ -98,8 +99,8 @@ function progressPrinter(io: CliIo, quiet: boolean): { onProgress: (p: Progress)
 
 /** Writes `text` to `file` (creating its folder); a failure is a BasinError naming the path. */
 function writeOutput(file: string, text: string, what: string): void {
+  makeDirs(path.dirname(path.resolve(file)));
   try {
-    fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     fs.writeFileSync(file, text);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;

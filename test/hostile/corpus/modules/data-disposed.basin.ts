@@ -1,0 +1,9 @@
+// data-disposed: a broken experiment module (test/hostile/cases.tsv)
+export default {
+  model(tf) { return tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 3, activation: 'softmax' })] }); },
+  data(tf) {
+    const x = tf.tensor2d([[0, 1], [1, 0]]);
+    x.dispose();
+    return { x, y: [[1, 0, 0], [0, 1, 0]] };
+  },
+};

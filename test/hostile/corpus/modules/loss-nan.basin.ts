@@ -1,0 +1,8 @@
+// loss-nan: a broken experiment module (test/hostile/cases.tsv)
+export default {
+  model(tf) { return tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 3, activation: 'softmax' })] }); },
+  data(tf) { return { x: [[0, 1], [1, 0], [1, 1]], y: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] }; },
+  loss(yTrue, yPred) {
+    return yTrue.sub(yPred).square().mean().mul(NaN);
+  },
+};

@@ -1,0 +1,5 @@
+// model-number: a broken experiment module (test/hostile/cases.tsv)
+export default {
+  model(tf) { return 42; },
+  data(tf) { return { x: [[0, 1], [1, 0], [1, 1]], y: [[1, 0, 0], [0, 1, 0], [0, 0, 1]] }; },
+};
