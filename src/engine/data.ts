@@ -1,12 +1,28 @@
 /**
  * Training data for a bare model.json: JSON `{"x": [[...]], "y": [[...]]}` (optional `xTest`,
- * `yTest`), CSV with a header (label columns chosen by name; the last column by default), and
- * `.npy` pairs (`x.npy,y.npy`). Data is checked against the model and the loss before any work:
- * shapes, NaN/Infinity, labels the loss cannot take.
+ * `yTest`), CSV with a header (label columns chosen by name; the last column by default) or
+ * without one (`noHeader`: label columns chosen by 0-based index), and `.npy` pairs
+ * (`x.npy,y.npy`). Data is checked against the model and the loss before any work: shapes,
+ * NaN/Infinity, labels the loss cannot take.
+ *
+ * Data files are untrusted: anything broken or hostile ends in a `BasinError` that names the file
+ * (and the line, column or element) and says what is wrong. Only regular files are opened; sizes
+ * (file bytes, declared shapes, values) are checked against `limits.ts` before anything is
+ * allocated; JSON nesting is bounded; CSV cells must be plain decimal numbers.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { BasinError } from './errors';
+import {
+  MAX_CSV_BYTES,
+  MAX_CSV_LINE_BYTES,
+  MAX_DATA_DIMS,
+  MAX_DATA_JSON_BYTES,
+  MAX_DATA_VALUES,
+  MAX_NPY_HEADER_BYTES,
+  refuseOver,
+} from './limits';
 import type { LossName, ModelIR } from './model/ir';
 
 export interface Split {
@@ -23,162 +39,644 @@ export interface Dataset {
   source: string;
 }
 
-/** Flattens a nested numeric array, returning values and shape; rejects ragged arrays. */
-export function flattenNested(value: unknown, what: string, file: string): { values: Float32Array; shape: number[] } {
-  const shape: number[] = [];
-  let probe: unknown = value;
-  while (Array.isArray(probe)) {
-    shape.push(probe.length);
-    probe = probe[0];
-  }
-  if (shape.length === 0) throw new BasinError(`'${what}' must be an array`, file);
-  const total = shape.reduce((a, b) => a * b, 1);
-  const values = new Float32Array(total);
-  let k = 0;
-  const walk = (v: unknown, depth: number, at: string): void => {
-    if (depth === shape.length) {
-      if (typeof v !== 'number') throw new BasinError(`'${what}${at}' is ${JSON.stringify(v)}, not a number`, file);
-      values[k++] = v;
-      return;
-    }
-    if (!Array.isArray(v) || v.length !== shape[depth]) {
-      throw new BasinError(`'${what}${at}' has length ${Array.isArray(v) ? v.length : 'n/a'} but ${shape[depth]} was expected (ragged array)`, file);
-    }
-    for (let i = 0; i < v.length; i++) walk(v[i], depth + 1, `${at}[${i}]`);
-  };
-  walk(value, 0, '');
-  return { values, shape };
+const TOO_MUCH_DATA = 'data is held in memory as float32: use a subset of the samples';
+
+/** A value for an error message: short, and never a walk of a deep structure. */
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v);
+  if (typeof v === 'object') return 'an object';
+  return String(v);
 }
 
-function fromJson(file: string): Dataset {
-  let obj: Record<string, unknown>;
+/** Text from a file (a CSV cell, a .npy header) for an error message, quoted and cut short. */
+const showCell = (s: string, max = 40): string => `'${s.length > max ? `${s.slice(0, max)}…` : s}'`;
+
+/** True when a finite double does not fit float32 (it would become ±Infinity). */
+const overflowsFloat32 = (v: number): boolean => Number.isFinite(v) && !Number.isFinite(Math.fround(v));
+
+/**
+ * Stats a data file and refuses anything but a regular file, before it is opened (opening a FIFO
+ * blocks; a device never ends).
+ */
+function statRegular(file: string): fs.Stats {
+  let st: fs.Stats;
   try {
-    obj = JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
+    st = fs.statSync(file);
   } catch (e) {
-    throw new BasinError(`cannot read data (${(e as Error).message})`, file);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new BasinError('data file not found', file);
+    throw new BasinError(`cannot read (${code ?? (e as Error).message})`, file);
   }
-  if (!obj || typeof obj !== 'object' || !('x' in obj) || !('y' in obj)) throw new BasinError("data JSON needs 'x' and 'y' arrays", file);
-  const split = (xk: string, yk: string): Split => {
-    const x = flattenNested(obj[xk], xk, file);
-    const y = flattenNested(obj[yk], yk, file);
-    return { x: x.values, xShape: x.shape, y: y.values, yShape: y.shape.length === 1 ? [y.shape[0], 1] : y.shape };
-  };
-  return { train: split('x', 'y'), test: 'xTest' in obj && 'yTest' in obj ? split('xTest', 'yTest') : undefined, source: file };
+  if (st.isDirectory()) throw new BasinError('is a folder, not a data file', file);
+  if (!st.isFile()) {
+    const kind = st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a plain file';
+    throw new BasinError(`is ${kind}, not a regular file: data is read only from regular files`, file);
+  }
+  return st;
 }
 
-function parseCsvLine(line: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cur += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      out.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  out.push(cur);
-  return out.map((s) => s.trim());
-}
-
-function fromCsv(file: string, labels?: string[]): Dataset {
-  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
-  if (lines.length < 2) throw new BasinError('CSV needs a header line and at least one row', file);
-  const header = parseCsvLine(lines[0]);
-  const labelCols = (labels && labels.length ? labels : [header[header.length - 1]]).map((name) => {
-    const i = header.indexOf(name);
-    if (i < 0) throw new BasinError(`label column '${name}' is not in the header (${header.join(', ')})`, file);
-    return i;
-  });
-  const featureCols = header.map((_, i) => i).filter((i) => !labelCols.includes(i));
-  const n = lines.length - 1;
-  const x = new Float32Array(n * featureCols.length);
-  const y = new Float32Array(n * labelCols.length);
-  for (let r = 0; r < n; r++) {
-    const cells = parseCsvLine(lines[r + 1]);
-    if (cells.length !== header.length) throw new BasinError(`line ${r + 2} has ${cells.length} fields, the header has ${header.length}`, file);
-    const num = (c: number): number => {
-      const v = Number(cells[c]);
-      if (cells[c] === '' || Number.isNaN(v)) throw new BasinError(`line ${r + 2}, column '${header[c]}': '${cells[c]}' is not a number`, file);
-      return v;
-    };
-    featureCols.forEach((c, j) => (x[r * featureCols.length + j] = num(c)));
-    labelCols.forEach((c, j) => (y[r * labelCols.length + j] = num(c)));
-  }
-  return { train: { x, xShape: [n, featureCols.length], y, yShape: [n, labelCols.length] }, source: file };
-}
-
-/** Minimal .npy reader (format 1.0-3.0; little-endian f4, f8, i4, i8, u1; C order). */
-export function readNpy(file: string): { values: Float32Array; shape: number[] } {
-  let buf: Buffer;
+/** Reads a whole regular file of at most `limit` bytes. */
+function readRegular(file: string, limit: number, what: string, hint: string): Buffer {
+  const st = statRegular(file);
+  refuseOver(`the size of this ${what}`, st.size, limit, { file, unit: 'bytes', hint });
   try {
-    buf = fs.readFileSync(file);
+    return fs.readFileSync(file);
   } catch (e) {
     throw new BasinError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
   }
-  if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') throw new BasinError('not a .npy file (bad magic)', file);
-  const major = buf[6];
-  const headerLen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
-  const start = major === 1 ? 10 : 12;
-  const header = buf.toString('latin1', start, start + headerLen);
-  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
-  const fortran = /'fortran_order':\s*True/.test(header);
-  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
-  if (!descr || shapeText === undefined) throw new BasinError('malformed .npy header', file);
-  if (fortran) throw new BasinError('Fortran-ordered arrays are not supported; save with np.ascontiguousarray', file);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '').map(Number);
-  const count = shape.reduce((a, b) => a * b, 1);
-  const body = buf.subarray(start + headerLen);
-  const readers: Record<string, [number, (o: number) => number]> = {
-    '<f4': [4, (o) => body.readFloatLE(o)],
-    '<f8': [8, (o) => body.readDoubleLE(o)],
-    '<i4': [4, (o) => body.readInt32LE(o)],
-    '<i8': [8, (o) => Number(body.readBigInt64LE(o))],
-    '|u1': [1, (o) => body[o]],
-    '|b1': [1, (o) => body[o]],
+}
+
+const hasUtf8Bom = (buf: Buffer): boolean => buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf;
+
+/** Refuses UTF-16 text (what some spreadsheets call "Unicode text"), which would read as garbage. */
+function refuseUtf16(buf: Buffer, file: string): void {
+  if (buf.length >= 2 && ((buf[0] === 0xff && buf[1] === 0xfe) || (buf[0] === 0xfe && buf[1] === 0xff))) {
+    throw new BasinError('is UTF-16 text; save it as UTF-8', file);
+  }
+}
+
+/** A float32 array the size limits allowed; a failed allocation is a clear error too. */
+function allocFloat32(n: number, file: string): Float32Array {
+  try {
+    return new Float32Array(n);
+  } catch {
+    throw new BasinError(`not enough memory for ${n.toLocaleString('en-US')} float32 values`, file);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Flattens a nested numeric array, returning values and shape. Rejects ragged arrays, empty
+ * arrays, leaves that are not numbers or do not fit float32, and nesting deeper than
+ * `MAX_DATA_DIMS` (the walk's recursion is bounded by it). Checks everything before allocating.
+ */
+export function flattenNested(value: unknown, what: string, file: string): { values: Float32Array; shape: number[] } {
+  if (!Array.isArray(value)) throw new BasinError(`'${what}' must be an array, not ${describe(value)}`, file);
+  const shape: number[] = [];
+  let probe: unknown = value;
+  while (Array.isArray(probe)) {
+    const at = `${what}${'[0]'.repeat(shape.length)}`;
+    if (shape.length === MAX_DATA_DIMS) throw new BasinError(`'${what}' nests arrays more than ${MAX_DATA_DIMS} deep: data arrays have at most ${MAX_DATA_DIMS} dimensions`, file);
+    if (probe.length === 0) throw new BasinError(`'${at}' is an empty array${shape.length === 0 ? ': the data needs at least one sample' : ''}`, file);
+    shape.push(probe.length);
+    probe = probe[0];
+  }
+  const idx: number[] = [];
+  const where = (depth: number): string => `${what}${idx.slice(0, depth).map((i) => `[${i}]`).join('')}`;
+  let total = 0;
+  const check = (v: unknown, depth: number): void => {
+    if (depth === shape.length) {
+      if (typeof v !== 'number') throw new BasinError(`'${where(depth)}' is ${describe(v)}, not a number${Array.isArray(v) ? ' (ragged array)' : ''}`, file);
+      if (!Number.isFinite(v)) throw new BasinError(`'${where(depth)}' is ${v}, not a finite number`, file);
+      if (overflowsFloat32(v)) throw new BasinError(`'${where(depth)}' is ${v}, outside the float32 range (about ±3.4e38)`, file);
+      total++;
+      return;
+    }
+    if (!Array.isArray(v)) throw new BasinError(`'${where(depth)}' is ${describe(v)}, but an array of ${shape[depth]} was expected (ragged array)`, file);
+    if (v.length !== shape[depth]) throw new BasinError(`'${where(depth)}' has length ${v.length} but ${shape[depth]} was expected (ragged array)`, file);
+    for (let i = 0; i < v.length; i++) {
+      idx[depth] = i;
+      check(v[i], depth + 1);
+    }
   };
-  const reader = readers[descr];
-  if (!reader) throw new BasinError(`dtype '${descr}' is not supported (use float32, float64, int32, int64 or uint8)`, file);
-  if (body.length < count * reader[0]) throw new BasinError(`truncated: ${body.length} bytes of data for shape (${shape.join(', ')})`, file);
-  const values = new Float32Array(count);
-  for (let i = 0; i < count; i++) values[i] = reader[1](i * reader[0]);
+  check(value, 0);
+  refuseOver(`the number of values in '${what}'`, total, MAX_DATA_VALUES, { file, hint: TOO_MUCH_DATA });
+  const values = allocFloat32(total, file);
+  let k = 0;
+  const fill = (v: unknown, depth: number): void => {
+    if (depth === shape.length) values[k++] = v as number;
+    else for (const e of v as unknown[]) fill(e, depth + 1);
+  };
+  fill(value, 0);
   return { values, shape };
 }
 
-function fromNpy(spec: string): Dataset {
-  const [xFile, yGiven] = spec.split(',');
-  let yFile = yGiven;
+/** " (line L, column C)" for a JSON.parse message that gives only "at position N". */
+function jsonPosition(message: string, text: string): string {
+  const m = /at position (\d+)/.exec(message);
+  if (!m || /line \d+/.test(message)) return '';
+  const pos = Math.min(Number(m[1]), text.length);
+  let line = 1;
+  let lineStart = 0;
+  for (let i = text.indexOf('\n'); i >= 0 && i < pos; i = text.indexOf('\n', i + 1)) {
+    line++;
+    lineStart = i + 1;
+  }
+  return ` (line ${line}, column ${pos - lineStart + 1})`;
+}
+
+function fromJson(file: string): Dataset {
+  const buf = readRegular(file, MAX_DATA_JSON_BYTES, 'JSON data file', 'JSON is parsed in memory at 10 to 30 times its size: save large data sets as x.npy,y.npy');
+  refuseUtf16(buf, file);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf);
+  } catch {
+    throw new BasinError('cannot read data: the file is not UTF-8 text', file);
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    if (e instanceof RangeError) throw new BasinError(`cannot read data: the JSON nests too deep (${e.message}); data arrays have at most ${MAX_DATA_DIMS} dimensions`, file);
+    const message = (e as Error).message;
+    throw new BasinError(`cannot read data: the JSON is malformed (${message}${jsonPosition(message, text)})`, file);
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new BasinError(`data JSON needs 'x' and 'y' arrays in an object {"x": [...], "y": [...]}; this file holds ${describe(parsed)}`, file);
+  }
+  const obj = parsed as Record<string, unknown>;
+  const has = (k: string): boolean => Object.prototype.hasOwnProperty.call(obj, k);
+  const keys = Object.keys(obj);
+  if (!has('x') || !has('y')) {
+    const found = keys.length ? `it has ${keys.slice(0, 10).map((k) => `'${k.slice(0, 40)}'`).join(', ')}${keys.length > 10 ? ', …' : ''}` : 'it is empty';
+    throw new BasinError(`data JSON needs 'x' and 'y' arrays (${found})`, file);
+  }
+  // Test data under another spelling would be silently ignored.
+  const lookalike = keys.find((k) => k !== 'xTest' && k !== 'yTest' && /^(?:[xy][ _-]?test|test[ _-]?[xy])$/i.test(k));
+  if (lookalike) throw new BasinError(`key '${lookalike}' looks like test data, but test data is read only from 'xTest' and 'yTest'`, file);
+  if (has('xTest') !== has('yTest')) throw new BasinError(`'${has('xTest') ? 'xTest' : 'yTest'}' is given without '${has('xTest') ? 'yTest' : 'xTest'}': test data needs both`, file);
+  const split = (xk: string, yk: string): Split => {
+    const x = flattenNested(obj[xk], xk, file);
+    const y = flattenNested(obj[yk], yk, file);
+    if (x.shape[0] !== y.shape[0]) throw new BasinError(`'${xk}' and '${yk}' disagree: ${x.shape[0]} inputs but ${y.shape[0]} labels`, file);
+    return { x: x.values, xShape: x.shape, y: y.values, yShape: y.shape.length === 1 ? [y.shape[0], 1] : y.shape };
+  };
+  return { train: split('x', 'y'), test: has('xTest') ? split('xTest', 'yTest') : undefined, source: file };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CSV
+// ---------------------------------------------------------------------------------------------
+
+/** A plain decimal number: optional sign, digits with an optional fraction, optional exponent. */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+
+/** Bytes of text decoded at a time (ends on a line break, so no character is split). */
+const CSV_CHUNK_BYTES = 16 * 1024 * 1024;
+
+/** Lines of a UTF-8 buffer (after a BOM), with 1-based line numbers, without their line breaks. */
+function* textLines(buf: Buffer, file: string): Generator<[number, string]> {
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let pos = hasUtf8Bom(buf) ? 3 : 0;
+  let lineNo = 1;
+  while (pos < buf.length) {
+    let end = Math.min(buf.length, pos + CSV_CHUNK_BYTES);
+    if (end < buf.length) {
+      const nl = buf.lastIndexOf(10, end - 1);
+      if (nl >= pos) end = nl + 1;
+      else {
+        const next = buf.indexOf(10, end);
+        end = next < 0 ? buf.length : next + 1;
+        refuseOver(`the length of line ${lineNo}`, end - pos, MAX_CSV_LINE_BYTES, { file, unit: 'bytes' });
+      }
+    }
+    let text: string;
+    try {
+      text = decoder.decode(buf.subarray(pos, end));
+    } catch {
+      throw new BasinError(`the file is not UTF-8 text (an invalid byte on line ${lineNo} or in the ${CSV_CHUNK_BYTES / 1024 / 1024} MB after it)`, file);
+    }
+    for (let i = 0; i < text.length; ) {
+      const nl = text.indexOf('\n', i);
+      const stop = nl < 0 ? text.length : nl;
+      const line = text.charCodeAt(stop - 1) === 13 && stop > i ? text.slice(i, stop - 1) : text.slice(i, stop);
+      yield [lineNo++, line];
+      i = stop + 1;
+    }
+    pos = end;
+  }
+}
+
+/** Blank: only spaces, tabs and carriage returns (the same test as `countDataLines`). */
+function isBlank(line: string): boolean {
+  for (let i = 0; i < line.length; i++) {
+    const c = line.charCodeAt(i);
+    if (c !== 32 && c !== 9 && c !== 13) return false;
+  }
+  return true;
+}
+
+/** Lines that are not blank, counted on the bytes (to size the arrays before parsing). */
+function countDataLines(buf: Buffer): number {
+  let count = 0;
+  for (let pos = hasUtf8Bom(buf) ? 3 : 0; pos < buf.length; ) {
+    let nl = buf.indexOf(10, pos);
+    if (nl < 0) nl = buf.length;
+    for (let k = pos; k < nl; k++) {
+      const b = buf[k];
+      if (b !== 32 && b !== 9 && b !== 13) {
+        count++;
+        break;
+      }
+    }
+    pos = nl + 1;
+  }
+  return count;
+}
+
+/** Splits one CSV line into trimmed cells; a quoted cell may hold commas and doubled quotes. */
+function parseCsvLine(line: string, lineNo: number, file: string): string[] {
+  const out: string[] = [];
+  const n = line.length;
+  let i = 0;
+  for (;;) {
+    let j = i;
+    while (j < n && (line[j] === ' ' || line[j] === '\t')) j++;
+    if (line[j] === '"') {
+      let cell = '';
+      let k = j + 1;
+      for (;;) {
+        const q = line.indexOf('"', k);
+        if (q < 0) throw new BasinError(`line ${lineNo}: a quoted cell is not closed (a cell cannot span lines)`, file);
+        cell += line.slice(k, q);
+        if (line[q + 1] === '"') {
+          cell += '"';
+          k = q + 2;
+        } else {
+          k = q + 1;
+          break;
+        }
+      }
+      while (k < n && (line[k] === ' ' || line[k] === '\t')) k++;
+      if (k < n && line[k] !== ',') throw new BasinError(`line ${lineNo}: text after the closing quote of cell ${out.length + 1}`, file);
+      out.push(cell.trim());
+      if (k >= n) return out;
+      i = k + 1;
+    } else {
+      const c = line.indexOf(',', i);
+      out.push(line.slice(i, c < 0 ? n : c).trim());
+      if (c < 0) return out;
+      i = c + 1;
+    }
+  }
+}
+
+function fromCsv(file: string, labels: string[] | undefined, noHeader: boolean): Dataset {
+  const buf = readRegular(file, MAX_CSV_BYTES, 'CSV file', 'save large data sets as x.npy,y.npy');
+  refuseUtf16(buf, file);
+  const dataLines = countDataLines(buf);
+  const lines = textLines(buf, file);
+  // The first line that is not blank: the header, or the first row of a headerless file.
+  // (Not a for-of loop: breaking out of one would close the generator.)
+  let first: [number, string] | undefined;
+  for (let l = lines.next(); !l.done; l = lines.next()) {
+    if (!isBlank(l.value[1])) {
+      first = l.value;
+      break;
+    }
+  }
+  if (!first) throw new BasinError(noHeader ? 'the CSV file has no rows' : 'CSV needs a header line and at least one row', file);
+  const [firstNo, firstLine] = first;
+  const firstCells = parseCsvLine(firstLine, firstNo, file);
+  const ncols = firstCells.length;
+  const separator = ncols === 1 ? /[;\t|]/.exec(firstLine)?.[0] : undefined;
+  const separatorHint = separator ? ` (is it separated by '${separator === '\t' ? '\\t' : separator}'? Basin reads comma-separated values)` : '';
+
+  let header: string[] | undefined;
+  if (!noHeader) {
+    header = firstCells;
+    if (header.every((c) => DECIMAL.test(c))) {
+      throw new BasinError(
+        `the first row (line ${firstNo}: ${showCell(firstLine)}) looks like data, not a header: name the columns in a header row, or mark the file as headerless (the CLI's --no-header), and every row is read as data`,
+        file,
+      );
+    }
+    const seen = new Map<string, number>();
+    header.forEach((name, i) => {
+      if (name === '') throw new BasinError(`the header's column ${i + 1} of ${ncols} has no name${i === 0 ? ' (a pandas index column? save with index=False)' : ''}`, file);
+      const prev = seen.get(name);
+      if (prev !== undefined) throw new BasinError(`the header names column ${showCell(name)} twice (columns ${prev + 1} and ${i + 1} of ${ncols})`, file);
+      seen.set(name, i);
+    });
+    if (dataLines < 2) throw new BasinError('CSV needs a header line and at least one row', file);
+  }
+  const colName = (c: number): string => (header ? `column ${showCell(header[c])}` : `column ${c} (counting from 0)`);
+
+  let labelCols: number[];
+  if (labels && labels.length) {
+    labelCols = labels.map((name) => {
+      let i: number;
+      if (header) {
+        i = header.indexOf(name);
+        if (i < 0) {
+          const names = header.slice(0, 20).map((h) => (h.length > 40 ? `${h.slice(0, 40)}…` : h));
+          const list = header.length > 20 ? `${names.join(', ')}, … ${header.length - 20} more` : names.join(', ');
+          throw new BasinError(`label column '${name}' is not in the header (${list})`, file);
+        }
+      } else {
+        i = /^\d{1,9}$/.test(name) ? Number(name) : -1;
+        if (i < 0 || i >= ncols) {
+          throw new BasinError(`label column '${name}' is not a column index 0..${ncols - 1}: the file has no header, so label columns are chosen by number, counting from 0`, file);
+        }
+      }
+      return i;
+    });
+    const twice = labelCols.find((c, k) => labelCols.indexOf(c) !== k);
+    if (twice !== undefined) throw new BasinError(`label ${colName(twice)} is chosen twice`, file);
+  } else labelCols = [ncols - 1];
+  const featureCols = firstCells.map((_, i) => i).filter((i) => !labelCols.includes(i));
+  if (featureCols.length === 0) {
+    throw new BasinError(
+      ncols === 1
+        ? `the file has a single column, which is taken as the labels: the inputs need at least one more column${separatorHint}`
+        : `every column is a label column: the inputs need at least one column`,
+      file,
+    );
+  }
+
+  const n = noHeader ? dataLines : dataLines - 1;
+  refuseOver('the number of values in the file', n * ncols, MAX_DATA_VALUES, { file, hint: TOO_MUCH_DATA });
+  const x = allocFloat32(n * featureCols.length, file);
+  const y = allocFloat32(n * labelCols.length, file);
+  // Where each column goes: into x (features) or y (labels), at which position in the row.
+  const nf = featureCols.length;
+  const nl = labelCols.length;
+  const toY = new Array<boolean>(ncols).fill(false);
+  const pos = new Array<number>(ncols);
+  featureCols.forEach((c, j) => (pos[c] = j));
+  labelCols.forEach((c, j) => {
+    toY[c] = true;
+    pos[c] = j;
+  });
+  const cellError = (lineNo: number, c: number, s: string): BasinError => {
+    if (s === '') return new BasinError(`line ${lineNo}, ${colName(c)} is empty`, file);
+    if (DECIMAL.test(s)) return new BasinError(`line ${lineNo}, ${colName(c)}: ${showCell(s)} is outside the float32 range (about ±3.4e38)`, file);
+    const headerHint = !header && lineNo === firstNo ? '; the first row looks like a header, so do not mark the file as headerless' : '';
+    return new BasinError(`line ${lineNo}, ${colName(c)}: ${showCell(s)} is not a number (data cells hold plain decimals such as -1.5 or 2e-3)${headerHint}`, file);
+  };
+  let r = 0;
+  const readRow = (lineNo: number, cells: string[]): void => {
+    if (cells.length !== ncols) throw new BasinError(`line ${lineNo} has ${cells.length} fields, ${header ? 'the header has' : `line ${firstNo} has`} ${ncols}`, file);
+    for (let c = 0; c < ncols; c++) {
+      const s = cells[c];
+      const v = DECIMAL.test(s) ? Number(s) : NaN;
+      if (!Number.isFinite(Math.fround(v))) throw cellError(lineNo, c, s);
+      if (toY[c]) y[r * nl + pos[c]] = v;
+      else x[r * nf + pos[c]] = v;
+    }
+    r++;
+  };
+  if (noHeader) readRow(firstNo, firstCells);
+  for (const [lineNo, line] of lines) if (!isBlank(line)) readRow(lineNo, parseCsvLine(line, lineNo, file));
+  if (r !== n) throw new BasinError(`the file changed while it was read (${n} rows counted, ${r} read)`, file);
+  return { train: { x, xShape: [n, nf], y, yShape: [n, nl] }, source: file };
+}
+
+// ---------------------------------------------------------------------------------------------
+// .npy
+// ---------------------------------------------------------------------------------------------
+
+interface NpyHeader {
+  file: string;
+  shape: number[];
+  /** Values the shape declares. */
+  count: number;
+  descr: string;
+  itemSize: number;
+  read: (dv: DataView, offset: number) => number;
+  fortran: boolean;
+  dataOffset: number;
+}
+
+const shapeText = (shape: number[]): string => `(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`;
+
+/** Element readers by dtype kind and size; `le` is the byte order. */
+function npyReader(kind: string, size: number, le: boolean): ((dv: DataView, o: number) => number) | undefined {
+  const table: Record<string, (dv: DataView, o: number) => number> = {
+    f4: (dv, o) => dv.getFloat32(o, le),
+    f8: (dv, o) => dv.getFloat64(o, le),
+    i1: (dv, o) => dv.getInt8(o),
+    i2: (dv, o) => dv.getInt16(o, le),
+    i4: (dv, o) => dv.getInt32(o, le),
+    // 64-bit integers as two halves: exact below 2^53, correctly rounded to a double above.
+    i8: (dv, o) => dv.getInt32(o + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(o + (le ? 0 : 4), le),
+    u1: (dv, o) => dv.getUint8(o),
+    u2: (dv, o) => dv.getUint16(o, le),
+    u4: (dv, o) => dv.getUint32(o, le),
+    u8: (dv, o) => dv.getUint32(o + (le ? 4 : 0), le) * 4294967296 + dv.getUint32(o + (le ? 0 : 4), le),
+    b1: (dv, o) => (dv.getUint8(o) !== 0 ? 1 : 0),
+  };
+  return table[`${kind}${size}`];
+}
+
+/** Reads exactly `length` bytes at `position` (fewer only when the file ends). */
+function readAt(fd: number, target: Buffer, length: number, position: number): number {
+  let got = 0;
+  while (got < length) {
+    const k = fs.readSync(fd, target, got, length - got, position + got);
+    if (k === 0) break;
+    got += k;
+  }
+  return got;
+}
+
+function withFd<T>(file: string, body: (fd: number) => T): T {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw new BasinError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
+  }
+  try {
+    return body(fd);
+  } catch (e) {
+    if (e instanceof BasinError) throw e;
+    throw new BasinError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Reads and checks a .npy header: format version, dtype, order, shape, and the data's length. */
+function readNpyHeader(file: string): NpyHeader {
+  const size = statRegular(file).size;
+  return withFd(file, (fd) => {
+    const pre = Buffer.alloc(12);
+    const got = readAt(fd, pre, 12, 0);
+    if (got < 10 || pre.toString('latin1', 0, 6) !== '\x93NUMPY') throw new BasinError('not a .npy file (bad magic)', file);
+    const [major, minor] = [pre[6], pre[7]];
+    if (major < 1 || major > 3) throw new BasinError(`.npy format version ${major}.${minor} is not supported (versions 1.0 to 3.0 are)`, file);
+    const start = major === 1 ? 10 : 12;
+    if (got < start) throw new BasinError('truncated: the file ends inside the .npy header', file);
+    const headerLen = major === 1 ? pre.readUInt16LE(8) : pre.readUInt32LE(8);
+    refuseOver('the .npy header length', headerLen, MAX_NPY_HEADER_BYTES, { file, unit: 'bytes', hint: 'numpy writes a few dozen bytes: the file is damaged' });
+    if (start + headerLen > size) throw new BasinError(`truncated: the .npy header is ${headerLen} bytes but the file ends after ${size - start}`, file);
+    const hb = Buffer.alloc(headerLen);
+    readAt(fd, hb, headerLen, start);
+    const header = hb.toString(major === 3 ? 'utf8' : 'latin1').trim();
+    const malformed = (what: string): BasinError => new BasinError(`malformed .npy header: ${what} (the header is ${showCell(header, 200)})`, file);
+    if (!header.startsWith('{') || !header.endsWith('}')) throw malformed('not a {...} dictionary');
+    const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
+    if (descr === undefined) {
+      if (/['"]descr['"]\s*:\s*\[/.test(header)) throw new BasinError('structured (record) arrays are not supported: save each field as a plain numeric array', file);
+      throw malformed("no 'descr' (dtype)");
+    }
+    const order = /['"]fortran_order['"]\s*:\s*(True|False)\b/.exec(header)?.[1];
+    if (order === undefined) throw malformed("no 'fortran_order' True or False");
+    const dims = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
+    if (dims === undefined) throw malformed("no 'shape' tuple");
+    const dimTexts = dims.trim() === '' ? [] : dims.trim().replace(/,$/, '').split(',').map((s) => s.trim());
+    if (dimTexts.length > MAX_DATA_DIMS) throw new BasinError(`the shape has ${dimTexts.length} dimensions; data arrays have at most ${MAX_DATA_DIMS}`, file);
+    const shape = dimTexts.map((s) => {
+      if (/^-\d+L?$/.test(s)) throw new BasinError(`the shape (${dims.trim()}) has a negative dimension ${s}`, file);
+      const m = /^(\d{1,16})L?$/.exec(s);
+      const d = m ? Number(m[1]) : NaN;
+      if (!Number.isSafeInteger(d)) throw new BasinError(`the shape (${dims.trim()}) has a dimension '${s.slice(0, 40)}' that is not a non-negative integer`, file);
+      return d;
+    });
+    // As a double: exact up to the limit, and at worst Infinity (refused) above it.
+    const count = shape.includes(0) ? 0 : shape.reduce((a, b) => a * b, 1);
+    refuseOver(`the number of values in shape ${shapeText(shape)}`, count, MAX_DATA_VALUES, { file, hint: TOO_MUCH_DATA });
+    const m = /^([<>|=])([fiub])(\d+)$/.exec(descr);
+    const order8 = m?.[1];
+    const itemSize = m ? Number(m[3]) : 0;
+    const le = order8 === '=' ? os.endianness() === 'LE' : order8 !== '>';
+    const read = m && (order8 !== '|' || itemSize === 1) ? npyReader(m[2], itemSize, le) : undefined;
+    if (!read) throw new BasinError(`dtype '${descr}' is not supported (float32, float64, int8 to int64, uint8 to uint64 and bool are, in either byte order)`, file);
+    const dataOffset = start + headerLen;
+    const need = count * itemSize;
+    const have = size - dataOffset;
+    if (have < need) throw new BasinError(`truncated: ${have} bytes of data, but shape ${shapeText(shape)} of '${descr}' needs ${need}`, file);
+    if (have > need) throw new BasinError(`${have} bytes of data, but shape ${shapeText(shape)} of '${descr}' needs ${need}: the file is damaged or holds more than one array`, file);
+    return { file, shape, count, descr, itemSize, read, fortran: order === 'True', dataOffset };
+  });
+}
+
+/** Index of the k-th C-order element as "[i, j, ...]". */
+function multiIndex(k: number, shape: number[]): string {
+  const out: number[] = [];
+  for (let d = shape.length - 1; d >= 0; d--) {
+    out.unshift(k % shape[d]);
+    k = Math.floor(k / shape[d]);
+  }
+  return `[${out.join(', ')}]`;
+}
+
+/**
+ * Where each element of a Fortran-ordered (column-major) array goes in C order: an odometer over
+ * the indices, first dimension fastest.
+ */
+function fortranPlacer(shape: number[]): () => number {
+  const d = shape.length;
+  const stride = new Array<number>(d);
+  for (let j = d - 1, s = 1; j >= 0; j--) {
+    stride[j] = s;
+    s *= shape[j];
+  }
+  const idx = new Array<number>(d).fill(0);
+  let off = 0;
+  return () => {
+    const cur = off;
+    for (let j = 0; j < d; j++) {
+      idx[j]++;
+      off += stride[j];
+      if (idx[j] < shape[j]) break;
+      off -= shape[j] * stride[j];
+      idx[j] = 0;
+    }
+    return cur;
+  };
+}
+
+/** Reads the data a checked header describes into float32, a chunk at a time, in C order. */
+function readNpyData(h: NpyHeader): Float32Array {
+  const values = allocFloat32(h.count, h.file);
+  const place = h.fortran && h.shape.length > 1 ? fortranPlacer(h.shape) : undefined;
+  const perChunk = Math.max(1, Math.floor((8 * 1024 * 1024) / h.itemSize));
+  const chunk = Buffer.alloc(Math.min(h.count, perChunk) * h.itemSize);
+  const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  withFd(h.file, (fd) => {
+    for (let k0 = 0; k0 < h.count; k0 += perChunk) {
+      const m = Math.min(perChunk, h.count - k0);
+      if (readAt(fd, chunk, m * h.itemSize, h.dataOffset + k0 * h.itemSize) < m * h.itemSize) throw new BasinError('truncated while it was read (the file changed)', h.file);
+      for (let i = 0; i < m; i++) {
+        const v = h.read(dv, i * h.itemSize);
+        const at = place ? place() : k0 + i;
+        values[at] = v;
+        if (overflowsFloat32(v)) throw new BasinError(`element ${multiIndex(at, h.shape)} is ${v}, outside the float32 range (about ±3.4e38)`, h.file);
+      }
+    }
+  });
+  return values;
+}
+
+/**
+ * .npy reader: format 1.0 to 3.0; float32/64, int8..64, uint8..64 and bool in either byte order;
+ * C or Fortran order (returned in C order). Checks the header, the declared size and the data's
+ * length before allocating.
+ */
+export function readNpy(file: string): { values: Float32Array; shape: number[] } {
+  const h = readNpyHeader(file);
+  return { values: readNpyData(h), shape: h.shape };
+}
+
+function fromNpy(files: string[]): Dataset {
+  const [xFile] = files;
+  let yFile = files[1];
+  if (files.length > 2) throw new BasinError(`give two .npy files, inputs and labels (x.npy,y.npy), not ${files.length}`, xFile);
   if (!yFile) {
     const base = path.basename(xFile);
     const guess = path.join(path.dirname(xFile), base.replace(/^x/, 'y').replace(/^X/, 'Y'));
-    if (guess === xFile || !fs.existsSync(guess)) throw new BasinError("give the labels too: --data x.npy,y.npy", xFile);
+    if (guess === xFile || !fs.existsSync(guess)) throw new BasinError('give the labels too: --data x.npy,y.npy', xFile);
     yFile = guess;
   }
-  const x = readNpy(xFile);
-  const y = readNpy(yFile);
-  return { train: { x: x.values, xShape: x.shape, y: y.values, yShape: y.shape.length === 1 ? [y.shape[0], 1] : y.shape }, source: `${xFile},${yFile}` };
+  const hx = readNpyHeader(xFile);
+  const hy = readNpyHeader(yFile);
+  for (const h of [hx, hy]) {
+    if (h.shape.length === 0) throw new BasinError('holds a single number (shape ()), not an array of samples', h.file);
+    if (h.shape[0] === 0) throw new BasinError(`holds no samples (shape ${shapeText(h.shape)})`, h.file);
+    if (h.count === 0) throw new BasinError(`holds no values (shape ${shapeText(h.shape)})`, h.file);
+  }
+  if (hx.shape[0] !== hy.shape[0]) {
+    throw new BasinError(`${hx.shape[0]} inputs but ${hy.shape[0]} labels: the first dimension counts samples (shape ${shapeText(hx.shape)} here, ${shapeText(hy.shape)} in ${yFile})`, xFile);
+  }
+  refuseOver('the number of values in x and y together', hx.count + hy.count, MAX_DATA_VALUES, { file: xFile, hint: TOO_MUCH_DATA });
+  const x = readNpyData(hx);
+  const y = readNpyData(hy);
+  return { train: { x, xShape: hx.shape, y, yShape: hy.shape.length === 1 ? [hy.shape[0], 1] : hy.shape }, source: `${xFile},${yFile}` };
 }
+
+// ---------------------------------------------------------------------------------------------
 
 export interface DataOptions {
-  /** CSV label column names. */
+  /** CSV label columns: names from the header, or 0-based indices when `noHeader`. */
   labels?: string[];
+  /** CSV: the first row is data, not a header (a numeric first row is refused without it). */
+  noHeader?: boolean;
 }
 
+/**
+ * Loads a data file: `.json`, `.csv`, or `.npy` given as `x.npy,y.npy` (or `x.npy` with `y.npy`
+ * beside it). A path that exists as given is one file even when it holds a comma.
+ */
 export function loadDataFile(spec: string, opts: DataOptions = {}): Dataset {
-  const first = spec.split(',')[0];
-  if (!fs.existsSync(first)) throw new BasinError('data file not found', first);
+  const files = fs.existsSync(spec) ? [spec] : spec.split(',');
+  const first = files[0];
+  statRegular(first);
   const ext = path.extname(first).toLowerCase();
-  if (ext === '.json') return fromJson(first);
-  if (ext === '.csv') return fromCsv(first, opts.labels);
-  if (ext === '.npy') return fromNpy(spec);
-  throw new BasinError(`unknown data format '${ext}' (use .json, .csv or .npy)`, first);
+  if (ext !== '.json' && ext !== '.csv' && ext !== '.npy') {
+    const npz = ext === '.npz' ? ': unpack the .npz with numpy and save x.npy and y.npy' : '';
+    throw new BasinError(`unknown data format '${ext}' (use .json, .csv or .npy${npz})`, first);
+  }
+  if (ext === '.npy') {
+    if (opts.labels?.length) throw new BasinError('label columns are chosen only in CSV data: .npy labels are the second file (x.npy,y.npy)', first);
+    if (opts.noHeader) throw new BasinError('only CSV data has a header row to leave out: this is a .npy file', first);
+    return fromNpy(files);
+  }
+  if (files.length > 1) throw new BasinError(`a ${ext} file holds inputs and labels both: only .npy data comes as a pair of files`, first);
+  if (ext === '.json') {
+    if (opts.labels?.length) throw new BasinError("label columns are chosen only in CSV data: JSON data gives the labels as 'y'", first);
+    if (opts.noHeader) throw new BasinError('only CSV data has a header row to leave out: this is a JSON file', first);
+    return fromJson(first);
+  }
+  return fromCsv(first, opts.labels, opts.noHeader === true);
 }
 
 /** Builds a split from in-memory arrays (experiment modules). */

@@ -11,6 +11,20 @@ export const MAX_PARAMS = 50_000_000;
 export const MAX_DATA_VALUES = 500_000_000;
 /** Bytes of a JSON file (model.json or data) read into memory. */
 export const MAX_JSON_BYTES = 1024 * 1024 * 1024;
+/**
+ * Bytes of a JSON data file. `JSON.parse` builds JS arrays of 10 to 30 times the text's size on
+ * the JS heap (whose default limit can be 2 GB), so JSON data is kept small; .npy and CSV are read
+ * straight into float32 arrays.
+ */
+export const MAX_DATA_JSON_BYTES = 64_000_000;
+/** Bytes of a CSV data file (read whole, off the JS heap, and decoded a chunk at a time). */
+export const MAX_CSV_BYTES = 2_000_000_000;
+/** Bytes of one line of a CSV data file. */
+export const MAX_CSV_LINE_BYTES = 256_000_000;
+/** Bytes of a .npy header (numpy itself writes well under 1 KB and reads at most 10,000 by default). */
+export const MAX_NPY_HEADER_BYTES = 65_536;
+/** Dimensions of a data array: nesting depth of a JSON array, length of a .npy shape. */
+export const MAX_DATA_DIMS = 32;
 /** Krylov steps (Lanczos iterations, SLQ steps, power iterations, eigenvalues asked for). */
 export const MAX_KRYLOV_STEPS = 10_000;
 /** Points of a density grid. */

@@ -114,7 +114,7 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
   if (!spec.model) throw new BasinError('give a model: --model model.json --data FILE, or an experiment module');
   source = spec.model;
   if (!spec.data) throw new BasinError('give the data the model is evaluated on: --data FILE (.json, .csv or .npy)', spec.model);
-  const dataset = loadDataFile(spec.data, { labels: spec.labels });
+  const dataset = loadDataFile(spec.data, { labels: spec.labels, noHeader: spec.noHeader });
   model = await loadLayersModelFile(spec.model);
   const lowered = lowerLayersModel(model, spec.model);
   const archive = captureArchive(model);

@@ -264,12 +264,12 @@ test('a non-number in x', async () => {
 
 test('NaN and Infinity in the data', async () => {
   const f = fixture();
-  // CSV: 'nan' is not a number; Infinity parses and is caught by validation.
+  // CSV: neither 'nan' nor 'Infinity' is a number (only plain decimals are).
   const csv = path.join(f.dir, 'data.csv');
   fs.writeFileSync(csv, 'x1,x2,label\n0.1,0.2,0\nnan,0.3,1\n');
   await expectBasinError(() => loadDataFile(csv), csv, /line 3, column 'x1': 'nan' is not a number/);
   fs.writeFileSync(csv, 'x1,x2,label\n0.1,0.2,0\n0.5,Infinity,1\n');
-  await expectBasinError(() => loadProblem({ model: f.model, data: csv }), csv, /training inputs contain Infinity \(sample 1\)/);
+  await expectBasinError(() => loadProblem({ model: f.model, data: csv }), csv, /line 3, column 'x2': 'Infinity' is not a number/);
   // .npy holds NaN as such.
   const d = exampleData();
   const x = d.x.flat();
