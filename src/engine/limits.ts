@@ -30,8 +30,18 @@ export const MAX_KRYLOV_STEPS = 10_000;
 /** Points of a density grid. */
 export const MAX_DENSITY_GRID = 10_000_000;
 
+/**
+ * The refusal hint for a parameter count over `limit`: the float32 memory the count implies, and
+ * whether the limit was the caller's (`maxParams`) or Basin's own.
+ */
+export function paramLimitHint(count: number, limit: number): string {
+  const memory = `${formatBytes(4 * count)} as float32, and an analysis keeps several float64 copies of the parameters`;
+  return limit === MAX_PARAMS ? `${memory}; the model is too large for Basin` : `${memory}; the caller set this limit (maxParams)`;
+}
+
 /** Bytes as a short human string: 3.2 GB, 512 MB, 12 KB. */
 export function formatBytes(bytes: number): string {
+  if (bytes >= 1e12) return `${(bytes / 1e12).toPrecision(3)} TB`;
   if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(1)} GB`;
   if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(0)} MB`;
   if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(0)} KB`;
@@ -44,6 +54,7 @@ export function formatBytes(bytes: number): string {
  */
 export function refuseOver(what: string, estimate: number, limit: number, opts: { file?: string; hint?: string; unit?: 'count' | 'bytes' } = {}): void {
   if (Number.isFinite(estimate) && estimate <= limit) return;
-  const fmt = (n: number): string => (!Number.isFinite(n) ? String(n) : opts.unit === 'bytes' ? formatBytes(n) : n.toLocaleString('en-US'));
+  const fmt = (n: number): string =>
+    !Number.isFinite(n) ? String(n) : opts.unit === 'bytes' ? formatBytes(n) : n >= 1e15 ? n.toPrecision(3) : n.toLocaleString('en-US');
   throw new BasinError(`${what} is ${fmt(estimate)}, over the limit of ${fmt(limit)}${opts.hint ? ` (${opts.hint})` : ''}`, opts.file);
 }

@@ -16,6 +16,7 @@ import { Objective } from './objective';
 import { LocalEvaluator, type Evaluator } from './evaluator';
 import { ParallelEvaluator, shardWorkerPath } from './shard/parallel';
 import { backendInfo } from './backend';
+import { MAX_PARAMS, paramLimitHint, refuseOver } from './limits';
 
 /** Below this many samples a second thread costs more in per-op overhead than it saves. */
 export const MIN_PARALLEL_SAMPLES = 512;
@@ -87,7 +88,7 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
     const api = tfApi();
     if (spec.model) {
       // A checkpoint of the module's model (a training run's), evaluated on the module's data.
-      model = await loadLayersModelFile(spec.model);
+      model = await loadLayersModelFile(spec.model, { maxParams: spec.maxParams });
     } else {
       try {
         model = await mod.model(api);
@@ -115,7 +116,7 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
   source = spec.model;
   if (!spec.data) throw new BasinError('give the data the model is evaluated on: --data FILE (.json, .csv or .npy)', spec.model);
   const dataset = loadDataFile(spec.data, { labels: spec.labels, noHeader: spec.noHeader });
-  model = await loadLayersModelFile(spec.model);
+  model = await loadLayersModelFile(spec.model, { maxParams: spec.maxParams });
   const lowered = lowerLayersModel(model, spec.model);
   const archive = captureArchive(model);
   model.dispose();
@@ -152,10 +153,8 @@ function finish(
   spec: ProblemSpec,
   dataSource = spec.experiment ?? '',
 ): Problem {
-  const maxParams = spec.maxParams ?? 50_000_000;
-  if (ir.numParams > maxParams) {
-    throw new BasinError(`the model has ${ir.numParams.toLocaleString()} parameters, over the limit of ${maxParams.toLocaleString()} (Lanczos keeps several float64 copies)`, spec.model ?? spec.experiment);
-  }
+  const maxParams = spec.maxParams ?? MAX_PARAMS;
+  refuseOver("the model's parameter count", ir.numParams, maxParams, { file: spec.model ?? spec.experiment, hint: paramLimitHint(ir.numParams, maxParams) });
   const lossForCheck = typeof loss === 'function' ? 'custom' : loss;
   train = validateSplit(train, ir, lossForCheck, dataSource, 'training');
   if (test) test = validateSplit(test, ir, lossForCheck, dataSource, 'test');
