@@ -9,8 +9,11 @@ import { BasinError } from './errors';
 export const MAX_PARAMS = 50_000_000;
 /** Float values (samples x features, inputs and labels together) a data set may hold in memory. */
 export const MAX_DATA_VALUES = 500_000_000;
-/** Bytes of a JSON file (model.json or data) read into memory. */
-export const MAX_JSON_BYTES = 1024 * 1024 * 1024;
+/**
+ * Bytes of a model.json read into memory: it holds the topology only (weights are in shards), and
+ * JSON.parse needs about ten times a file's size.
+ */
+export const MAX_JSON_BYTES = 64 * 1024 * 1024;
 /**
  * Bytes of a JSON data file. `JSON.parse` builds JS arrays of 10 to 30 times the text's size on
  * the JS heap (whose default limit can be 2 GB), so JSON data is kept small; .npy and CSV are read

@@ -265,3 +265,40 @@ test('per-layer sharpness: the block operator of one layer matches that block of
     obj.dispose();
   }
 });
+
+test('auto on a ReLU/max-pool convnet where finite differences are wrong: symmetry and step checks pick the exact product', async () => {
+  await initBackend('wasm');
+  const ir = convIR([8, 8, 1], [
+    { kind: 'conv2d', filters: 4, kernelSize: 3, activation: 'relu' },
+    { kind: 'maxPool2d', poolSize: 2 },
+    { kind: 'flatten' },
+    { kind: 'dense', units: 8, activation: 'relu' },
+    { kind: 'dense', units: 3, activation: 'softmax' },
+  ]);
+  assert.equal(twiceDifferentiable(ir).ok, true);
+  // Like MNIST: mostly blank images and zero-initialized conv biases, so many ReLUs sit exactly at
+  // their kink (z = 0) and a finite-difference step straddles it.
+  const raw = randomProblem(ir, 'categoricalCrossentropy', 96, 31);
+  const rng = new Rng(7);
+  const x = raw.x.map((xi) => (rng.uniform() < 0.7 ? 0 : xi));
+  const params = Float64Array.from(raw.params);
+  const bias = ir.params.find((q) => q.layer === ir.nodes[1].name && q.role === 'bias');
+  assert.ok(bias);
+  params.fill(0, bias.offset, bias.offset + bias.size);
+  const p = asFloat32({ ...raw, x, params });
+  const obj = objectiveFor(p);
+  try {
+    const ev = new LocalEvaluator(obj);
+    const v = unit(ir.numParams, 12345);
+    const want = refHvp(p, v);
+    const fdErr = relErr(await new FiniteDifferenceHessian(ev).matvec(v), want);
+    // The premise: finite differences cross kinks and are far off (the case auto must not prefer).
+    assert.ok(fdErr > 0.05, `finite differences should be wrong here (relative error ${fdErr.toExponential(2)})`);
+    const sel = await selectHessian(ev);
+    assert.equal(sel.method, 'exact', sel.reason);
+    assert.match(sel.reason, /finite differences fail the checks/);
+    assert.ok(relErr(await sel.op.matvec(v), want) < 1e-4, 'the chosen product matches float64');
+  } finally {
+    obj.dispose();
+  }
+});

@@ -6,7 +6,8 @@
  *   ~1e-5 relative, eps = 1e-4 was far worse; the low end of that range because larger steps cross
  *   the kinks of max pooling and ReLU: on a max-pooling convnet eps = 1e-2 was 64% off along the
  *   top eigenvector, 3e-3 was 1e-5), usable for any model;
- * - auto: checks both on one random vector, and keeps the faster of those that are right.
+ * - auto: checks both on one random vector, keeps the faster of those that are right, and when they
+ *   disagree decides by symmetry and step checks which one is right (or refuses).
  * A block operator restricts any of them to one layer's parameters (per-layer sharpness).
  */
 import type { LinearOperator } from '../linalg/operator';
@@ -14,6 +15,7 @@ import { norm } from '../linalg/operator';
 import type { Evaluator } from '../evaluator';
 import { twiceDifferentiable } from '../model/forward';
 import { Rng } from '../rng';
+import { BasinError } from '../errors';
 
 export type HvpMethod = 'exact' | 'fd';
 export type HvpChoice = HvpMethod | 'auto';
@@ -99,25 +101,58 @@ export interface HvpSelection {
   checkMatvecs: number;
 }
 
+/** Relative asymmetry |w·Hv - v·Hw| / (|Hv||w| + |Hw||v|): zero for any symmetric operator. */
+function asymmetry(v: Float64Array, hv: Float64Array, w: Float64Array, hw: Float64Array): number {
+  const d = Math.abs(dot(w, hv) - dot(v, hw));
+  return d / Math.max(norm(hv) * norm(w) + norm(hw) * norm(v), 1e-300);
+}
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+function relDiff(a: Float64Array, b: Float64Array): number {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d += (a[i] - b[i]) ** 2;
+  return Math.sqrt(d) / Math.max(norm(a), norm(b), 1e-300);
+}
+
+/** Tolerances of the referee (float32 products): a correct exact product is symmetric to about 1e-6. */
+const AGREE = 1e-2;
+const EXACT_SYMMETRY = 1e-3;
+const FD_SYMMETRY = 1e-2;
+const FD_STEP_CONSISTENCY = 1e-2;
+
 /**
  * Chooses the Hessian-vector product for this model. `exact` and `fd` are taken as asked (exact
- * refuses models it cannot differentiate twice); `auto` runs both on one random unit vector: if
- * they disagree by more than 1e-2 relative the exact path is not trusted (a gradient TF.js gets
- * wrong at second order) and finite differences are used; if they agree, the faster one is used.
+ * refuses models it cannot differentiate twice); `auto` runs both on one random unit vector v.
+ * - They agree (within 1e-2): the exact product, or finite differences when they agree to 1e-5 and
+ *   are faster.
+ * - They disagree: a third measurement decides, never a default. The Hessian is symmetric, so a
+ *   product that is right passes w·Hv = v·Hw for a second random w; finite differences must also
+ *   give the same product with a step four times smaller (Richardson's check; they fail both across
+ *   ReLU and max-pool kinks, where the gradient jumps). The one that passes is used and the reason
+ *   says so; when both or neither pass, no product can be trusted and this throws.
  */
 export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', seed = 12345): Promise<HvpSelection> {
   const twice = twiceDifferentiable(obj.ir);
   if (choice === 'fd') return { op: new FiniteDifferenceHessian(obj), method: 'fd', reason: 'requested', checkMatvecs: 0 };
   if (choice === 'exact') {
-    if (!twice.ok) throw new Error(`exact Hessian-vector products are not available for this model: ${twice.reason}; use --hvp fd or auto`);
+    if (!twice.ok) throw new BasinError(`exact Hessian-vector products are not available for this model: ${twice.reason}; choose finite differences or auto`);
     return { op: new ExactHessian(obj), method: 'exact', reason: 'requested', checkMatvecs: 0 };
   }
   if (!twice.ok) return { op: new FiniteDifferenceHessian(obj), method: 'fd', reason: twice.reason ?? 'not twice differentiable', checkMatvecs: 0 };
 
   const rng = new Rng(seed);
-  const v = rng.normalVector(obj.dim);
-  const nv = norm(v);
-  for (let i = 0; i < v.length; i++) v[i] /= nv;
+  const unitVector = (): Float64Array => {
+    const u = rng.normalVector(obj.dim);
+    const nu = norm(u);
+    for (let i = 0; i < u.length; i++) u[i] /= nu;
+    return u;
+  };
+  const v = unitVector();
   const exact = new ExactHessian(obj);
   const fd = new FiniteDifferenceHessian(obj);
   let he: Float64Array;
@@ -127,27 +162,48 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
     return { op: fd, method: 'fd', reason: `exact products failed (${(e as Error).message.split('\n')[0]})`, checkMatvecs: 1 };
   }
   const hf = await fd.matvec(v);
-  let diff = 0;
-  for (let i = 0; i < v.length; i++) diff += (he[i] - hf[i]) ** 2;
-  const scaleRef = Math.max(norm(hf), norm(he), 1e-30);
-  const agreement = Math.sqrt(diff) / scaleRef;
+  const agreement = relDiff(he, hf);
   let t = performance.now();
   await exact.matvec(v);
   const msExact = performance.now() - t;
   t = performance.now();
   await fd.matvec(v);
   const msFd = performance.now() - t;
+  const a = agreement.toExponential(1);
+  if (agreement < AGREE) {
+    exact.matvecs = 0;
+    fd.matvecs = 0;
+    const base = { agreement, msExact, msFd, checkMatvecs: 4 };
+    // Finite differences count as correct only when they match exact products to the accuracy
+    // budget (1e-5); float32 cancellation usually costs them more than that on random vectors.
+    if (agreement < 1e-5 && msFd < msExact) return { ...base, op: fd, method: 'fd', reason: `agree to ${a}; finite differences faster` };
+    return { ...base, op: exact, method: 'exact', reason: `checked against finite differences (relative ${a}); exact is the accurate one` };
+  }
+
+  // They disagree: referee with symmetry (both) and a smaller step (finite differences).
+  const w = unitVector();
+  const exactAsym = asymmetry(v, he, w, await exact.matvec(w));
+  const fdAsym = asymmetry(v, hf, w, await fd.matvec(w));
+  const fdSmall = await new FiniteDifferenceHessian(obj, fd.eps / 4).matvec(v);
+  const fdSteps = relDiff(hf, fdSmall);
+  const exactOk = exactAsym < EXACT_SYMMETRY;
+  const fdOk = fdAsym < FD_SYMMETRY && fdSteps < FD_STEP_CONSISTENCY;
+  const checks =
+    `exact w·Hv vs v·Hw ${exactAsym.toExponential(1)}; finite differences w·Hv vs v·Hw ${fdAsym.toExponential(1)}, ` +
+    `step eps vs eps/4 ${fdSteps.toExponential(1)}`;
+  const base = { agreement, msExact, msFd, checkMatvecs: 7 };
   exact.matvecs = 0;
   fd.matvecs = 0;
-  const base = { agreement, msExact, msFd, checkMatvecs: 4 };
-  const a = agreement.toExponential(1);
-  if (!(agreement < 1e-2)) {
-    return { ...base, op: fd, method: 'fd', reason: `exact and finite-difference products disagree (relative ${a}): exact not trusted` };
+  if (exactOk && !fdOk) {
+    return { ...base, op: exact, method: 'exact', reason: `exact and finite differences disagree (relative ${a}); finite differences fail the checks (${checks}), exact passes: exact trusted` };
   }
-  // Finite differences count as correct only when they match exact products to the accuracy
-  // budget (1e-5); float32 cancellation usually costs them more than that on random vectors.
-  if (agreement < 1e-5 && msFd < msExact) return { ...base, op: fd, method: 'fd', reason: `agree to ${a}; finite differences faster` };
-  return { ...base, op: exact, method: 'exact', reason: `checked against finite differences (relative ${a}); exact is the accurate one` };
+  if (fdOk && !exactOk) {
+    return { ...base, op: fd, method: 'fd', reason: `exact and finite differences disagree (relative ${a}); exact fails the symmetry check (${checks}): finite differences trusted` };
+  }
+  throw new BasinError(
+    `no Hessian-vector product can be trusted on this model: exact and finite differences disagree (relative ${a}) and ` +
+      `${exactOk ? 'both pass' : 'neither passes'} the checks (${checks}). Choose one explicitly (exact or finite differences) only if you know it is right`,
+  );
 }
 
 /** Lets pending I/O (progress, cancel messages, Ctrl-C) run between products. */
