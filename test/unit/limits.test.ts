@@ -45,8 +45,11 @@ const big = {
   },
 } as unknown as Problem;
 
-/** Awaits a refusal: a BasinError with exactly this message, within `ms`, with no tensor left behind. */
-async function refused(run: () => Promise<unknown> | unknown, message: string, ms = 200): Promise<void> {
+/**
+ * Awaits a refusal: a BasinError with exactly this message, within `ms` (a second: generous for a
+ * shared machine, where the refused work would take minutes or abort), with no tensor left behind.
+ */
+async function refused(run: () => Promise<unknown> | unknown, message: string, ms = 1000): Promise<void> {
   const tensors = tf.memory().numTensors;
   const t0 = performance.now();
   await assert.rejects(
@@ -78,7 +81,7 @@ test('refuseOver, checkCount, checkPositive: the estimate and the limit, whole n
 
 test('density: a 1e9-point grid is refused in milliseconds with the estimate and the limit', async () => {
   const problem = smallProblem();
-  await refused(() => runDensity(problem, { gridPoints: 1e9 }), 'the number of density grid points is 1,000,000,000, over the limit of 1,000,000', 100);
+  await refused(() => runDensity(problem, { gridPoints: 1e9 }), 'the number of density grid points is 1,000,000,000, over the limit of 1,000,000');
   await refused(() => runDensity(problem, { gridPoints: 1.5 }), 'the number of density grid points must be a whole number >= 2 (got 1.5)');
   await refused(() => runDensity(problem, { steps: 20_000 }), 'the number of SLQ steps is 20,000, over the limit of 10,000');
   await refused(() => runDensity(problem, { runs: 20_000 }), 'the number of Hessian-vector products planned (SLQ steps x runs) is 1,800,000, over the limit of 1,000,000');

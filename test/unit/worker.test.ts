@@ -178,15 +178,18 @@ test('malformed messages get a user error naming the problem; the worker stays a
       kind: 'user',
       message: 'problem.maxParams is 1,000,000,000,000, over the limit of 50,000,000',
     });
-    // An id already queued is not attributable to either request.
-    send(w.child, { type: 'run', id: 9, job: 'info', problem, options: {} });
+    // An id in use (a grid job that is running) is not attributable to either request.
+    send(w.child, { type: 'run', id: 9, job: 'surface', problem, options: { x: '-1:1:121' } });
+    await w.next((m) => m.type === 'progress' && m.inReplyTo === 9 && m.progress.done > 0);
     assert.deepEqual(await answer({ type: 'run', id: 9, job: 'info', problem, options: {} }), {
       inReplyTo: -1,
       kind: 'user',
       message: 'invalid run message: id 9 is already in use by a queued or running job',
     });
-    const info = await w.next((m) => (m.type === 'result' || m.type === 'error') && m.inReplyTo === 9);
-    assert.equal(info.type, 'result');
+    send(w.child, { type: 'cancel', id: 9 });
+    const grid = await w.next((m) => (m.type === 'result' || m.type === 'error') && m.inReplyTo === 9);
+    assert.equal(grid.type === 'result' && (grid.result as SurfaceResult).kind, 'surface', 'the running job was not disturbed');
+    assert.equal(w.messages.filter((m) => m.type === 'result' && m.inReplyTo === 9).length, 1);
 
     // Still alive, and the same job gives the same answer.
     assert.deepEqual(await eigs(10), first);
