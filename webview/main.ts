@@ -8,6 +8,7 @@
  * snapshot is the global REPORT_GLOBAL. Only view settings persist (getState/setState).
  */
 import { REPORT_GLOBAL, type FromWebview, type PanelSnapshot, type RunView, type ToWebview } from '../src/shared/protocol';
+import { checkToWebview } from '../src/shared/validate';
 import type { ProbeRecord } from '../src/shared/results';
 import { applyChartDefaults } from './charts/setup';
 import type { PanelContext } from './charts/card';
@@ -456,9 +457,18 @@ function start(): void {
   if (!host) document.body.classList.add('basin-report');
   const panel = new Panel(root, host, report ?? (host ? undefined : { runs: [], results: [] }));
   if (host) {
+    // Every message is checked before use; a malformed one (or one that fails to render) is logged, not thrown.
     window.addEventListener('message', (e: MessageEvent<unknown>) => {
-      const m = e.data;
-      if (m && typeof m === 'object' && typeof (m as { type?: unknown }).type === 'string') panel.handle(m as ToWebview);
+      const problem = checkToWebview(e.data);
+      if (problem) {
+        console.warn(`basin: ignored a malformed message from the host: ${problem}`);
+        return;
+      }
+      try {
+        panel.handle(e.data as ToWebview);
+      } catch (err) {
+        console.error('basin: a message from the host failed to render', err);
+      }
     });
     host.postMessage({ type: 'ready' });
   }

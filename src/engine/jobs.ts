@@ -6,7 +6,7 @@
  */
 import type { DensityResult, EigsResult, HvpInfo, InfoResult, Progress, RunMeta, TraceResult } from '../shared/results';
 import { backendInfo } from './backend';
-import { lanczos, powerIteration, hutchinson, hutchpp, slq, spectralDensity } from './linalg';
+import { lanczos, lanczosSteps, powerIteration, hutchinson, hutchpp, slq, spectralDensity } from './linalg';
 import type { LinearOperator } from './linalg/operator';
 import { BlockOperator, selectHessian, type HvpChoice, type HvpSelection } from './hvp/operators';
 import { twiceDifferentiable } from './model/forward';
@@ -16,6 +16,7 @@ import type { Problem } from './problem';
 import { BasinError } from './errors';
 import { runMeta } from './meta';
 import { Rng } from './rng';
+import { checkCount, checkPositive, MAX_DENSITY_GRID, MAX_KRYLOV_STEPS, MAX_PRODUCTS, MAX_VECTOR_BYTES, refuseOver } from './limits';
 
 export interface JobContext {
   signal?: AbortSignal;
@@ -69,6 +70,73 @@ export function layerBlock(ir: ModelIR, layer: string): { offset: number; size: 
   return { offset: ps[0].offset, size: ps.reduce((a, p) => a + p.size, 0) };
 }
 
+/** The dimension of the operator a job analyses: every parameter, or one layer's block. */
+function operatorDim(problem: Problem, layer?: string): number {
+  return layer ? layerBlock(problem.ir, layer).size : problem.ir.numParams;
+}
+
+function checkChoice<T extends string>(what: string, value: T | undefined, values: readonly T[]): void {
+  if (value !== undefined && !values.includes(value)) throw new BasinError(`${what} must be one of ${values.join(', ')} (got ${String(value)})`);
+}
+
+function checkCommon(opts: CommonOptions): void {
+  if (opts.seed !== undefined && !(Number.isInteger(opts.seed) && opts.seed >= 0)) throw new BasinError(`the seed must be a whole number >= 0 (got ${opts.seed})`);
+  checkChoice('the Hessian-vector product', opts.hvp, ['auto', 'exact', 'fd']);
+}
+
+/** Refuses float64 vectors of length `dim` that would pass MAX_VECTOR_BYTES. */
+function checkVectors(what: string, vectors: number, dim: number, layer: string | undefined, fewer: string): void {
+  refuseOver(what, vectors * dim * 8, MAX_VECTOR_BYTES, {
+    unit: 'bytes',
+    hint: `${vectors.toLocaleString('en-US')} float64 vectors of ${dim.toLocaleString('en-US')} parameters; ${layer ? '' : 'analyse one layer, or '}${fewer}`,
+  });
+}
+
+/**
+ * Checks eigenvalue options against the limits and the operator's dimension (every parameter, or
+ * the layer's block) before any product: k and the iteration limit are whole numbers within
+ * MAX_KRYLOV_STEPS and k is at most the dimension; the tolerance is finite and positive; the
+ * Lanczos basis (or power iteration's products) fits the limits.
+ */
+export function checkEigsOptions(opts: EigsOptions, dim: number): void {
+  checkCommon(opts);
+  checkCount('the number of eigenvalues asked for', opts.k, 1, MAX_KRYLOV_STEPS);
+  checkCount('the iteration limit', opts.maxIter, 1, MAX_KRYLOV_STEPS);
+  checkPositive('the tolerance', opts.tol);
+  checkChoice('which', opts.which, ['top', 'bottom']);
+  checkChoice('the method', opts.method, ['lanczos', 'power']);
+  checkChoice('the stopping rule', opts.stopOn, ['bound', 'residual']);
+  const k = opts.k ?? 1;
+  refuseOver('the number of eigenvalues asked for', k, dim, { hint: `the Hessian${opts.layer ? ` block of layer '${opts.layer}'` : ''} has dimension ${dim.toLocaleString('en-US')}` });
+  if (opts.method === 'power') {
+    if ((opts.which ?? 'top') !== 'top') throw new BasinError('power iteration finds the top eigenvalues only; use the Lanczos method for the bottom ones');
+    refuseOver('the number of Hessian-vector products planned (eigenvalues x iterations)', k * (opts.maxIter ?? 100), MAX_PRODUCTS);
+    checkVectors('the memory for the eigenvectors', k + 3, dim, opts.layer, 'ask for fewer eigenvalues');
+  } else {
+    checkVectors('the memory for the Lanczos basis', lanczosSteps(dim, k, opts.maxIter) + k, dim, opts.layer, 'allow fewer iterations');
+  }
+}
+
+/** Checks trace options before any product: the product budget and, for Hutch++, its sketch. */
+export function checkTraceOptions(opts: TraceOptions, dim: number): void {
+  checkCommon(opts);
+  checkChoice('the method', opts.method, ['hutchpp', 'hutchinson']);
+  checkCount('the number of Hessian-vector products', opts.matvecs, 1, MAX_PRODUCTS);
+  const m = opts.matvecs ?? 60;
+  if ((opts.method ?? 'hutchpp') === 'hutchpp') checkVectors('the memory for the Hutch++ sketch', 2 * Math.min(Math.floor(m / 3), dim), dim, opts.layer, "use fewer products or Hutchinson's method");
+}
+
+/** Checks density options before any product: SLQ steps and runs, their products, the grid, the basis. */
+export function checkDensityOptions(opts: DensityOptions, dim: number): void {
+  checkCommon(opts);
+  checkCount('the number of SLQ steps', opts.steps, 1, MAX_KRYLOV_STEPS);
+  checkCount('the number of SLQ runs', opts.runs, 1, MAX_PRODUCTS);
+  checkCount('the number of density grid points', opts.gridPoints, 2, MAX_DENSITY_GRID);
+  const steps = opts.steps ?? 90;
+  refuseOver('the number of Hessian-vector products planned (SLQ steps x runs)', steps * (opts.runs ?? 1), MAX_PRODUCTS);
+  checkVectors('the memory for the Lanczos basis', Math.min(steps, dim), dim, opts.layer, 'use fewer SLQ steps');
+}
+
 async function prepare(problem: Problem, opts: CommonOptions, ctx: JobContext): Promise<Prepared> {
   const t0 = performance.now();
   const obj = await problem.evaluator();
@@ -101,6 +169,7 @@ function progress(ctx: JobContext, label: string) {
 }
 
 export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobContext = {}): Promise<EigsResult> {
+  checkEigsOptions(opts, operatorDim(problem, opts.layer));
   const p = await prepare(problem, opts, ctx);
   try {
     const k = opts.k ?? 1;
@@ -112,7 +181,6 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
     let residuals: number[];
     let converged: boolean;
     if (method === 'power') {
-      if (which !== 'top') throw new BasinError('power iteration finds the top eigenvalues only; use --method lanczos for --which bottom');
       eigenvalues = [];
       errorBounds = [];
       residuals = [];
@@ -190,6 +258,7 @@ function conditionOf(eigs: number[], which: 'top' | 'bottom'): EigsResult['condi
 }
 
 export async function runTrace(problem: Problem, opts: TraceOptions, ctx: JobContext = {}): Promise<TraceResult> {
+  checkTraceOptions(opts, operatorDim(problem, opts.layer));
   const p = await prepare(problem, opts, ctx);
   try {
     const method = opts.method ?? 'hutchpp';
@@ -214,6 +283,7 @@ export async function runTrace(problem: Problem, opts: TraceOptions, ctx: JobCon
 }
 
 export async function runDensity(problem: Problem, opts: DensityOptions, ctx: JobContext = {}): Promise<DensityResult> {
+  checkDensityOptions(opts, operatorDim(problem, opts.layer));
   const p = await prepare(problem, opts, ctx);
   try {
     const steps = opts.steps ?? 90;

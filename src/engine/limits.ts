@@ -30,8 +30,28 @@ export const MAX_NPY_HEADER_BYTES = 65_536;
 export const MAX_DATA_DIMS = 32;
 /** Krylov steps (Lanczos iterations, SLQ steps, power iterations, eigenvalues asked for). */
 export const MAX_KRYLOV_STEPS = 10_000;
-/** Points of a density grid. */
-export const MAX_DENSITY_GRID = 10_000_000;
+/**
+ * Points of a density grid. The grid and the density are both returned, and a result must survive
+ * JSON (the CLI's --json, the worker's IPC): at about 20 characters a number, 1e6 points make a
+ * 40 MB text, where 1e7 would approach V8's longest string.
+ */
+export const MAX_DENSITY_GRID = 1_000_000;
+/**
+ * Hessian-vector products one job may plan: trace products, SLQ steps x runs, power iterations x
+ * eigenvalues. Beyond this a job runs for days on any model worth analysing.
+ */
+export const MAX_PRODUCTS = 1_000_000;
+/**
+ * Bytes of parameter-length vectors one computation keeps at once: the Lanczos basis (one float64
+ * vector per step), the Hutch++ sketch, the directions of a slice, the checkpoints of a trajectory.
+ */
+export const MAX_VECTOR_BYTES = 8e9;
+/** Bytes a grid's results may take (the values, their JSON text and a partial copy). */
+export const MAX_GRID_BYTES = 500e6;
+/** Random draws (PAC-Bayes) or directions (basin radius) of one flatness measure. */
+export const MAX_FLATNESS_SAMPLES = 10_000;
+/** Threads of a data-parallel evaluator. */
+export const MAX_THREADS = 256;
 
 /**
  * The refusal hint for a parameter count over `limit`: the float32 memory the count implies, and
@@ -58,6 +78,28 @@ export function formatBytes(bytes: number): string {
 export function refuseOver(what: string, estimate: number, limit: number, opts: { file?: string; hint?: string; unit?: 'count' | 'bytes' } = {}): void {
   if (Number.isFinite(estimate) && estimate <= limit) return;
   const fmt = (n: number): string =>
-    !Number.isFinite(n) ? String(n) : opts.unit === 'bytes' ? formatBytes(n) : n >= 1e15 ? n.toPrecision(3) : n.toLocaleString('en-US');
+    !Number.isFinite(n) ? String(n) : opts.unit === 'bytes' ? formatBytes(n) : Math.abs(n) >= 1e15 ? n.toExponential(2) : n.toLocaleString('en-US');
   throw new BasinError(`${what} is ${fmt(estimate)}, over the limit of ${fmt(limit)}${opts.hint ? ` (${opts.hint})` : ''}`, opts.file);
+}
+
+/**
+ * Checks a count option before anything is sized by it: a whole number >= `min` (else "<what>
+ * must be a whole number >= <min> (got <n>)"), then at most `limit` (`refuseOver`). `n` undefined
+ * passes (the caller's default applies).
+ */
+export function checkCount(what: string, n: number | undefined, min: number, limit: number, opts: { file?: string; hint?: string } = {}): void {
+  if (n === undefined) return;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min) throw new BasinError(`${what} must be a whole number >= ${min} (got ${String(n)})`, opts.file);
+  refuseOver(what, n, limit, opts);
+}
+
+/**
+ * Checks a real-valued option: a finite number > 0, or >= 0 with `allowZero` (else "<what> must be
+ * a finite number > 0 (got NaN)"). `x` undefined passes.
+ */
+export function checkPositive(what: string, x: number | undefined, opts: { allowZero?: boolean; file?: string } = {}): void {
+  if (x === undefined) return;
+  if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (x === 0 && !opts.allowZero)) {
+    throw new BasinError(`${what} must be a finite number ${opts.allowZero ? '>= 0' : '> 0'} (got ${String(x)})`, opts.file);
+  }
 }

@@ -3,12 +3,14 @@
  * killed on dispose. Jobs are promises with progress, partial-result and probe callbacks and
  * cancellation (a cancel message, then a kill after a grace period if the worker does not answer).
  * A worker crash fails the jobs in flight with a clear message, and the next job starts a fresh
- * worker.
+ * worker. Every message from the worker is checked before use (`checkFromWorker`): a malformed one
+ * is logged and ignored; an error about no request in particular (`inReplyTo` -1) is logged.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
 import type { FromWorker, JobKind, JobOptions, ProblemInput, ToWorker } from '../shared/workerProtocol';
 import type { JobResult, ProbeRecord, Progress, TrainDone, TrainSettings } from '../shared/results';
+import { checkFromWorker } from '../shared/validate';
 
 export interface JobHooks {
   onProgress?: (p: Progress) => void;
@@ -67,7 +69,7 @@ export class ComputeClient {
     }
     child.stdout?.on('data', (d: Buffer) => this.log(d.toString().trimEnd()));
     child.stderr?.on('data', (d: Buffer) => this.log(d.toString().trimEnd()));
-    child.on('message', (m: FromWorker) => this.onMessage(m));
+    child.on('message', (m: unknown) => this.onMessage(m));
     child.on('exit', (code, signal) => {
       if (this.child === child) this.child = undefined;
       if (this.pending.size === 0) return;
@@ -81,7 +83,13 @@ export class ComputeClient {
     return child;
   }
 
-  private onMessage(m: FromWorker): void {
+  private onMessage(raw: unknown): void {
+    const problem = checkFromWorker(raw);
+    if (problem) {
+      this.log(`ignored a malformed message from the compute process: ${problem}`);
+      return;
+    }
+    const m = raw as FromWorker;
     switch (m.type) {
       case 'ready':
         this.log(`compute process ${m.pid} ready`);
@@ -102,6 +110,10 @@ export class ComputeClient {
         break;
       }
       case 'error': {
+        if (m.inReplyTo === -1) {
+          this.log(`compute process: ${m.message}`);
+          break;
+        }
         const p = this.pending.get(m.inReplyTo);
         this.pending.delete(m.inReplyTo);
         p?.reject(new JobError(m.message, m.kind));

@@ -9,7 +9,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
 import { ComputeClient, JobError, type JobHooks } from './computeClient';
 import { History } from './history';
-import { BasinPanel } from './panel';
+import { BasinPanel, PANEL_COMMAND_IDS, type PanelCommand } from './panel';
 import { BasinCodeLens, EXPERIMENT_GLOB, LayerDecorations, isExperiment } from './lenses';
 import type { JobKind, JobOptions, ProblemInput } from '../shared/workerProtocol';
 import type { JobResult, TrainDone } from '../shared/results';
@@ -95,9 +95,9 @@ class Basin implements vscode.Disposable {
     return BasinPanel.createOrShow(this.context, this.history, (c) => this.panelCommand(c));
   }
 
-  private panelCommand(c: string): void {
-    const map: Record<string, string> = { stop: 'basin.stop', probe: 'basin.trainAndProbe', export: 'basin.export', compare: 'basin.compareRuns' };
-    if (map[c]) void vscode.commands.executeCommand(map[c]);
+  private panelCommand(c: PanelCommand): void {
+    const id = PANEL_COMMAND_IDS.get(c);
+    if (id) void vscode.commands.executeCommand(id);
   }
 
   /** Resolves what to analyse: the given file, the active editor's, or one the user picks. */

@@ -3,11 +3,25 @@
  * a serializer after VS Code restarts. It is a view of the host's History: on `ready` (and when it
  * becomes visible again) it receives the whole snapshot, then live messages. Security: a nonce
  * Content-Security-Policy, no inline scripts, and local resources limited to dist/ and media/.
+ * Every message from the page is checked before use (`checkFromWebview`): a malformed one is
+ * logged and ignored, and only the panel's known commands (`PANEL_COMMANDS`) reach `onCommand`.
  */
 import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
 import type { FromWebview, ToWebview } from '../shared/protocol';
+import { checkFromWebview } from '../shared/validate';
 import type { History } from './history';
+
+/** A command the panel's buttons may ask for (checked against PANEL_COMMANDS on arrival). */
+export type PanelCommand = Extract<FromWebview, { type: 'command' }>['command'];
+
+/** The VS Code command each panel button runs (a Map: a string from the page selects nothing else). */
+export const PANEL_COMMAND_IDS: ReadonlyMap<PanelCommand, string> = new Map<PanelCommand, string>([
+  ['stop', 'basin.stop'],
+  ['probe', 'basin.trainAndProbe'],
+  ['export', 'basin.export'],
+  ['compare', 'basin.compareRuns'],
+]);
 
 export class BasinPanel implements vscode.Disposable {
   static readonly viewType = 'basin.panel';
@@ -18,7 +32,7 @@ export class BasinPanel implements vscode.Disposable {
   private nextExport = 1;
   private ready = false;
 
-  static createOrShow(context: vscode.ExtensionContext, history: History, onCommand: (c: string) => void): BasinPanel {
+  static createOrShow(context: vscode.ExtensionContext, history: History, onCommand: (c: PanelCommand) => void): BasinPanel {
     if (BasinPanel.current) {
       BasinPanel.current.panel.reveal(vscode.ViewColumn.Beside, true);
       return BasinPanel.current;
@@ -28,7 +42,7 @@ export class BasinPanel implements vscode.Disposable {
     return BasinPanel.current;
   }
 
-  static revive(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, history: History, onCommand: (c: string) => void): BasinPanel {
+  static revive(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, history: History, onCommand: (c: PanelCommand) => void): BasinPanel {
     panel.webview.options = BasinPanel.options(context);
     BasinPanel.current = new BasinPanel(panel, context, history, onCommand);
     return BasinPanel.current;
@@ -46,13 +60,13 @@ export class BasinPanel implements vscode.Disposable {
     readonly panel: vscode.WebviewPanel,
     private readonly context: vscode.ExtensionContext,
     private readonly history: History,
-    private readonly onCommand: (c: string) => void,
+    private readonly onCommand: (c: PanelCommand) => void,
   ) {
     panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'basin.svg');
     panel.webview.html = this.html(panel.webview);
     this.disposables.push(
       panel.onDidDispose(() => this.dispose()),
-      panel.webview.onDidReceiveMessage((m: FromWebview) => this.receive(m)),
+      panel.webview.onDidReceiveMessage((m: unknown) => this.receive(m)),
       // Hidden panels lose their page (retainContextWhenHidden is off): they say ready again on show.
       panel.onDidChangeViewState(() => {
         if (!panel.visible) this.ready = false;
@@ -65,7 +79,13 @@ export class BasinPanel implements vscode.Disposable {
     if (this.ready) void this.panel.webview.postMessage(m);
   }
 
-  private receive(m: FromWebview): void {
+  private receive(raw: unknown): void {
+    const problem = checkFromWebview(raw);
+    if (problem) {
+      console.warn(`basin: ignored a malformed message from the panel: ${problem}`);
+      return;
+    }
+    const m = raw as FromWebview;
     switch (m.type) {
       case 'ready':
         this.ready = true;

@@ -2,6 +2,12 @@
  * The typed protocol between the extension host (or any client) and the compute worker
  * (`src/worker/main.ts`), over Node IPC. Requests carry an `id`; everything sent back about a
  * request carries `inReplyTo`. Only plain data crosses: no tensors, no functions.
+ *
+ * Every message is checked on arrival (`src/shared/validate.ts`); the options a job accepts are
+ * listed there (`JOB_OPTIONS`), and any other option is refused. A malformed request is answered
+ * with an `error` of kind 'user' naming the field: `inReplyTo` is the request's id when it has a
+ * usable one (a whole number >= 0), else -1 (a message that is not an object, has no id, or whose
+ * id is already in use).
  */
 import type { JobResult, ProbeRecord, Progress, TrainDone, TrainSettings } from './results';
 
@@ -113,6 +119,7 @@ export interface ProbesMessage {
 }
 export interface ErrorMessage {
   type: 'error';
+  /** The request's id, or -1 for a message that could not be attributed to one. */
   inReplyTo: number;
   message: string;
   /** 'user': bad input, with a message for the user; 'cancelled'; 'internal': a bug. */

@@ -9,6 +9,7 @@
  * for lams in [-0.5, 0.5] (51 steps here).
  */
 import { BasinError } from '../errors';
+import { refuseOver } from '../limits';
 
 export const SLICE_1D = '-1:1:51';
 export const SURFACE = '-1:1:51';
@@ -23,14 +24,16 @@ export interface Range {
   values: number[];
 }
 
-/**
- * Parses `start:stop:steps`. `what` names the option in messages (e.g. '--x'). Errors (BasinError):
- * an empty or malformed spec, a value that is not a finite number, steps not an integer >= 1, an
- * inverted range (start > stop), and start == stop with more than one step. `steps` 1 gives just
- * start.
- */
 /** Steps allowed on one axis (a 2-D grid is further limited by its memory estimate). */
 export const MAX_STEPS = 100_000;
+
+/**
+ * Parses `start:stop:steps`. `what` names the axis in messages (e.g. 'x range'). Errors
+ * (BasinError): an empty or malformed spec, a value that is not a finite number, steps not an
+ * integer >= 1 or over MAX_STEPS, an inverted range (start > stop), start == stop with more than
+ * one step, a span stop - start that overflows a double (-1e308:1e308), and a range too narrow for
+ * its steps to be distinct numbers. `steps` 1 gives just start.
+ */
 
 export function parseRange(spec: string, what: string): Range {
   const text = spec.trim();
@@ -48,18 +51,24 @@ export function parseRange(spec: string, what: string): Range {
   const [start, stop, steps] = nums;
   if (!Number.isInteger(steps)) throw new BasinError(`${what}: range '${text}': steps must be a whole number, not ${parts[2]}`);
   if (steps < 1) throw new BasinError(`${what}: range '${text}': steps must be at least 1, not ${steps}`);
-  if (steps > MAX_STEPS) {
-    throw new BasinError(`${what}: range '${text}' asks for ${steps.toLocaleString()} steps; at most ${MAX_STEPS.toLocaleString()} per axis`);
-  }
+  refuseOver(`${what}: the number of steps in '${text}'`, steps, MAX_STEPS, { hint: 'per axis' });
   if (start > stop) throw new BasinError(`${what}: inverted range ${parts[0]}:${parts[1]}: start must be below stop`);
   if (start === stop && steps > 1) {
     throw new BasinError(`${what}: range '${text}' is empty: start equals stop, so ${steps} steps would repeat one point; use steps 1`);
+  }
+  if (!Number.isFinite(stop - start)) {
+    throw new BasinError(`${what}: range '${text}' spans stop - start = ${stop - start}, beyond the largest double; use a narrower range`);
   }
   const values: number[] = [];
   if (steps === 1) values.push(start);
   else {
     for (let i = 0; i < steps - 1; i++) values.push(start + ((stop - start) * i) / (steps - 1));
     values.push(stop);
+    for (let i = 1; i < steps; i++) {
+      if (!(values[i] > values[i - 1])) {
+        throw new BasinError(`${what}: range '${text}' is too narrow for ${steps} distinct steps (points ${i} and ${i + 1} are both ${values[i]}); use fewer steps or a wider range`);
+      }
+    }
   }
   return { start, stop, steps, values };
 }

@@ -1,12 +1,14 @@
 /**
- * The `flatness` job: runs the chosen flatness measures (science.md, "Flatness measures") on a
- * problem and reports each with its parameters, its standard error where it is stochastic, and
+ * The `flatness` job: runs the chosen flatness measures (SAM, ASAM, epsilon-sharpness, PAC-Bayes
+ * flatness, basin radius; see each module) on a problem and reports each with its parameters, its standard error where it is stochastic, and
  * the evaluations it used.
  */
 import type { FlatnessMeasure, FlatnessResult, Progress } from '../../shared/results';
 import type { JobOptions } from '../../shared/workerProtocol';
 import type { Problem } from '../problem';
 import { runMeta } from '../meta';
+import { BasinError } from '../errors';
+import { checkCount, checkPositive, MAX_FLATNESS_SAMPLES } from '../limits';
 import { adaptiveSharpness, basinRadius, epsilonSharpness, pacBayesFlatness, samSharpness, type EvaluationCounts } from './index';
 
 export const FLATNESS_MEASURES = ['sam', 'asam', 'epsilon', 'pacbayes', 'radius'] as const;
@@ -24,12 +26,38 @@ export type FlatnessOptions = Pick<
 
 const total = (c: EvaluationCounts): number => c.loss + c.gradient + c.accuracy;
 
+/**
+ * Checks the options before any evaluation (the worker receives raw JSON): known measures, finite
+ * radii and thresholds in range, and the draws and directions within MAX_FLATNESS_SAMPLES.
+ */
+export function checkFlatnessOptions(opts: FlatnessOptions): void {
+  if (opts.seed !== undefined && !(Number.isInteger(opts.seed) && opts.seed >= 0)) throw new BasinError(`the seed must be a whole number >= 0 (got ${opts.seed})`);
+  if (opts.measures !== undefined) {
+    if (opts.measures.length === 0) throw new BasinError(`no flatness measure asked for (choose from ${FLATNESS_MEASURES.join(', ')})`);
+    for (const m of opts.measures) {
+      if (!(FLATNESS_MEASURES as readonly string[]).includes(m)) throw new BasinError(`unknown flatness measure '${String(m)}' (${FLATNESS_MEASURES.join(', ')})`);
+    }
+  }
+  checkPositive('the SAM radius rho', opts.rho, { allowZero: true });
+  checkPositive('the ASAM radius', opts.asamRho, { allowZero: true });
+  checkPositive('the ASAM offset eta', opts.eta, { allowZero: true });
+  checkPositive('the epsilon-sharpness box size', opts.epsilon);
+  checkPositive('the PAC-Bayes target', opts.target, { allowZero: true });
+  checkPositive('the basin-radius loss rise delta', opts.delta);
+  checkCount('the number of PAC-Bayes draws', opts.draws, 1, MAX_FLATNESS_SAMPLES);
+  checkCount('the number of basin-radius directions', opts.directions, 1, MAX_FLATNESS_SAMPLES);
+  if (opts.criterion !== undefined && opts.criterion !== 'error' && opts.criterion !== 'loss') {
+    throw new BasinError(`the PAC-Bayes criterion must be error or loss (got ${String(opts.criterion)})`);
+  }
+}
+
 export async function runFlatness(
   problem: Problem,
   opts: FlatnessOptions,
   ctx: { signal?: AbortSignal; onProgress?: (p: Progress) => void } = {},
 ): Promise<FlatnessResult> {
   const t0 = performance.now();
+  checkFlatnessOptions(opts);
   const names = opts.measures ?? [...FLATNESS_MEASURES];
   const seed = opts.seed ?? 0;
   const ev = await problem.evaluator();

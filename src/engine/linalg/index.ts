@@ -11,7 +11,7 @@ export {
 } from './dense';
 export type { OrthonormalizeOptions } from './dense';
 export { tql2, tridiagonalEigen, tridiagonalEigenRows, tridiagonalEigenvalues } from './tridiagonal';
-export { lanczos, lanczosTridiagonal } from './lanczos';
+export { lanczos, lanczosSteps, lanczosTridiagonal } from './lanczos';
 export type { LanczosOptions, LanczosResult, LanczosTridiagonal, LanczosTridiagonalOptions } from './lanczos';
 export { powerIteration } from './power';
 export type { PowerOptions, PowerResult } from './power';

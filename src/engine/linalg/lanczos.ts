@@ -288,6 +288,15 @@ function ritzBound(values: Float64Array, residuals: Float64Array, i: number): nu
 }
 
 /**
+ * The most products `lanczos` takes on an operator of dimension n for k eigenpairs and `maxIter`:
+ * min(n, max(k, maxIter ?? max(3k + 20, 50))). It keeps that many float64 basis vectors of length n.
+ */
+export function lanczosSteps(n: number, k: number, maxIter?: number): number {
+  const kk = Math.min(k, n);
+  return Math.min(n, Math.max(kk, Math.floor(maxIter ?? Math.max(3 * kk + 20, 50))));
+}
+
+/**
  * The k largest or k most negative eigenpairs of a symmetric operator by Lanczos with full
  * reorthogonalization. Stops after step m >= minIter when every wanted Ritz residual is at most
  * max(tol |theta_i|, relativeNoise max|theta|, 64 eps max|theta|), or after maxIter products. At an
@@ -299,11 +308,13 @@ export async function lanczos(op: LinearOperator, opts: LanczosOptions): Promise
   if (!Number.isInteger(opts.k) || opts.k < 1) throw new Error(`lanczos: k must be a positive integer, got ${opts.k}`);
   if (opts.which !== 'top' && opts.which !== 'bottom') throw new Error(`lanczos: bad which ${String(opts.which)}`);
   if (!Number.isInteger(n) || n < 1) throw new Error(`lanczos: operator dimension must be positive, got ${n}`);
+  if (opts.maxIter !== undefined && !(opts.maxIter >= 1)) throw new Error(`lanczos: maxIter must be >= 1, got ${opts.maxIter}`);
+  if (opts.minIter !== undefined && !(opts.minIter >= 0)) throw new Error(`lanczos: minIter must be >= 0, got ${opts.minIter}`);
   const k = Math.min(opts.k, n);
-  const maxIter = Math.min(n, Math.max(k, Math.floor(opts.maxIter ?? Math.max(3 * k + 20, 50))));
+  const maxIter = lanczosSteps(n, opts.k, opts.maxIter);
   const minIter = Math.min(maxIter, Math.max(k, Math.floor(opts.minIter ?? k)));
   const tol = opts.tol ?? 1e-6;
-  if (!(tol >= 0)) throw new Error(`lanczos: tol must be >= 0, got ${tol}`);
+  if (!(tol >= 0) || !Number.isFinite(tol)) throw new Error(`lanczos: tol must be a finite number >= 0, got ${tol}`);
   const rng = opts.rng ?? new Rng(0);
   const relativeNoise = op.relativeNoise ?? 0;
   const stopOn = opts.stopOn ?? 'residual';

@@ -58,6 +58,7 @@ export async function powerIteration(op: LinearOperator, opts: PowerOptions = {}
   const maxIter = opts.maxIter ?? 100;
   const tol = opts.tol ?? 1e-3;
   if (!Number.isInteger(maxIter) || maxIter < 1) throw new Error(`powerIteration: bad maxIter ${maxIter}`);
+  if (!(tol >= 0) || !Number.isFinite(tol)) throw new Error(`powerIteration: tol must be a finite number >= 0, got ${tol}`);
   if (opts.v0 && opts.v0.length !== n) {
     throw new Error(`powerIteration: v0 has length ${opts.v0.length}, expected ${n}`);
   }

@@ -9,7 +9,9 @@ import type { SliceResult, SurfaceResult } from '../../shared/results';
 import type { Problem } from '../problem';
 import { BasinError } from '../errors';
 import { norm } from '../linalg/operator';
-import { assertCompatible, INTERPOLATE, loadCheckpoint, parseRange, trajectoryPlane } from '../directions';
+import { assertCompatible, INTERPOLATE, loadCheckpoint, parseRange, trajectoryPlane, type Range } from '../directions';
+import { MAX_STEPS } from '../directions/grid';
+import { checkCount, MAX_VECTOR_BYTES, refuseOver } from '../limits';
 import { checkGridSize, closeEvaluators, curvesAlong, gridMeta, openEvaluators, surfaceOnPlane, type GridContext } from './slice';
 
 export interface InterpolateOptions {
@@ -21,7 +23,7 @@ export interface InterpolateOptions {
 
 export async function runInterpolate(problem: Problem, opts: InterpolateOptions, ctx: GridContext = {}): Promise<SliceResult> {
   const t0 = performance.now();
-  const axis = parseRange(opts.x ?? INTERPOLATE, '--x');
+  const axis = parseRange(opts.x ?? INTERPOLATE, 'x range');
   checkGridSize(axis.steps, opts.test ? 4 : 2);
   const first = problem.modelFile ?? problem.description;
   const other = await loadCheckpoint(opts.other);
@@ -64,6 +66,16 @@ export interface TrajectoryOptions {
 export async function runTrajectory(problem: Problem, opts: TrajectoryOptions, ctx: GridContext = {}): Promise<SurfaceResult> {
   const t0 = performance.now();
   if (opts.checkpoints.length < 3) throw new BasinError(`a trajectory plane needs at least 3 checkpoints (got ${opts.checkpoints.length})`);
+  // Sizes before anything is loaded: the axes, the grid, the checkpoints (float32 each) and their Gram matrix.
+  checkCount('the number of steps per axis', opts.steps, 2, MAX_STEPS);
+  const rx = opts.x ? parseRange(opts.x, 'x range') : undefined;
+  const ry = opts.y ? parseRange(opts.y, 'y range') : undefined;
+  checkGridSize((rx?.steps ?? opts.steps ?? 31) * (ry?.steps ?? opts.steps ?? 31), opts.test ? 4 : 2);
+  const count = opts.checkpoints.length;
+  refuseOver('the memory for the checkpoints', count * problem.ir.numParams * 4 + count * count * 8, MAX_VECTOR_BYTES, {
+    unit: 'bytes',
+    hint: `${count.toLocaleString('en-US')} checkpoints of ${problem.ir.numParams.toLocaleString('en-US')} parameters; use fewer checkpoints`,
+  });
   const final = problem.modelFile ?? opts.checkpoints[opts.checkpoints.length - 1];
   const cps = [];
   for (const file of opts.checkpoints) {
@@ -72,17 +84,16 @@ export async function runTrajectory(problem: Problem, opts: TrajectoryOptions, c
     cps.push(cp);
   }
   const plane = trajectoryPlane(cps.map((c) => c.theta));
-  const range = (vals: number[], spec: string | undefined, what: string): number[] => {
-    if (spec) return parseRange(spec, what).values;
+  const range = (vals: number[], parsed: Range | undefined): number[] => {
+    if (parsed) return parsed.values;
     const lo = Math.min(...vals);
     const hi = Math.max(...vals);
     const pad = 0.25 * Math.max(hi - lo, 1e-3);
     const steps = opts.steps ?? 31;
     return Array.from({ length: steps }, (_, i) => lo - pad + ((hi - lo + 2 * pad) * i) / (steps - 1));
   };
-  const xs = range(plane.coords.map((c) => c.x), opts.x, '--x');
-  const ys = range(plane.coords.map((c) => c.y), opts.y, '--y');
-  checkGridSize(xs.length * ys.length, opts.test ? 4 : 2);
+  const xs = range(plane.coords.map((c) => c.x), rx);
+  const ys = range(plane.coords.map((c) => c.y), ry);
   const evs = await openEvaluators(problem, opts.test ?? false);
   try {
     const meta = await gridMeta(problem, evs, 0, t0);

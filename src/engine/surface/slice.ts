@@ -15,7 +15,8 @@ import type { Problem } from '../problem';
 import { runMeta } from '../meta';
 import { BasinError } from '../errors';
 import { norm } from '../linalg/operator';
-import { lanczos } from '../linalg';
+import { lanczos, lanczosSteps } from '../linalg';
+import { MAX_GRID_BYTES, MAX_KRYLOV_STEPS, MAX_VECTOR_BYTES, refuseOver } from '../limits';
 import { selectHessian, yieldToLoop } from '../hvp/operators';
 import { Rng } from '../rng';
 import { coarseToFineOrder, orthogonalize, parseRange, randomDirection, type IgnoreKind, type NormKind } from '../directions';
@@ -34,8 +35,8 @@ export interface DirectionOptions {
   seed?: number;
 }
 
-/** Refuse grids whose result arrays alone would pass this many bytes. */
-export const MAX_GRID_BYTES = 512 * 1024 * 1024;
+/** Refuse grids whose result arrays alone would pass this many bytes (defined in limits.ts). */
+export { MAX_GRID_BYTES };
 /** Points per evaluator call: enough to amortise messaging, small enough to stream and cancel. */
 export const BATCH = 32;
 
@@ -60,8 +61,8 @@ export async function makeDirections(
   const seed = opts.seed ?? 0;
   const rng = new Rng(seed);
   const ignore = opts.ignore ?? 'biasbn';
-  const topK = Math.max(0, ...kinds.map((k) => eigenIndex(k, 'eigen') ?? 0));
-  const bottomK = Math.max(0, ...kinds.map((k) => eigenIndex(k, 'bottom') ?? 0));
+  const topK = maxEigenIndex(kinds, 'eigen');
+  const bottomK = maxEigenIndex(kinds, 'bottom');
   const spectra: Record<'top' | 'bottom', { values: number[]; vectors: Float64Array[] } | undefined> = { top: undefined, bottom: undefined };
   if (topK > 0 || bottomK > 0) {
     const sel = await selectHessian(ev, 'auto', seed + 7919);
@@ -103,6 +104,40 @@ export async function makeDirections(
   return out;
 }
 
+/** The largest K of the 'eigenK' (or 'bottomK') kinds, 0 if none. */
+function maxEigenIndex(kinds: readonly string[], prefix: 'eigen' | 'bottom'): number {
+  let k = 0;
+  for (const kind of kinds) k = Math.max(k, eigenIndex(kind, prefix) ?? 0);
+  return k;
+}
+
+/**
+ * Refuses directions that would not fit before any is built: an 'eigenK' or 'bottomK' beyond the
+ * Hessian's dimension or MAX_KRYLOV_STEPS, and direction vectors plus the Lanczos basis that finds
+ * the eigenvectors over MAX_VECTOR_BYTES.
+ */
+export function checkDirections(problem: Problem, kinds: readonly string[]): void {
+  const n = problem.ir.numParams;
+  let vectors = kinds.length;
+  for (const prefix of ['eigen', 'bottom'] as const) {
+    let k = 0;
+    let name = '';
+    for (const kind of kinds) {
+      const i = eigenIndex(kind, prefix) ?? 0;
+      if (i > k) [k, name] = [i, kind];
+    }
+    if (k === 0) continue;
+    refuseOver(`the eigenvector index of '${name}'`, k, Math.min(n, MAX_KRYLOV_STEPS), {
+      hint: n <= MAX_KRYLOV_STEPS ? `the Hessian has dimension ${n.toLocaleString('en-US')}` : undefined,
+    });
+    vectors += lanczosSteps(n, k) + k;
+  }
+  refuseOver('the memory for the directions', vectors * n * 8, MAX_VECTOR_BYTES, {
+    unit: 'bytes',
+    hint: `${vectors.toLocaleString('en-US')} float64 vectors of ${n.toLocaleString('en-US')} parameters; use fewer directions`,
+  });
+}
+
 /** K for 'eigenK' / 'bottomK' ('eigen' and 'bottom' alone are K = 1). */
 function eigenIndex(kind: string, prefix: 'eigen' | 'bottom'): number | undefined {
   if (kind === prefix) return 1;
@@ -113,12 +148,7 @@ function eigenIndex(kind: string, prefix: 'eigen' | 'bottom'): number | undefine
 /** Refuses grids whose results would not fit in memory, with the estimate. */
 export function checkGridSize(points: number, arrays: number): void {
   const bytes = points * arrays * 8 * 3; // the values, their JSON text and a partial copy
-  if (bytes > MAX_GRID_BYTES) {
-    throw new BasinError(
-      `a grid of ${points.toLocaleString()} points needs about ${(bytes / 2 ** 20).toFixed(0)} MB for its results ` +
-        `(limit ${(MAX_GRID_BYTES / 2 ** 20).toFixed(0)} MB); use fewer steps`,
-    );
-  }
+  refuseOver(`the memory for the results of a grid of ${points.toLocaleString('en-US')} points`, bytes, MAX_GRID_BYTES, { unit: 'bytes', hint: 'use fewer steps' });
 }
 
 export interface Evaluators {
@@ -271,9 +301,10 @@ export interface SliceOptions extends DirectionOptions {
 /** 1-D slices: one curve per direction. */
 export async function runSlice(problem: Problem, opts: SliceOptions, ctx: GridContext = {}): Promise<SliceResult> {
   const t0 = performance.now();
-  const axis = parseRange(opts.x ?? '-1:1:51', '--x');
+  const axis = parseRange(opts.x ?? '-1:1:51', 'x range');
   if (opts.dirs.length === 0) throw new BasinError('give at least one direction');
   checkGridSize(axis.steps * opts.dirs.length, opts.test ? 4 : 2);
+  checkDirections(problem, opts.dirs);
   const evs = await openEvaluators(problem, opts.test ?? false);
   try {
     const dirs = await makeDirections(problem, evs.train, opts.dirs, { ...opts, signal: ctx.signal });
@@ -295,10 +326,11 @@ export interface SurfaceOptions extends DirectionOptions {
 /** A 2-D surface over the plane of two directions (y made orthogonal to x, its cosine reported). */
 export async function runSurface(problem: Problem, opts: SurfaceOptions, ctx: GridContext = {}): Promise<SurfaceResult> {
   const t0 = performance.now();
-  const ax = parseRange(opts.x ?? '-1:1:51', '--x');
-  const ay = parseRange(opts.y ?? opts.x ?? '-1:1:51', '--y');
+  const ax = parseRange(opts.x ?? '-1:1:51', 'x range');
+  const ay = parseRange(opts.y ?? opts.x ?? '-1:1:51', 'y range');
   checkGridSize(ax.steps * ay.steps, opts.test ? 4 : 2);
   const kinds = opts.dirs ?? ['random', 'random'];
+  checkDirections(problem, kinds);
   if (kinds[0] === kinds[1] && kinds[0] !== 'random') {
     throw new BasinError(`both axes are '${kinds[0]}': give two different directions, e.g. eigen1,eigen2`);
   }
