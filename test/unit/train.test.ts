@@ -276,6 +276,9 @@ test('with no checkpoint the run restarts from step 0, checking it has the same 
   });
   await train(problem, s, cut, {}, { resume: true });
   assert.deepEqual(weights(cut, 'step-000040'), weights(whole, 'step-000040'));
+  await assert.rejects(train(problem, { ...s, steps: 30 }, whole, {}, { resume: true }), {
+    message: `${whole}: the run is at step 40 (checkpoints/step-000040), past the 30 steps asked for: ask for 40 or more`,
+  });
 });
 
 test('a damaged manifest is refused naming the file and the field', async () => {

@@ -269,6 +269,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
       throw new BasinError('the run has no usable checkpoint, and these initial parameters are not the ones it started from (was the model changed?): start a new run', source);
     }
     start = from.step;
+    if (start > s.steps) throw new BasinError(`the run is at step ${start} (${from.checkpoint?.dir}), past the ${s.steps} steps asked for: ask for ${start} or more`, out);
     initialLoss = plan.initialLoss;
     manifest = { ...applyResume(plan), initHash: plan.manifest.initHash ?? initHash };
   } else {
