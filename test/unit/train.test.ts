@@ -139,7 +139,7 @@ test('last-good holds the last parameters whose loss passed the divergence test,
   // last-good used to hold the parameters of that loss.
   const edge = await loadProblem({ experiment: EDGE });
   const out = tmp();
-  const s = settings({ optimizer: 'gd', lr: 1.2, steps: 60, probeEvery: 20 });
+  const s = settings({ optimizer: 'gd', lr: 1.2, steps: 60, probeEvery: 20, checkpointEvery: 4 });
   const done = await train(edge, s, out);
   assert.equal(done.status, 'diverged');
   assert.equal(done.steps, 8);
@@ -161,8 +161,13 @@ test('last-good holds the last parameters whose loss passed the divergence test,
   const loss = obj.lossAt(Float32Array.from(saved.theta));
   obj.dispose();
   assert.ok(Math.abs(loss - recorded.loss) <= 1e-6 * recorded.loss, `${loss} vs ${recorded.loss}`);
-  // Resuming the diverged run continues from last-good (its optimizer state included) and diverges
-  // at the same step with the same loss: the state is the one those parameters had.
+  // Resuming the diverged run continues from last-good (not from step 8's checkpoint, whose loss
+  // failed) with its optimizer state, and diverges at the same step with the same loss.
+  assert.deepEqual(m.checkpoints.map((c) => [c.step, c.by]), [[4, 'steps'], [8, 'steps'], [7, 'last-good']]);
+  assert.deepEqual(openRunForResume(out).notes, [
+    'the run diverged at step 8: resuming from its last good parameters',
+    'resuming at step 7 from checkpoints/last-good; 1 step after it is redone',
+  ]);
   const again = await train(edge, s, out, {}, { resume: true });
   assert.equal(again.reason, done.reason);
 });

@@ -111,7 +111,14 @@ export function planResume(dir: string): ResumePlan {
   const initialLoss = manifest.initialLoss ?? metrics.records.find((r) => r.step === 0)?.loss;
 
   // Newest first; at equal steps, the later entry (the manifest lists them in the order written).
-  const listed = manifest.checkpoints.map((c, i) => ({ c, i })).sort((a, b) => b.c.step - a.c.step || b.i - a.i).map((x) => x.c);
+  let listed = manifest.checkpoints.map((c, i) => ({ c, i })).sort((a, b) => b.c.step - a.c.step || b.i - a.i).map((x) => x.c);
+  // A diverged run continues from its last good parameters: a checkpoint after them holds a loss
+  // that failed the divergence test.
+  const lastGood = manifest.status === 'diverged' ? listed.find((c) => c.by === 'last-good') : undefined;
+  if (lastGood) {
+    listed = listed.filter((c) => c.step <= lastGood.step);
+    notes.push(`the run diverged at step ${manifest.stoppedAt ?? '?'}: resuming from its last good parameters`);
+  }
   const damaged: RunCheckpoint[] = [];
   let from: ResumePoint | undefined;
   for (const c of listed) {

@@ -334,7 +334,8 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
   const stepsPerEpoch = s.batchSize ? Math.ceil(n / s.batchSize) : 1;
   const secs = s.checkpointSeconds ?? 0;
   let batches: Int32Array[] = [];
-  let step = start;
+  /** The step the parameters `theta` are at (the loop's step until its update lands, then one more). */
+  let reached = start;
   const igrGrad = async (th: Float64Array): Promise<{ loss: number; grad: Float64Array }> => {
     const t32 = Float32Array.from(th);
     const g = await full.gradient(t32);
@@ -358,7 +359,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
   let good: (Snapshot & { loss: number }) | undefined;
   try {
     let lastLoss: number | undefined;
-    for (step = start; step < s.steps; step++) {
+    for (let step = start; step < s.steps; step++) {
       await yieldToLoop();
       if (ctx.signal?.aborted) throw new CancelledError();
       const lr = lrAt(s.lr, schedule, step);
@@ -395,6 +396,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
         return finish('diverged', step, `diverged at step ${step}: ${what}; ${kept}`);
       }
       inStep = undefined;
+      reached = step + 1;
       if (!s.batchSize && !probeNow) emit({ step, epoch, lr, loss: info.loss, gradNorm: info.gradNorm, ms: 0 });
       lastLoss = info.loss;
       const byStep = s.checkpointEvery > 0 && (step + 1) % s.checkpointEvery === 0;
@@ -409,7 +411,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
     return finish('completed', s.steps);
   } catch (e) {
     const cancelled = e instanceof CancelledError;
-    const at = inStep ?? { step, theta, state: opt.getState() };
+    const at = inStep ?? { step: reached, theta, state: opt.getState() };
     try {
       saveCheckpoint(at.step, at.theta, at.state, 'stop');
     } catch {
