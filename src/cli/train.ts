@@ -3,6 +3,7 @@
  * probe (`--json`: one JSON object per line, then {"done": ..., "run": DIR}; otherwise a compact
  * live table) and says where the run was saved.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ProbeRecord, RunManifest, TrainDone, TrainSettings } from '../shared/results';
 import { DEFAULT_SETTINGS } from '../engine/train/run';
@@ -13,7 +14,7 @@ import { readRunDir } from '../shared/runDir';
 
 export const TRAIN_OPTIONS = [
   'optimizer', 'lr', 'steps', 'batch-size', 'momentum', 'rho', 'igr', 'weight-decay', 'schedule',
-  'probe-every', 'trace-every', 'noise-every', 'layers-every', 'checkpoint-every', 'probe-subset', 'resume',
+  'probe-every', 'trace-every', 'noise-every', 'layers-every', 'checkpoint-every', 'checkpoint-seconds', 'probe-subset', 'resume',
 ];
 
 const OPTIMIZERS = ['gd', 'sgd', 'momentum', 'nesterov', 'adam', 'sam', 'asam', 'flow'] as const;
@@ -37,10 +38,29 @@ export function trainSettings(p: Parsed, seed: number | undefined, fromModule: P
     noiseEvery: nonNeg('noise-every'),
     layersEvery: nonNeg('layers-every'),
     checkpointEvery: nonNeg('checkpoint-every'),
+    checkpointSeconds: seconds(p, 'checkpoint-seconds'),
     probeSubset: intOption(p, 'probe-subset'),
   };
   const defined = (o: Partial<TrainSettings>): Partial<TrainSettings> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   return { ...DEFAULT_SETTINGS, ...defined(fromModule), ...defined(cli) };
+}
+
+/** A number of seconds >= 0 (0 turns the cadence off). */
+function seconds(p: Parsed, name: string): number | undefined {
+  const v = p.options.get(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v === true || v.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--${name} must be a number of seconds >= 0 (got ${String(v)})`);
+  return n;
+}
+
+/**
+ * Refuses to start a new run in a directory that holds one, before anything is loaded, saying how
+ * to continue it (the engine refuses too, without naming command-line options).
+ */
+export function refuseExistingRun(out: string): void {
+  if (!fs.existsSync(path.join(out, 'manifest.json'))) return;
+  throw new BasinError(`already holds a run; continue it with --resume ${out}, or choose another --out`, out);
 }
 
 /** The experiment module's `train` export, checked. */
@@ -76,8 +96,11 @@ export function probePrinter(write: (s: string) => void): (r: ProbeRecord) => vo
   };
 }
 
+/** The last lines `basin train` prints: where the run is and, when it stopped early, how to continue it. */
 export function describeDone(d: TrainDone): string {
-  return d.done ? `run saved to ${d.run}` : `run ${d.status}: ${d.reason ?? ''}\nwhat was computed is in ${d.run}`;
+  if (d.done) return `run saved to ${d.run}`;
+  const resume = d.status === 'cancelled' || d.status === 'failed' ? `\ncontinue it with: basin train --resume ${d.run}` : '';
+  return `run ${d.status}: ${d.reason ?? ''}\nwhat was computed is in ${d.run}${resume}`;
 }
 
 interface RunSummary {

@@ -187,8 +187,13 @@ export interface TrainSettings {
   traceEvery: number;
   noiseEvery: number;
   layersEvery: number;
-  /** Steps between checkpoints (the last step is always saved). */
+  /** Steps between checkpoints (0 = none by step; the last step is always saved). */
   checkpointEvery: number;
+  /**
+   * Seconds of training between checkpoints (0 = none by time; undefined = the default, 30), so a
+   * killed run can be resumed losing at most this much work; only the newest few are kept.
+   */
+  checkpointSeconds?: number;
   /** Probe on the first N training samples instead of all. */
   probeSubset?: number;
   /** Stop when the loss exceeds this multiple of the initial loss (or is not finite). */
@@ -241,15 +246,33 @@ export interface RunManifest {
   backend: string;
   backendDetail: string;
   settings: TrainSettings;
-  /** Where the model and data came from, so `--resume` can reload them. */
-  problem: { model?: string; data?: string; labels?: string[]; loss?: string; experiment?: string };
+  /** Where the model and data came from, so a resumed run can reload them. */
+  problem: { model?: string; data?: string; labels?: string[]; noHeader?: boolean; loss?: string; experiment?: string };
   status: 'running' | 'completed' | 'diverged' | 'cancelled' | 'failed';
   /** The last step completed, and why the run stopped when it did not complete. */
   stoppedAt?: number;
   reason?: string;
-  checkpoints: { step: number; dir: string }[];
-  /** Resumed from this step of an earlier run, if any. */
+  /** Oldest first. A resumed run continues from the one with the highest step. */
+  checkpoints: RunCheckpoint[];
+  /** Resumed from this step of an earlier run, if any (the latest resume). */
   resumedFrom?: number;
+  /** The loss at step 0, which the divergence test compares against (kept so a resumed run uses the same). */
+  initialLoss?: number;
+  /** SHA-256 of the initial parameters (float32 bytes): a run restarted from step 0 checks it has the same. */
+  initHash?: string;
+}
+
+/**
+ * A checkpoint directory of a run. `by` says what wrote it: the step cadence, the time cadence
+ * (only the newest few of these are kept), the end of the run, a stop (cancel or error), or the
+ * divergence test (`last-good`: the last parameters whose loss was finite and under the threshold,
+ * `loss` being that loss). Absent in manifests written before it existed.
+ */
+export interface RunCheckpoint {
+  step: number;
+  dir: string;
+  by?: 'steps' | 'time' | 'final' | 'stop' | 'last-good';
+  loss?: number;
 }
 
 export interface TrainDone {

@@ -1,10 +1,18 @@
 /**
  * The training lab: trains a problem's model with a chosen optimizer and probes the landscape as
- * it goes, writing a run directory that survives a crash:
+ * it goes, writing a run directory that survives a crash or a kill:
  *
  *   RUN/manifest.json        settings, seed, backend, versions, status, where it stopped
  *   RUN/metrics.jsonl        one line per probe (the loss every step for full-batch methods)
  *   RUN/checkpoints/step-N/  model.json + weights.bin (TF.js layers format) + optimizer.json
+ *                            (the float64 parameters and optimizer state, for a bit-exact resume)
+ *   RUN/checkpoints/last-good/  after a divergence: the last parameters whose loss was finite and
+ *                            under the threshold, and the optimizer state they had
+ *
+ * Checkpoints are written every `checkpointEvery` steps, every `checkpointSeconds` of training
+ * (only the newest KEEP_TIME_CHECKPOINTS of those are kept), at the end and when the run stops.
+ * Every file but metrics.jsonl is written under a temporary name and renamed; a kill can only cut
+ * the last metrics line. Resuming (resume.ts) continues from the newest whole checkpoint.
  *
  * Probes (science.md, "Training dynamics"): lambda_max by Lanczos warm-started from the previous
  * eigenvector (a few products per probe, not a restart), the stability threshold of the optimizer
@@ -15,7 +23,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ProbeRecord, RunManifest, TrainDone, TrainSettings } from '../../shared/results';
+import { createHash } from 'node:crypto';
+import type { ProbeRecord, RunCheckpoint, RunManifest, TrainDone, TrainSettings } from '../../shared/results';
 import type { Problem } from '../problem';
 import type { Evaluator } from '../evaluator';
 import { LocalEvaluator } from '../evaluator';
@@ -28,12 +37,12 @@ import { BlockOperator, selectHessian, yieldToLoop } from '../hvp/operators';
 import type { LinearOperator } from '../linalg/operator';
 import { Rng } from '../rng';
 import { writeCheckpoint } from '../model/archive';
-import { loadCheckpoint } from '../directions/checkpoints';
 import { sliceSplit } from '../shard/parallel';
 import { makeOptimizer, type GradFn, type Optimizer, type OptimizerState } from './optimizers';
 import { lrAt, parseSchedule } from './schedules';
 import { gradientNoiseScale, sgdImplicitTerm, sampleIndices } from './noise';
-import { decodeState, encodeState } from './state';
+import { encodeState } from './state';
+import { applyResume, planResume, stepLabel, writeFileAtomic } from './resume';
 import { VERSION } from '../version';
 
 
@@ -48,8 +57,12 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   noiseEvery: 0,
   layersEvery: 0,
   checkpointEvery: 0,
+  checkpointSeconds: 30,
   divergeFactor: 1e4,
 };
+
+/** Time-cadence checkpoints kept (the newest); step-cadence, final and stop checkpoints are all kept. */
+export const KEEP_TIME_CHECKPOINTS = 3;
 
 export interface TrainContext {
   signal?: AbortSignal;
@@ -64,6 +77,10 @@ export function validateSettings(s: TrainSettings, samples: number): TrainSettin
   if (!(s.lr > 0) || !Number.isFinite(s.lr)) bad(`the learning rate must be a positive number (got ${s.lr})`);
   if (!Number.isInteger(s.steps) || s.steps < 0) bad(`steps must be a whole number >= 0 (got ${s.steps})`);
   if (!Number.isInteger(s.probeEvery) || s.probeEvery < 1) bad(`probe cadence must be a whole number >= 1 (got ${s.probeEvery})`);
+  if (!Number.isInteger(s.checkpointEvery) || s.checkpointEvery < 0) bad(`the checkpoint cadence in steps must be a whole number >= 0 (got ${s.checkpointEvery})`);
+  const secs = s.checkpointSeconds ?? DEFAULT_SETTINGS.checkpointSeconds;
+  if (typeof secs !== 'number' || !(secs >= 0) || !Number.isFinite(secs)) bad(`the checkpoint cadence in seconds must be a number >= 0 (got ${secs})`);
+  if (typeof s.divergeFactor !== 'number' || !(s.divergeFactor > 0)) bad(`the divergence factor must be a positive number (got ${s.divergeFactor})`);
   parseSchedule(s.schedule);
   let batchSize = s.batchSize;
   if (s.optimizer === 'sgd' && batchSize === undefined) batchSize = Math.min(32, samples);
@@ -75,7 +92,7 @@ export function validateSettings(s: TrainSettings, samples: number): TrainSettin
   if (s.igr !== undefined && batchSize !== undefined) bad('--igr adds mu |grad L|^2 to the full-batch loss: use full-batch training (no --batch-size)');
   if (s.optimizer === 'flow' && batchSize !== undefined) bad('gradient flow (--optimizer flow) is full batch');
   if (s.probeSubset !== undefined && (s.probeSubset < 1 || s.probeSubset > samples)) bad(`--probe-subset must be between 1 and ${samples}`);
-  return { ...s, batchSize };
+  return { ...s, batchSize, checkpointSeconds: secs };
 }
 
 interface Prober {
@@ -183,17 +200,30 @@ export function epochBatches(n: number, batch: number, seed: number, epoch: numb
 function problemSource(problem: Problem): RunManifest['problem'] {
   const abs = (f?: string): string | undefined => (f ? f.split(',').map((x) => path.resolve(x)).join(',') : undefined);
   const src = problem.source ?? {};
-  return { model: abs(src.model), data: abs(src.data), labels: src.labels, loss: src.loss, experiment: abs(src.experiment) };
+  return { model: abs(src.model), data: abs(src.data), labels: src.labels, noHeader: src.noHeader, loss: src.loss, experiment: abs(src.experiment) };
 }
 
 function writeJson(file: string, value: unknown): void {
-  const tmp = `${file}.tmp`;
-  fs.writeFileSync(tmp, `${JSON.stringify(value, null, 2)}\n`);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** SHA-256 of the parameters' float32 bytes: a run restarted from step 0 checks it starts from the same. */
+function paramsHash(theta: Float32Array): string {
+  return createHash('sha256').update(Buffer.from(theta.buffer, theta.byteOffset, theta.byteLength)).digest('hex');
+}
+
+/** Parameters and the optimizer state that goes with them, at the start of a step. */
+interface Snapshot {
+  step: number;
+  theta: Float64Array;
+  state: OptimizerState;
 }
 
 export interface TrainOptions {
-  /** Continue the run in this directory from its last checkpoint. */
+  /**
+   * Continue the run in this directory from its newest whole checkpoint (see resume.ts; call
+   * `openRunForResume` first to check the directory and show what will be repaired).
+   */
   resume?: boolean;
 }
 
@@ -211,35 +241,41 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
   const metricsFile = path.join(out, 'metrics.jsonl');
   const manifestFile = path.join(out, 'manifest.json');
   const be = backendInfo();
+  const source = problem.source?.experiment ?? problem.modelFile ?? problem.description;
 
   let theta = Float64Array.from(problem.theta);
   const theta0 = Float64Array.from(problem.theta);
+  const initHash = paramsHash(problem.theta);
   const opt = makeOptimizer(s.optimizer, { momentum: s.momentum, rho: s.rho, weightDecay: s.weightDecay, ir: problem.ir });
   let start = 0;
+  let initialLoss: number | undefined;
   let manifest: RunManifest;
   if (opts.resume) {
-    if (!fs.existsSync(manifestFile)) throw new BasinError('no manifest.json: not a Basin run directory', out);
-    manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8')) as RunManifest;
-    const last = manifest.checkpoints[manifest.checkpoints.length - 1];
-    if (!last) throw new BasinError('the run has no checkpoint to resume from', out);
-    const cp = await loadCheckpoint(path.join(out, last.dir, 'model.json'));
-    theta = Float64Array.from(cp.theta);
-    const stateFile = path.join(out, last.dir, 'optimizer.json');
-    if (fs.existsSync(stateFile)) {
-      const saved = decodeState(JSON.parse(fs.readFileSync(stateFile, 'utf8'))) as { optimizer: OptimizerState; theta?: Float64Array };
-      opt.setState(saved.optimizer);
-      // The float64 parameters the optimizer works on (the model files hold them rounded to float32).
-      if (saved.theta && saved.theta.length === theta.length) theta = Float64Array.from(saved.theta);
+    const plan = planResume(out);
+    if (plan.manifest.params !== problem.ir.numParams) {
+      throw new BasinError(`the run's model has ${plan.manifest.params} parameters but ${problem.description} has ${problem.ir.numParams}: resume with the model the run was trained on`, out);
     }
-    start = last.step;
-    // Metrics after the checkpoint are replayed: drop them so each step appears once.
-    const kept = fs.existsSync(metricsFile)
-      ? fs.readFileSync(metricsFile, 'utf8').split('\n').filter((l) => l.trim() !== '' && (JSON.parse(l) as ProbeRecord).step < start)
-      : [];
-    fs.writeFileSync(metricsFile, kept.map((l) => `${l}\n`).join(''));
-    manifest = { ...manifest, status: 'running', resumedFrom: start, stoppedAt: undefined, reason: undefined };
+    const from = plan.from;
+    if (from.checkpoint && from.theta && from.optimizer) {
+      try {
+        opt.setState(from.optimizer);
+      } catch (e) {
+        if (e instanceof BasinError) throw new BasinError(e.message, path.join(out, from.checkpoint.dir, 'optimizer.json'));
+        throw e;
+      }
+      // The float64 parameters the optimizer works on (the model files hold them rounded to float32).
+      theta = Float64Array.from(from.theta);
+    } else if (plan.manifest.initHash !== undefined && plan.manifest.initHash !== initHash) {
+      throw new BasinError('the run has no usable checkpoint, and these initial parameters are not the ones it started from (was the model changed?): start a new run', source);
+    }
+    start = from.step;
+    if (start > s.steps) throw new BasinError(`the run is at step ${start} (${from.checkpoint?.dir}), past the ${s.steps} steps asked for: ask for ${start} or more`, out);
+    initialLoss = plan.initialLoss;
+    manifest = { ...applyResume(plan), initHash: plan.manifest.initHash ?? initHash };
   } else {
-    if (fs.existsSync(manifestFile)) throw new BasinError('already holds a run; choose another --out or --resume it', out);
+    if (fs.existsSync(manifestFile)) {
+      throw new BasinError(`already holds a run (${describeStatus(out)}); resume it, or choose another run directory`, out);
+    }
     fs.mkdirSync(ckDir, { recursive: true });
     fs.writeFileSync(metricsFile, '');
     manifest = {
@@ -256,8 +292,10 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
       problem: problemSource(problem),
       status: 'running',
       checkpoints: [],
+      initHash,
     };
   }
+  fs.mkdirSync(ckDir, { recursive: true });
   writeJson(manifestFile, manifest);
 
   const mini = new Objective(problem.ir, problem.theta, problem.loss, problem.train);
@@ -267,12 +305,25 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
     fs.appendFileSync(metricsFile, `${JSON.stringify(r)}\n`);
     ctx.onProbe?.(r);
   };
-  const saveCheckpoint = (step: number, th: Float64Array, label = `step-${String(step).padStart(6, '0')}`): void => {
-    const rel = path.join('checkpoints', label);
-    writeCheckpoint(archive, problem.ir, th, path.join(out, rel), { basin: { step, run: path.basename(out) } });
-    fs.writeFileSync(path.join(out, rel, 'optimizer.json'), JSON.stringify(encodeState({ optimizer: opt.getState(), theta: th })));
-    manifest.checkpoints = [...manifest.checkpoints.filter((c) => c.dir !== rel), { step, dir: rel }];
+  let lastSave = performance.now();
+  const saveCheckpoint = (step: number, th: Float64Array, state: OptimizerState, by: NonNullable<RunCheckpoint['by']>, loss?: number): string => {
+    const rel = path.join('checkpoints', by === 'last-good' ? 'last-good' : stepLabel(step));
+    const dir = path.join(out, rel);
+    writeCheckpoint(archive, problem.ir, th, dir, { basin: { step, run: path.basename(out) } });
+    writeFileAtomic(path.join(dir, 'optimizer.json'), JSON.stringify(encodeState({ optimizer: state, theta: th })));
+    const before = manifest.checkpoints.find((c) => c.dir === rel);
+    // A stop at a step the cadence already saved keeps the cadence's reason (time checkpoints are pruned).
+    const entry: RunCheckpoint = { step, dir: rel, by: before?.by === 'steps' && by !== 'last-good' ? 'steps' : by };
+    if (loss !== undefined) entry.loss = loss;
+    let list = [...manifest.checkpoints.filter((c) => c.dir !== rel), entry];
+    const timed = list.filter((c) => c.by === 'time');
+    const pruned = timed.slice(0, Math.max(0, timed.length - KEEP_TIME_CHECKPOINTS));
+    list = list.filter((c) => !pruned.includes(c));
+    manifest.checkpoints = list;
     writeJson(manifestFile, manifest);
+    for (const c of pruned) fs.rmSync(path.join(out, c.dir), { recursive: true, force: true });
+    lastSave = performance.now();
+    return rel;
   };
   const finish = (status: RunManifest['status'], step: number, reason?: string): TrainDone => {
     manifest = { ...manifest, status, stoppedAt: step, reason };
@@ -281,9 +332,10 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
   };
 
   const stepsPerEpoch = s.batchSize ? Math.ceil(n / s.batchSize) : 1;
+  const secs = s.checkpointSeconds ?? 0;
   let batches: Int32Array[] = [];
-  let initialLoss: number | undefined;
-  let step = start;
+  /** The step the parameters `theta` are at (the loop's step until its update lands, then one more). */
+  let reached = start;
   const igrGrad = async (th: Float64Array): Promise<{ loss: number; grad: Float64Array }> => {
     const t32 = Float32Array.from(th);
     const g = await full.gradient(t32);
@@ -295,9 +347,19 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
     const grad = Float64Array.from(g.grad, (x, i) => x + 2 * s.igr! * hg[i]);
     return { loss: g.loss + s.igr * gg, grad };
   };
+  const noteInitialLoss = (loss: number): void => {
+    if (initialLoss !== undefined || !Number.isFinite(loss)) return;
+    initialLoss = loss;
+    manifest.initialLoss = loss;
+    writeJson(manifestFile, manifest);
+  };
+  // The parameters and optimizer state at the start of the step in progress (a failure mid-step
+  // saves these, never half-updated ones), and the last ones whose loss passed the divergence test.
+  let inStep: Snapshot | undefined;
+  let good: (Snapshot & { loss: number }) | undefined;
   try {
     let lastLoss: number | undefined;
-    for (step = start; step < s.steps; step++) {
+    for (let step = start; step < s.steps; step++) {
       await yieldToLoop();
       if (ctx.signal?.aborted) throw new CancelledError();
       const lr = lrAt(s.lr, schedule, step);
@@ -312,41 +374,73 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
       const probeNow = step % s.probeEvery === 0;
       if (probeNow) {
         const rec = await prober.probe(theta, step, epoch, lr, opt, lastLoss);
-        initialLoss ??= rec.loss;
+        if (step === 0) noteInitialLoss(rec.loss);
         emit(rec);
         if (ctx.signal?.aborted) throw new CancelledError();
       }
-      const prev = Float64Array.from(theta);
+      inStep = { step, theta: Float64Array.from(theta), state: opt.getState() };
       const info = await opt.step(theta, gradFn, lr);
-      initialLoss ??= info.loss;
-      const exploded = !Number.isFinite(info.loss) || info.loss > s.divergeFactor * Math.max(initialLoss, 1e-12) || !theta.every(Number.isFinite);
-      if (exploded) {
-        saveCheckpoint(step, prev, 'last-good');
-        return finish('diverged', step, `diverged at step ${step}: loss ${info.loss} (initial ${initialLoss.toPrecision(4)}); the last good parameters are in checkpoints/last-good`);
+      if (step === 0 || initialLoss === undefined) noteInitialLoss(info.loss);
+      const threshold = s.divergeFactor * Math.max(initialLoss ?? info.loss, 1e-12);
+      const lossOk = Number.isFinite(info.loss) && info.loss <= threshold;
+      // The loss is that of the parameters at the start of the step: those are good when it passes.
+      if (lossOk) good = { ...inStep, loss: info.loss };
+      if (!lossOk || !theta.every(Number.isFinite)) {
+        const what = lossOk ? `the step from a loss of ${info.loss} gave non-finite parameters` : `loss ${info.loss} (initial ${initialLoss?.toPrecision(4)})`;
+        let kept = 'no parameters had a finite loss under the threshold, so there is no last-good checkpoint';
+        if (good) {
+          const dir = saveCheckpoint(good.step, good.theta, good.state, 'last-good', good.loss);
+          kept = `the last good parameters (step ${good.step}, loss ${good.loss.toPrecision(4)}) are in ${dir.split(path.sep).join('/')}`;
+        }
+        inStep = undefined;
+        return finish('diverged', step, `diverged at step ${step}: ${what}; ${kept}`);
       }
+      inStep = undefined;
+      reached = step + 1;
       if (!s.batchSize && !probeNow) emit({ step, epoch, lr, loss: info.loss, gradNorm: info.gradNorm, ms: 0 });
       lastLoss = info.loss;
-      if (s.checkpointEvery > 0 && (step + 1) % s.checkpointEvery === 0 && step + 1 < s.steps) saveCheckpoint(step + 1, theta);
+      const byStep = s.checkpointEvery > 0 && (step + 1) % s.checkpointEvery === 0;
+      const byTime = secs > 0 && performance.now() - lastSave >= secs * 1000;
+      if ((byStep || byTime) && step + 1 < s.steps) saveCheckpoint(step + 1, theta, opt.getState(), byStep ? 'steps' : 'time');
     }
     const lr = lrAt(s.lr, schedule, s.steps);
     const rec = await prober.probe(theta, s.steps, Math.floor(s.steps / stepsPerEpoch), lr, opt, lastLoss, true);
     emit(rec);
-    saveCheckpoint(s.steps, theta);
+    saveCheckpoint(s.steps, theta, opt.getState(), 'final');
     if (!Number.isFinite(rec.loss)) return finish('diverged', s.steps, `the final loss is ${rec.loss}`);
     return finish('completed', s.steps);
   } catch (e) {
     const cancelled = e instanceof CancelledError;
+    const at = inStep ?? { step: reached, theta, state: opt.getState() };
     try {
-      saveCheckpoint(step, theta);
+      saveCheckpoint(at.step, at.theta, at.state, 'stop');
     } catch {
       /* keep the original error */
     }
-    if (cancelled) return finish('cancelled', step, `cancelled at step ${step}; resume with --resume ${out}`);
-    finish('failed', step, (e as Error).message);
+    if (cancelled) return finish('cancelled', at.step, `cancelled at step ${at.step}; ${resumableFrom(manifest)}`);
+    finish('failed', at.step, `${(e as Error).message}; ${resumableFrom(manifest)}`);
     throw e;
   } finally {
     prober.dispose();
     full.dispose();
     mini.dispose();
   }
+}
+
+/** "the run can be resumed from checkpoints/step-N" (the newest checkpoint), or from the start. */
+function resumableFrom(m: RunManifest): string {
+  const newest = m.checkpoints.reduce<RunCheckpoint | undefined>((a, c) => (!a || c.step >= a.step ? c : a), undefined);
+  return newest ? `the run can be resumed from ${newest.dir.split(path.sep).join('/')}` : 'the run can be resumed from the start';
+}
+
+/** How an existing run directory's manifest says the run ended, for the refusal to overwrite it. */
+function describeStatus(dir: string): string {
+  try {
+    const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Partial<RunManifest>;
+    if (m.status === 'running') return 'its manifest says running: still running, or killed';
+    if (typeof m.status === 'string') return `${m.status}${typeof m.stoppedAt === 'number' ? ` at step ${m.stoppedAt}` : ''}`;
+  } catch {
+    /* unreadable: say so below */
+  }
+  return 'its manifest.json is unreadable';
 }
