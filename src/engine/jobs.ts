@@ -12,7 +12,7 @@ import { BlockOperator, selectHessian, type HvpChoice, type HvpSelection } from 
 import { twiceDifferentiable } from './model/forward';
 import type { ModelIR } from './model/ir';
 import type { Evaluator } from './evaluator';
-import type { Problem } from './problem';
+import { nonFiniteLossMessage, type Problem } from './problem';
 import { BasinError } from './errors';
 import { runMeta } from './meta';
 import { Rng } from './rng';
@@ -142,7 +142,7 @@ async function prepare(problem: Problem, opts: CommonOptions, ctx: JobContext): 
   const obj = await problem.evaluator();
   try {
     const lossValue = await obj.loss();
-    if (!Number.isFinite(lossValue)) throw new BasinError(`the loss at these parameters is ${lossValue}: nothing to analyse (check the data scale and the weights)`, problem.description);
+    if (!Number.isFinite(lossValue)) throw new BasinError(nonFiniteLossMessage(problem, lossValue), problem.description);
     ctx.onProgress?.({ done: 0, total: 1, message: 'checking Hessian-vector products' });
     const sel = await selectHessian(obj, opts.hvp ?? 'auto', (opts.seed ?? 0) + 7919);
     let op: LinearOperator = sel.op;

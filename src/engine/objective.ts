@@ -11,7 +11,8 @@ import { tf } from './tf';
 import type { Tensor } from './tf';
 import type { ModelIR } from './model/ir';
 import type { Split } from './data';
-import { batchLoss, correctCount, lossFromOutput, predict, usesLogits, type LossSpec } from './model/losses';
+import { batchLoss, correctCount, lossFromOutput, allFinite, predict, usesLogits, USER_LOSS, type LossSpec } from './model/losses';
+import { BasinError } from './errors';
 import { applyActivation, forward } from './model/forward';
 import { outputActivation } from './model/ir';
 import { installSecondOrderGradients } from './hvp/secondOrder';
@@ -132,7 +133,7 @@ export class Objective {
       let acc: Tensor[] | undefined;
       for (const c of this.chunks) {
         const w = this.weight(c);
-        const { value, grads } = tf.valueAndGrads((...p: Tensor[]) => batchLoss(this.ir, this.loss, p, this.consts, c.x, c.y))(ps);
+        const { value, grads } = this.differentiated(() => tf.valueAndGrads((...p: Tensor[]) => batchLoss(this.ir, this.loss, p, this.consts, c.x, c.y))(ps));
         loss = tf.add(loss, tf.mul(value, w));
         const scaled = this.chunks.length === 1 ? grads : grads.map((g) => tf.mul(g, w));
         acc = acc ? acc.map((a, i) => tf.add(a, scaled[i])) : scaled;
@@ -160,9 +161,37 @@ export class Objective {
       const ps = theta ? this.shaped(theta) : this.params;
       const x = tf.tensor(xb, [b, ...this.data.xShape.slice(1)]);
       const y = tf.tensor(yb, [b, ...this.data.yShape.slice(1)]);
-      const { value, grads } = tf.valueAndGrads((...p: Tensor[]) => batchLoss(this.ir, this.loss, p, this.consts, x, y))(ps);
+      const { value, grads } = this.differentiated(() => tf.valueAndGrads((...p: Tensor[]) => batchLoss(this.ir, this.loss, p, this.consts, x, y))(ps));
       return { loss: value.dataSync()[0], grad: Objective.flatten(grads) };
     });
+  }
+
+  /**
+   * Runs a differentiation. When it throws (a user loss that throws or returns the wrong thing),
+   * the tensors TF.js's gradient tape saved are released: TF.js keeps them and frees them only
+   * after a backward pass that completes. A user loss TF.js cannot differentiate with respect to
+   * the model's output (built from read-back values, or from ops without a gradient) is the user's
+   * to fix: a `BasinError` naming the module, not an internal error. At second order (not
+   * `firstOrder`) that is decided by differentiating once: a zero Hessian fails there too.
+   */
+  private differentiated<T>(fn: () => T, firstOrder = true): T {
+    try {
+      return fn();
+    } catch (e) {
+      releaseFailedTape();
+      const message = (e as Error)?.message ?? '';
+      if (typeof this.loss !== 'function' || !message.startsWith('Cannot compute gradient')) throw e;
+      // Second order, the fault may be the loss's or not (a Hessian that is zero): the gradient says.
+      if (!firstOrder) {
+        this.gradient();
+        throw e;
+      }
+      const op = /gradient function not found for (\w+)/.exec(message)?.[1];
+      const why = op
+        ? `uses ${op}, which has no gradient in TF.js`
+        : 'does not depend on yPred through TF.js ops (a value read back with dataSync/arraySync, or a constant, has no gradient)';
+      throw new BasinError(`${USER_LOSS} cannot be differentiated with respect to yPred: it ${why}`, this.loss.file);
+    }
   }
 
   /**
@@ -179,7 +208,7 @@ export class Objective {
           const g = tf.grads((...q: Tensor[]) => batchLoss(this.ir, this.loss, q, this.consts, c.x, c.y))(p);
           return tf.addN(g.map((gi, i) => tf.sum(tf.mul(gi, vs[i]))));
         };
-        const hv = tf.grads(gdotv)(this.params);
+        const hv = this.differentiated(() => tf.grads(gdotv)(this.params), false);
         const scaled = this.chunks.length === 1 ? hv : hv.map((h) => tf.mul(h, w));
         acc = acc ? acc.map((a, i) => tf.add(a, scaled[i])) : scaled;
       }
@@ -276,6 +305,47 @@ export class Objective {
     for (const c of this.chunks) tf.dispose([c.x, c.y]);
     this.chunks.length = 0;
   }
+}
+
+/**
+ * Whether a model's outputs (as the loss sees them: logits when it folds in the output
+ * activation) are all finite on `data` at `theta`, and their largest magnitude when they are: what
+ * tells a forward pass that overflows float32 from a loss that does. One forward pass, a chunk of
+ * samples at a time (nothing is kept), for messages.
+ */
+export function checkOutputs(ir: ModelIR, theta: Float32Array, loss: LossSpec, data: Split, chunkSize = defaultChunkSize(ir, data.xShape[0])): { finite: boolean; maxAbs: number } {
+  return tidyValue(() => {
+    const ps = ir.params.map((p) => tf.tensor(theta.subarray(p.offset, p.offset + p.size), p.shape));
+    const consts = ir.constants.map((c) => tf.tensor(c.values, c.shape));
+    const logits = usesLogits(ir, loss);
+    const n = data.xShape[0];
+    const xPer = data.xShape.slice(1).reduce((a, b) => a * b, 1);
+    let finite = true;
+    let maxAbs = 0;
+    for (let s = 0; s < n; s += chunkSize) {
+      const m = Math.min(chunkSize, n - s);
+      tidyValue(() => {
+        const x = tf.tensor(data.x.subarray(s * xPer, (s + m) * xPer), [m, ...data.xShape.slice(1)]);
+        const out = forward(ir, ps, consts, x, { logits });
+        if (!allFinite(out)) finite = false;
+        else maxAbs = Math.max(maxAbs, tf.max(tf.abs(out)).dataSync()[0]);
+      });
+    }
+    return { finite, maxAbs };
+  });
+}
+
+/**
+ * Releases what a gradient tape that threw left behind. TF.js saves tensors for the backward pass
+ * as kept clones and disposes them only after the pass; when the function being differentiated
+ * throws, the outermost tape is left with them (the next one replaces it, and they leak). Reads
+ * the engine's state (TF.js 4.x); does nothing while a gradient is still being recorded.
+ */
+function releaseFailedTape(): void {
+  const state = (tf.engine() as unknown as { state?: { gradientDepth?: number; activeTape?: { saved?: Tensor[] }[] | null } }).state;
+  if (!state || state.gradientDepth !== 0 || !state.activeTape) return;
+  for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
+  state.activeTape = null;
 }
 
 /** Like tf.tidy, for functions that return plain data: every tensor made inside is released. */

@@ -8,11 +8,11 @@ import { BasinError } from './errors';
 import { loadLayersModelFile } from './model/io';
 import { lowerLayersModel } from './model/lower';
 import { LOSS_NAMES, outputActivation, type LossName, type ModelIR } from './model/ir';
-import { loadDataFile, splitFromArrays, validateSplit, type Split } from './data';
-import { loadExperiment, tfApi, toArray, type ExperimentModule } from './model/experiment';
+import { loadDataFile, validateSplit, type Split } from './data';
+import { compileExperiment, experimentData, experimentLoss, experimentModel, tfApi, type ExperimentModule } from './model/experiment';
 import { captureArchive, type ModelArchive } from './model/archive';
-import type { LossSpec } from './model/losses';
-import { Objective } from './objective';
+import { USER_LOSS, type LossSpec } from './model/losses';
+import { checkOutputs, Objective } from './objective';
 import { LocalEvaluator, type Evaluator } from './evaluator';
 import { ParallelEvaluator, shardWorkerPath } from './shard/parallel';
 import { backendInfo } from './backend';
@@ -84,30 +84,21 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
   let test: Split | undefined;
   if (spec.experiment) {
     source = spec.experiment;
-    const mod = loadExperiment(spec.experiment);
+    const { module: mod, code } = compileExperiment(spec.experiment);
     const api = tfApi();
-    if (spec.model) {
-      // A checkpoint of the module's model (a training run's), evaluated on the module's data.
-      model = await loadLayersModelFile(spec.model, { maxParams: spec.maxParams });
-    } else {
-      try {
-        model = await mod.model(api);
-      } catch (e) {
-        throw new BasinError(`model(tf) threw: ${(e as Error).message}`, source);
-      }
+    // A checkpoint of the module's model (a training run's), evaluated on the module's data.
+    model = spec.model ? await loadLayersModelFile(spec.model, { maxParams: spec.maxParams }) : await experimentModel(mod, code, api);
+    let lowered: ReturnType<typeof lowerLayersModel>;
+    let archive: ModelArchive;
+    try {
+      ({ train, test } = await experimentData(mod, code, api));
+      lowered = lowerLayersModel(model, source);
+      archive = captureArchive(model);
+    } finally {
+      model.dispose();
     }
-    if (!model || typeof (model as { getConfig?: unknown }).getConfig !== 'function') throw new BasinError('model(tf) did not return a tf.LayersModel', source);
-    const data = await Promise.resolve(mod.data(api)).catch((e: Error) => {
-      throw new BasinError(`data(tf) threw: ${e.message}`, source);
-    });
-    if (!data || data.x === undefined || data.y === undefined) throw new BasinError('data(tf) must return {x, y}', source);
-    train = splitFromArrays(toArray(data.x, 'x', source), toArray(data.y, 'y', source));
-    if (data.xTest !== undefined && data.yTest !== undefined) test = splitFromArrays(toArray(data.xTest, 'xTest', source), toArray(data.yTest, 'yTest', source));
-    const lowered = lowerLayersModel(model, source);
-    const archive = captureArchive(model);
-    model.dispose();
     const l = spec.loss ?? mod.loss;
-    loss = typeof l === 'function' ? (l as LossSpec) : parseLoss(l as string | undefined, lowered.ir, source);
+    loss = typeof l === 'function' ? experimentLoss(l, code) : parseLoss(l, lowered.ir, source);
     lossName = typeof loss === 'function' ? 'custom' : loss;
     const p = finish(lowered.ir, lowered.values, loss, lossName, train, test, source, spec);
     return { ...p, archive, experiment: mod, source: spec };
@@ -126,6 +117,29 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
   test = dataset.test;
   const p = finish(lowered.ir, lowered.values, loss, lossName, train, test, `${shortName(spec.model)} on ${shortName(dataset.source.split(',')[0])}`, spec, dataset.source);
   return { ...p, archive, source: spec };
+}
+
+/**
+ * Why the loss at the problem's parameters is `lossValue` (not finite), as the refusal jobs give:
+ * the model's outputs are not finite (the forward pass overflows float32), or they are and the
+ * loss overflows on them. Runs one forward pass, a chunk at a time.
+ */
+export function nonFiniteLossMessage(problem: Problem, lossValue: number): string {
+  const head = `the loss at these parameters is ${lossValue}`;
+  const tail = 'nothing to analyse (check the weights and the data scale)';
+  const bad = problem.theta.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    const p = problem.ir.params.find((q) => bad >= q.offset && bad < q.offset + q.size);
+    return `${head}: the weights contain ${problem.theta[bad]}${p ? ` (layer '${p.layer}')` : ''}; ${tail}`;
+  }
+  let maxWeight = 0;
+  for (const v of problem.theta) maxWeight = Math.max(maxWeight, Math.abs(v));
+  const out = checkOutputs(problem.ir, problem.theta, problem.loss, problem.train, problem.source?.chunkSize);
+  if (!out.finite) {
+    return `${head}: the model's outputs are not finite (NaN or Infinity: the forward pass overflows float32; the largest weight is ${maxWeight.toExponential(1)}); ${tail}`;
+  }
+  const what = typeof problem.loss === 'function' ? USER_LOSS : problem.lossName;
+  return `${head}: the model's outputs are finite (up to ${out.maxAbs.toExponential(1)} in magnitude) but ${what} is not on them (float32 overflow); ${tail}`;
 }
 
 /**
