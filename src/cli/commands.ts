@@ -21,8 +21,9 @@ import { runFlatness, FLATNESS_MEASURES, type FlatnessOptions } from '../engine/
 import { IGNORE_KINDS, NORM_KINDS } from '../engine/directions';
 import type { HvpChoice } from '../engine/hvp/operators';
 import { train } from '../engine/train/run';
-import { compareRuns, defaultRunDir, describeDone, moduleSettings, probePrinter, trainSettings } from './train';
-import type { RunManifest, TrainSettings } from '../shared/results';
+import { compareRuns, defaultRunDir, describeDone, moduleSettings, probePrinter, refuseExistingRun, trainSettings } from './train';
+import { openRunForResume } from '../engine/train/resume';
+import type { TrainSettings } from '../shared/results';
 import { BasinError } from '../engine/errors';
 import { makeDirs } from '../engine/files';
 import { CancelledError } from '../engine/linalg/operator';
@@ -115,11 +116,14 @@ async function trainCommand(p: Parsed, io: CliIo, signal: AbortSignal): Promise<
   let spec = problemSpec(p);
   let fromRun: Partial<TrainSettings> = {};
   if (resume) {
-    const mf = path.join(resume, 'manifest.json');
-    if (!fs.existsSync(mf)) throw new BasinError('no manifest.json: not a Basin run directory', resume);
-    const m = JSON.parse(fs.readFileSync(mf, 'utf8')) as RunManifest;
-    if (!spec.model && !spec.experiment) spec = { ...spec, ...m.problem, chunkSize: spec.chunkSize };
-    fromRun = m.settings;
+    // Checks the run directory (manifest field by field, the newest whole checkpoint) before anything loads.
+    const opened = openRunForResume(resume);
+    for (const note of opened.notes) io.err(`basin: ${note}\n`);
+    if (!spec.model && !spec.experiment) spec = { ...spec, ...opened.problem, chunkSize: spec.chunkSize };
+    fromRun = opened.settings;
+  } else {
+    const outOpt = strOption(p, 'out');
+    if (outOpt !== undefined) refuseExistingRun(outOpt);
   }
   const seedOpt = intOption(p, 'seed', 0);
   trainSettings(p, seedOpt); // validate the options before loading anything
@@ -139,11 +143,7 @@ async function trainCommand(p: Parsed, io: CliIo, signal: AbortSignal): Promise<
     io.err(`basin: ${done.reason}\n`);
     return 1;
   }
-  if (done.status === 'cancelled') {
-    io.err(`basin: stopped; continue with: basin train --resume ${out}\n`);
-    return 130;
-  }
-  return 0;
+  return done.status === 'cancelled' ? 130 : 0;
 }
 
 type Job = (problem: Problem, ctx: JobContext & GridContext) => Promise<JobResult>;

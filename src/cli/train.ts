@@ -12,11 +12,6 @@ import { choice, intOption, numOption, strOption, UsageError, type Parsed } from
 import { fmt } from './format';
 import { readRunDir } from '../shared/runDir';
 
-export const TRAIN_OPTIONS = [
-  'optimizer', 'lr', 'steps', 'batch-size', 'momentum', 'rho', 'igr', 'weight-decay', 'schedule',
-  'probe-every', 'trace-every', 'noise-every', 'layers-every', 'checkpoint-every', 'checkpoint-seconds', 'probe-subset', 'resume',
-];
-
 const OPTIMIZERS = ['gd', 'sgd', 'momentum', 'nesterov', 'adam', 'sam', 'asam', 'flow'] as const;
 
 /** Settings: defaults, then the experiment module's `train` export, then the command line. */

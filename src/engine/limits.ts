@@ -14,6 +14,8 @@ export const MAX_DATA_VALUES = 500_000_000;
  * JSON.parse needs about ten times a file's size.
  */
 export const MAX_JSON_BYTES = 64 * 1024 * 1024;
+/** Bytes of a JSON file Basin wrote itself (a checkpoint's optimizer state): V8's longest string. */
+export const MAX_STATE_JSON_BYTES = 512 * 1024 * 1024;
 /**
  * Bytes of a JSON data file. `JSON.parse` builds JS arrays of 10 to 30 times the text's size on
  * the JS heap (whose default limit can be 2 GB), so JSON data is kept small; .npy and CSV are read

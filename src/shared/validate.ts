@@ -145,6 +145,7 @@ const SETTINGS_TABLE: Record<keyof TrainSettings, FieldSpec> = {
   noiseEvery: int(0),
   layersEvery: int(0),
   checkpointEvery: int(0),
+  checkpointSeconds: num(0, true),
   probeSubset: int(1),
   divergeFactor: num(0),
 };

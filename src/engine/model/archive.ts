@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { tfl } from '../tf';
 import type { ModelIR } from './ir';
+import { makeDirs } from '../files';
 
 export interface ArchivedWeight {
   name: string;
@@ -51,7 +52,7 @@ export function writeCheckpoint(archive: ModelArchive, ir: ModelIR, theta: Array
   };
   const tmp = `${dir}.tmp-${process.pid}`;
   fs.rmSync(tmp, { recursive: true, force: true });
-  fs.mkdirSync(tmp, { recursive: true });
+  makeDirs(tmp);
   fs.writeFileSync(path.join(tmp, 'weights.bin'), bytes);
   fs.writeFileSync(path.join(tmp, 'model.json'), JSON.stringify(json));
   fs.rmSync(dir, { recursive: true, force: true });

@@ -16,7 +16,7 @@ import type { ProblemInput } from '../../shared/workerProtocol';
 import type { ProbeRecord, RunCheckpoint, RunManifest, TrainSettings } from '../../shared/results';
 import { checkManifest } from '../../shared/runDir';
 import { BasinError } from '../errors';
-import { MAX_JSON_BYTES } from '../limits';
+import { MAX_JSON_BYTES, MAX_STATE_JSON_BYTES } from '../limits';
 import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers';
 import { decodeState } from './state';
 
@@ -242,7 +242,7 @@ export function readCheckpointState(dir: string, c: RunCheckpoint, params: numbe
     const file = path.join(ckDir, f);
     if (!fs.existsSync(file)) return { damage: `${at(f)} is missing` };
     const size = fs.statSync(file).size;
-    if (size > MAX_JSON_BYTES) return { damage: `${at(f)} is ${size} bytes, over the limit of ${MAX_JSON_BYTES}` };
+    if (size > MAX_STATE_JSON_BYTES) return { damage: `${at(f)} is ${size} bytes, over the limit of ${MAX_STATE_JSON_BYTES}` };
     try {
       return { value: JSON.parse(fs.readFileSync(file, 'utf8')) };
     } catch (e) {

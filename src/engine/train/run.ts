@@ -31,6 +31,7 @@ import { LocalEvaluator } from '../evaluator';
 import { Objective } from '../objective';
 import { backendInfo } from '../backend';
 import { BasinError } from '../errors';
+import { makeDirs } from '../files';
 import { CancelledError, norm } from '../linalg/operator';
 import { hutchpp, lanczos } from '../linalg';
 import { BlockOperator, selectHessian, yieldToLoop } from '../hvp/operators';
@@ -276,7 +277,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
     if (fs.existsSync(manifestFile)) {
       throw new BasinError(`already holds a run (${describeStatus(out)}); resume it, or choose another run directory`, out);
     }
-    fs.mkdirSync(ckDir, { recursive: true });
+    makeDirs(ckDir);
     fs.writeFileSync(metricsFile, '');
     manifest = {
       kind: 'basin-run',
@@ -295,7 +296,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
       initHash,
     };
   }
-  fs.mkdirSync(ckDir, { recursive: true });
+  makeDirs(ckDir);
   writeJson(manifestFile, manifest);
 
   const mini = new Objective(problem.ir, problem.theta, problem.loss, problem.train);
