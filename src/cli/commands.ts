@@ -100,7 +100,7 @@ function progressPrinter(io: CliIo, quiet: boolean): { onProgress: (p: Progress)
 
 /** Writes `text` to `file` (creating its folder); a failure is a BasinError naming the path. */
 function writeOutput(file: string, text: string, what: string): void {
-  makeDirs(path.dirname(path.resolve(file)));
+  makeDirs(path.dirname(path.resolve(file)), file);
   try {
     fs.writeFileSync(file, text);
   } catch (e) {

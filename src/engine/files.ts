@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BasinError } from './errors';
 
-export function makeDirs(dir: string): void {
+/** Makes `dir` and its missing parents; `forFile` names the file a failure is reported for. */
+export function makeDirs(dir: string, forFile: string = dir): void {
   const missing: string[] = [];
   let at = path.resolve(dir);
   for (;;) {
@@ -19,7 +20,7 @@ export function makeDirs(dir: string): void {
       stat = undefined;
     }
     if (stat) {
-      if (!stat.isDirectory()) throw new BasinError(`cannot create a folder here: ${at} is not a folder`, dir);
+      if (!stat.isDirectory()) throw new BasinError(`cannot create a folder here: ${at} is not a folder`, forFile);
       break;
     }
     missing.push(at);
@@ -33,7 +34,7 @@ export function makeDirs(dir: string): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') continue;
-      throw new BasinError(`cannot create the folder ${d} (${code ?? (e as Error).message})`, dir);
+      throw new BasinError(`cannot create the folder ${d} (${code ?? (e as Error).message})`, forFile);
     }
   }
 }

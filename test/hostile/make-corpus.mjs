@@ -61,10 +61,10 @@ write('array-json/model.json', '[1, 2, 3]');
 write('empty/model.json', '');
 write('binary/model.json', Buffer.from(Array.from({ length: 256 }, (_, i) => (i * 37) % 256)));
 write('deep/model.json', `${'['.repeat(100000)}${']'.repeat(100000)}`);
-// Weights of 1e30: the forward pass overflows float32 (float64 gives a finite loss).
+// Weights of 1e38: the forward pass overflows float32 (float64 gives a finite loss).
 {
   const w = new Float32Array(baseWeights.buffer.slice(baseWeights.byteOffset, baseWeights.byteOffset + baseWeights.byteLength));
-  const big = Float32Array.from(w, (v) => (v === 0 ? 0 : Math.sign(v) * 1e30));
+  const big = Float32Array.from(w, (v) => (v === 0 ? 0 : Math.sign(v) * 1e38));
   model('overflow', () => {}, Buffer.from(big.buffer));
 }
 

@@ -373,7 +373,7 @@ test('.npy: broken headers, shapes and data lengths', () => {
     [f4('(2,,3)', 6), "the shape (2,,3) has a dimension '' that is not a non-negative integer"],
     [
       f4('(100000, 100000, 100000)', 0),
-      'the number of values in shape (100000, 100000, 100000) is 1,000,000,000,000,000, over the limit of 500,000,000 (data is held in memory as float32: use a subset of the samples)',
+      'the number of values in shape (100000, 100000, 100000) is 1.00e+15, over the limit of 500,000,000 (data is held in memory as float32: use a subset of the samples)',
     ],
     [f4(`(${new Array<string>(MAX_DATA_DIMS + 1).fill('1').join(', ')})`, 1), `the shape has ${MAX_DATA_DIMS + 1} dimensions; data arrays have at most ${MAX_DATA_DIMS}`],
     [f4([2, 3], 5), "truncated: 20 bytes of data, but shape (2, 3) of '<f4' needs 24"],

@@ -109,7 +109,7 @@ test('options: each must apply to the job, with the right type and range; requir
     [
       'train',
       { runDir: 'r', train: { lr: 0.1, learningRate: 1 } },
-      "options.train has unknown training setting 'learningRate' (known: optimizer, lr, steps, batchSize, momentum, rho, igr, weightDecay, schedule, seed, probeEvery, traceEvery, noiseEvery, layersEvery, checkpointEvery, probeSubset, divergeFactor)",
+      "options.train has unknown training setting 'learningRate' (known: optimizer, lr, steps, batchSize, momentum, rho, igr, weightDecay, schedule, seed, probeEvery, traceEvery, noiseEvery, layersEvery, checkpointEvery, checkpointSeconds, probeSubset, divergeFactor)",
     ],
   ];
   for (const [job, options, message] of cases) {
