@@ -183,6 +183,25 @@ function cases(): Case[] {
       75,
     ),
   });
+  out.push({
+    name: 'conv F (tiled max pooling: cropped odd sizes, rectangular windows, same padding that divides)',
+    problem: randomProblem(
+      convIR(
+        [5, 7, 2],
+        [
+          { kind: 'conv2d', filters: 3, kernelSize: 1, activation: 'tanh' },
+          { kind: 'maxPool2d', poolSize: [2, 3] },
+          { kind: 'conv2d', filters: 2, kernelSize: 2, padding: 'same', activation: 'softplus' },
+          { kind: 'maxPool2d', poolSize: 2, padding: 'same' },
+          { kind: 'flatten' },
+          { kind: 'dense', units: 2 },
+        ],
+      ),
+      'meanSquaredError',
+      6,
+      76,
+    ),
+  });
   return out.map((c) => ({ ...c, problem: f32(c.problem) }));
 }
 
