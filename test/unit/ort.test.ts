@@ -260,6 +260,8 @@ test('losses at explicit parameters, setParameters, accuracy and plane losses ma
       const origin = Float32Array.from(problem.params);
       const plane = await ev.planeLosses(origin, [d1, d2], coeffs, true);
       assert.equal(plane.loss.length, 4);
+      // MLPs share the first layer's products over the plane; convnets evaluate each point whole.
+      assert.equal(ev.sessionKinds.includes('planeLossPredict:3'), name.startsWith('conv') ? false : true, `${name}: ${ev.sessionKinds}`);
       assert.equal(plane.accuracy?.length, 4);
       for (let p = 0; p < 4; p++) {
         const theta = Float64Array.from(Float32Array.from(origin, (o, i) => o + coeffs[2 * p] * d1[i] + coeffs[2 * p + 1] * d2[i]));

@@ -19,14 +19,24 @@ import { CLIP_EPS, outputActivation, type Activation, type LossName, type ModelI
 import { AD, type ConvGeom, type Sym } from './ad';
 import { Graph } from './graph';
 
-export type GraphKind = 'loss' | 'grad' | 'hvp' | 'predict' | 'lossPredict';
+export type GraphKind = 'loss' | 'grad' | 'hvp' | 'predict' | 'lossPredict' | 'pre' | 'planeLoss' | 'planeLossPredict';
+
+/**
+ * The dense node that alone reads the input, if any: its pre-activation x W + b is linear in the
+ * parameters, so along a plane of parameters it is z0 + sum_j c_j z_j with z_j = x D_j + d_j
+ * computed once ('pre' graph), and each point of the plane ('planeLoss') skips that product.
+ */
+export function linearFirstDense(ir: ModelIR): number | undefined {
+  const readers = ir.nodes.map((n, i) => (n.inputs.includes(ir.input) ? i : -1)).filter((i) => i >= 0);
+  return readers.length === 1 && ir.nodes[readers[0]].op.kind === 'dense' && readers[0] !== ir.output ? readers[0] : undefined;
+}
 
 export interface EmittedGraph {
   kind: GraphKind;
   bytes: Uint8Array;
-  /** Input names, of 'theta', 'v', 'x', 'y'. */
+  /** Input names, of 'theta', 'v', 'x', 'y', 'zs' (K pre-activations), 'c' (their K coefficients). */
   inputs: string[];
-  /** Output names, of 'loss', 'grad', 'hv', 'pred'. */
+  /** Output names, of 'loss', 'grad', 'hv', 'pred', 'pre'. */
   outputs: string[];
   nodes: number;
 }
@@ -126,11 +136,14 @@ class ModelEmitter {
    * The model's output for a batch `x` ([-1, ...inputShape], NHWC), in the IR's layout. With
    * `logits`, the output node's activation is not applied.
    */
-  forward(params: Sym[], x: Sym, logits: boolean): Sym {
+  forward(params: Sym[], x: Sym, logits: boolean, pre?: { node: number; z?: Sym; stop?: boolean }): Sym {
     const { ad, ir } = this;
+    let stopped: Sym | undefined;
     const vals: Val[] = new Array<Val>(ir.nodes.length);
     ir.nodes.forEach((node, i) => {
+      if (stopped) return;
       const outRank = node.outShape.length;
+      if (pre?.z && i === ir.input) return;
       if (i === ir.input) {
         vals[i] = outRank === 3 ? { s: ad.transpose(x, [0, 3, 1, 2]), nchw: true } : { s: x, nchw: false };
         return;
@@ -145,10 +158,18 @@ class ModelEmitter {
         case 'input':
           throw new Error(`second input node '${node.name}'`);
         case 'dense': {
-          const xin = this.nhwc(ins[0]);
-          const inDim = inShape[inShape.length - 1];
-          let z = ad.gemm(inShape.length === 1 ? xin : ad.reshape(xin, [-1, inDim]), params[op.kernel]);
-          if (op.bias !== undefined) z = ad.add(z, params[op.bias]);
+          let z: Sym;
+          if (pre?.z && pre.node === i) z = pre.z;
+          else {
+            const xin = this.nhwc(ins[0]);
+            const inDim = inShape[inShape.length - 1];
+            z = ad.gemm(inShape.length === 1 ? xin : ad.reshape(xin, [-1, inDim]), params[op.kernel]);
+            if (op.bias !== undefined) z = ad.add(z, params[op.bias]);
+          }
+          if (pre?.stop && pre.node === i) {
+            stopped = z;
+            return;
+          }
           z = act(z, op.activation, -1);
           if (inShape.length > 1) z = ad.reshape(z, [-1, ...node.outShape]);
           out = outRank === 3 ? { s: ad.transpose(z, [0, 3, 1, 2]), nchw: true } : { s: z, nchw: false };
@@ -200,7 +221,7 @@ class ModelEmitter {
       }
       vals[i] = out;
     });
-    return this.nhwc(vals[ir.output]);
+    return stopped ?? this.nhwc(vals[ir.output]);
   }
 
   /** The chunk's share of the full-batch loss: sum over its samples / numSamples. */
@@ -241,8 +262,11 @@ class ModelEmitter {
  * Emits one graph. `numSamples` is the number of samples the full-batch mean is over (the sum of
  * every chunk's size).
  */
-export function emitGraph(ir: ModelIR, lossName: LossName, numSamples: number, kind: GraphKind): EmittedGraph {
+export function emitGraph(ir: ModelIR, lossName: LossName, numSamples: number, kind: GraphKind, planeK = 1): EmittedGraph {
   const g = new Graph(`${ir.name}-${kind}`);
+  const first = linearFirstDense(ir);
+  const plane = kind === 'planeLoss' || kind === 'planeLossPredict';
+  if ((plane || kind === 'pre') && first === undefined) throw new Error(`${kind}: the input does not feed one dense layer alone`);
   const ad = new AD(g);
   const D = ir.numParams;
   const xShape = ir.nodes[ir.input].outShape;
@@ -254,9 +278,11 @@ export function emitGraph(ir: ModelIR, lossName: LossName, numSamples: number, k
     g.input('v', 'float', [D]);
     inputs.push('v');
   }
-  g.input('x', 'float', ['N', ...xShape]);
-  inputs.push('x');
-  const withLoss = kind !== 'predict';
+  if (!plane) {
+    g.input('x', 'float', ['N', ...xShape]);
+    inputs.push('x');
+  }
+  const withLoss = kind !== 'predict' && kind !== 'pre';
   if (withLoss) {
     g.input('y', 'float', ['N', ...outShape]);
     inputs.push('y');
@@ -267,15 +293,30 @@ export function emitGraph(ir: ModelIR, lossName: LossName, numSamples: number, k
   const m = new ModelEmitter(ad, ir);
   const outputs: string[] = [];
   const logits = foldsOutput(ir, lossName);
-  if (withLoss) {
+  let preZ: Sym | undefined;
+  if (plane && first !== undefined) {
+    // pre = sum_k c_k zs[k]: one [1, K] x [K, n * units] product.
+    const units = (ir.nodes[first].op as { units: number }).units;
+    g.input('zs', 'float', [planeK, 'N', ...ir.nodes[first].outShape]);
+    g.input('c', 'float', [planeK]);
+    inputs.push('zs', 'c');
+    const mixed = g.matmul(g.reshape('c', [1, planeK]), g.reshape('zs', [planeK, -1]));
+    preZ = ad.constant(g.reshape(mixed, [-1, units]), [-1, units]);
+  }
+  if (kind === 'pre' && first !== undefined) {
+    const z = m.forward(params, x, false, { node: first, stop: true });
+    const firstShape = ir.nodes[first].outShape;
+    g.output(g.reshape(z.name, [-1, ...firstShape]), 'pre', 'float', ['N', ...firstShape]);
+    outputs.push('pre');
+  } else if (withLoss) {
     const y = ad.constant('y', [-1, ...outShape]);
-    const out = m.forward(params, x, logits);
+    const out = m.forward(params, x, logits, preZ && first !== undefined ? { node: first, z: preZ } : undefined);
     const loss = m.loss(out, y, lossName, logits, numSamples);
-    if (kind === 'loss' || kind === 'grad' || kind === 'lossPredict') {
+    if (kind !== 'hvp') {
       g.output(loss.name, 'loss', 'float', []);
       outputs.push('loss');
     }
-    if (kind === 'lossPredict') {
+    if (kind === 'lossPredict' || kind === 'planeLossPredict') {
       const act = outputActivation(ir);
       const pred = logits ? m.activation(out, act, -1) : out;
       g.output(g.reshape(pred.name, [-1, k]), 'pred', 'float', ['N', k]);

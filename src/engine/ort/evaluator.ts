@@ -19,7 +19,10 @@ import type { LossSpec } from '../model/losses';
 import type { Split } from '../data';
 import type { EngineInfo } from '../backend';
 import { defaultChunkSize } from '../objective';
-import { emitGraph, unsupportedReason, type EmittedGraph, type GraphKind } from './emit';
+import { emitGraph, linearFirstDense, unsupportedReason, type EmittedGraph, type GraphKind } from './emit';
+
+/** Bytes the precomputed first-layer products of a plane may take (else each point computes them). */
+const PLANE_PRE_BYTES = 256 * 1024 * 1024;
 
 type OrtModule = typeof Ort;
 
@@ -92,8 +95,8 @@ export class OrtEvaluator implements Evaluator {
   readonly engine: EngineInfo;
   private theta: Float32Array;
   private readonly chunks: Chunk[] = [];
-  private readonly sessions = new Map<GraphKind, Promise<Ort.InferenceSession>>();
-  private readonly graphs = new Map<GraphKind, EmittedGraph>();
+  private readonly sessions = new Map<string, Promise<Ort.InferenceSession>>();
+  private readonly graphs = new Map<string, EmittedGraph>();
   private disposed = false;
   private releasing: Promise<unknown> = Promise.resolve();
 
@@ -126,28 +129,30 @@ export class OrtEvaluator implements Evaluator {
     this.engine = { name: 'onnxruntime', detail: `onnxruntime ${ort.env.versions?.node ?? ''} (CPU)`.replace('  ', ' ') };
   }
 
-  private graph(kind: GraphKind): EmittedGraph {
-    let g = this.graphs.get(kind);
+  private graph(kind: GraphKind, planeK = 1): EmittedGraph {
+    const key = `${kind}:${planeK}`;
+    let g = this.graphs.get(key);
     if (!g) {
-      g = emitGraph(this.ir, this.lossName, this.numSamples, kind);
-      this.graphs.set(kind, g);
+      g = emitGraph(this.ir, this.lossName, this.numSamples, kind, planeK);
+      this.graphs.set(key, g);
     }
     return g;
   }
 
   /** The session of one graph, created on first use. */
-  session(kind: GraphKind): Promise<Ort.InferenceSession> {
+  session(kind: GraphKind, planeK = 1): Promise<Ort.InferenceSession> {
     if (this.disposed) return Promise.reject(new Error('the evaluator was disposed'));
-    let s = this.sessions.get(kind);
+    const key = `${kind}:${planeK}`;
+    let s = this.sessions.get(key);
     if (!s) {
-      s = this.ort.InferenceSession.create(this.graph(kind).bytes, {
+      s = this.ort.InferenceSession.create(this.graph(kind, planeK).bytes, {
         intraOpNumThreads: this.threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
         extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
       });
-      this.sessions.set(kind, s);
+      this.sessions.set(key, s);
     }
     return s;
   }
@@ -218,6 +223,10 @@ export class OrtEvaluator implements Evaluator {
     const accuracy = withAccuracy ? new Float64Array(P) : undefined;
     this.counts.forward += P;
     const point = new Float32Array(this.dim);
+    const pre = P > 1 ? await this.planePre(origin, dirs) : undefined;
+    const planeSession = pre ? await this.session(withAccuracy ? 'planeLossPredict' : 'planeLoss', k + 1) : undefined;
+    const c = new Float32Array(k + 1);
+    c[0] = 1;
     for (let p = 0; p < P; p++) {
       for (let i = 0; i < this.dim; i++) {
         let s = origin[i];
@@ -226,14 +235,41 @@ export class OrtEvaluator implements Evaluator {
       }
       let total = 0;
       let correct = 0;
-      await this.runChunks(withAccuracy ? 'lossPredict' : 'loss', { theta: this.vec(point) }, (o, c) => {
+      const add = (o: Ort.InferenceSession.ReturnType, ch: Chunk): void => {
         total += (o.loss.data as Float32Array)[0];
-        if (withAccuracy) correct += correctCount(o.pred.data as Float32Array, c.yData, c.n);
-      });
+        if (withAccuracy) correct += correctCount(o.pred.data as Float32Array, ch.yData, ch.n);
+      };
+      if (pre && planeSession) {
+        for (let j = 0; j < k; j++) c[j + 1] = coeffs[p * k + j];
+        const theta = this.vec(point);
+        const cT = new this.ort.Tensor('float32', c, [k + 1]);
+        for (const [ci, ch] of this.chunks.entries()) add(await planeSession.run({ theta, y: ch.y, zs: pre[ci], c: cT }), ch);
+      } else await this.runChunks(withAccuracy ? 'lossPredict' : 'loss', { theta: this.vec(point) }, add);
       loss[p] = total;
       if (accuracy) accuracy[p] = correct / this.numSamples;
     }
     return { loss, accuracy };
+  }
+
+  /**
+   * Per chunk, the first dense layer's pre-activation at the origin and along each direction,
+   * stacked [k + 1, n, ...] (see emit.ts linearFirstDense), or undefined when the model has no
+   * such layer or they would take more than PLANE_PRE_BYTES.
+   */
+  private async planePre(origin: Float32Array, dirs: Float64Array[]): Promise<Ort.Tensor[] | undefined> {
+    const first = linearFirstDense(this.ir);
+    if (first === undefined) return undefined;
+    const per = this.ir.nodes[first].outShape.reduce((a, b) => a * b, 1);
+    if ((dirs.length + 1) * per * this.numSamples * 4 > PLANE_PRE_BYTES) return undefined;
+    const session = await this.session('pre');
+    const thetas = [origin, ...dirs.map((d) => Float32Array.from(d))].map((t) => this.vec(t));
+    const out: Ort.Tensor[] = [];
+    for (const ch of this.chunks) {
+      const zs = new Float32Array((dirs.length + 1) * ch.n * per);
+      for (const [j, theta] of thetas.entries()) zs.set((await session.run({ theta, x: ch.x })).pre.data as Float32Array, j * ch.n * per);
+      out.push(new this.ort.Tensor('float32', zs, [dirs.length + 1, ch.n, ...this.ir.nodes[first].outShape]));
+    }
+    return out;
   }
 
   /** Releases every session (native memory and threads). */
@@ -253,6 +289,11 @@ export class OrtEvaluator implements Evaluator {
   /** Sessions currently open. */
   get openSessions(): number {
     return this.sessions.size;
+  }
+
+  /** The graphs with a session, as 'kind:K' (K: a plane graph's number of pre-activations). */
+  get sessionKinds(): string[] {
+    return [...this.sessions.keys()];
   }
 }
 
