@@ -653,10 +653,11 @@ export class AD {
   }
 
   /**
-   * Max pooling whose windows tile the input (stride = pool size, no padding): a reshape to
-   * [n, c, oh, ph, ow, pw] and a max over the window axes, differentiated through the mask of the
-   * maxima (as TF.js does for this geometry; it ties). Faster than MaxPool's Indices output with a
-   * scatter in ONNX Runtime.
+   * Max pooling whose windows tile the input (stride = pool size, no padding), differentiated
+   * through the mask of the maxima (as TF.js does for this geometry; ties share): the reverse rule
+   * is the mask times g upsampled to the input, the forward rule a sum pooling of the masked
+   * tangent. All same-shape elementwise ops, which ONNX Runtime runs much faster than MaxPool's
+   * Indices output with a scatter, or broadcasting over window axes.
    */
   private tiledMaxPool(x: Sym, geom: ConvGeom): Sym {
     const [, c, h, w] = x.shape;
@@ -665,16 +666,47 @@ export class AD {
     let xc = x;
     if (oh * ph !== h) xc = this.slice(xc, 2, 0, oh * ph);
     if (ow * pw !== w) xc = this.slice(xc, 3, 0, ow * pw);
-    const x6 = this.reshape(xc, [-1, c, oh, ph, ow, pw]);
-    const y6 = this.g.op('ReduceMax', [x6.name], { axes: [3, 5], keepdims: 1 });
-    const mask = this.constant(this.g.op('Cast', [this.g.op('Equal', [x6.name, y6])], { to: 1 }), x6.shape);
+    const y = this.g.op('MaxPool', [xc.name], { kernel_shape: geom.kernel, strides: geom.strides });
+    const up = this.g.op('Resize', [y, '', this.g.constFloat([1, 1, ph, pw], [4])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+    const mask = this.constant(this.g.op('Cast', [this.g.op('Equal', [xc.name, up])], { to: 1 }), xc.shape);
     const shape = [x.shape[0], c, oh, ow];
     return this.record(
-      this.g.reshape(y6, shape),
+      y,
       shape,
-      [x6],
-      ([t]) => (t ? this.reshape(this.reduceSum(this.mul(t, mask), [3, 5], true), shape) : undefined),
-      (g) => [this.mul(this.reshape(g, [-1, c, oh, 1, ow, 1]), mask)],
+      [xc],
+      ([t]) => (t ? this.sumPool(this.mul(t, mask), ph, pw) : undefined),
+      (g) => [this.mul(this.upsample(g, ph, pw), mask)],
+    );
+  }
+
+  /** Each cell repeated over a ph x pw block (nearest-neighbour upsampling). Linear. */
+  private upsample(a: Sym, ph: number, pw: number): Sym {
+    const shape = [a.shape[0], a.shape[1], a.shape[2] * ph, a.shape[3] * pw];
+    return this.prim(
+      'Resize',
+      [a],
+      { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' },
+      shape,
+      ([t]) => (t ? this.upsample(t, ph, pw) : undefined),
+      (g) => [this.sumPool(g, ph, pw)],
+      ['', this.g.constFloat([1, 1, ph, pw], [4])],
+    );
+  }
+
+  /** Sums over tiling ph x pw blocks (the adjoint of upsample). Linear. */
+  private sumPool(a: Sym, ph: number, pw: number): Sym {
+    return this.scale(this.meanPool(a, ph, pw), ph * pw);
+  }
+
+  /** Means over tiling ph x pw blocks. Linear. */
+  private meanPool(a: Sym, ph: number, pw: number): Sym {
+    return this.prim(
+      'AveragePool',
+      [a],
+      { kernel_shape: [ph, pw], strides: [ph, pw] },
+      [a.shape[0], a.shape[1], a.shape[2] / ph, a.shape[3] / pw],
+      ([t]) => (t ? this.meanPool(t, ph, pw) : undefined),
+      (g) => [this.upsample(this.scale(g, 1 / (ph * pw)), ph, pw)],
     );
   }
 
