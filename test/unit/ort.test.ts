@@ -18,6 +18,8 @@ import { LocalEvaluator } from '../../src/engine/evaluator';
 import { Objective } from '../../src/engine/objective';
 import { createOrtEvaluator, loadOrt, OrtEvaluator } from '../../src/engine/ort/evaluator';
 import { emitGraph, unsupportedReason } from '../../src/engine/ort/emit';
+import { AD, type ConvGeom, type Sym } from '../../src/engine/ort/ad';
+import { Graph } from '../../src/engine/ort/graph';
 import type { Split } from '../../src/engine/data';
 import { relErr } from '../reference/compare';
 import { IRBuilder, convIR, mlpIR, randomProblem, refForward, refGradHvp, refLoss, sequentialIR, type RefProblem } from '../reference/float64';
@@ -467,5 +469,64 @@ test('graphs are valid ONNX: every kind emits and loads, with the documented inp
     const s = await (ort as Exclude<typeof ort, string>).InferenceSession.create(g.bytes);
     assert.deepEqual([[...s.inputNames], [...s.outputNames]], io[kind], kind);
     await s.release();
+  }
+});
+
+test('every primitive\'s reverse and forward rules are adjoint: <g, J t> = <J^T g, t> at a random point', async () => {
+  const ort = loadOrt() as Exclude<ReturnType<typeof loadOrt>, string>;
+  const geom = (k: number, s: number, pads: [number, number, number, number]): ConvGeom => ({ kernel: [k, k], strides: [s, s], pads });
+  const w = (ad: AD, shape: number[], seed: number): Sym => ad.constFloat(Float32Array.from(new Rng(seed).normalVector(shape.reduce((p, d) => p * d, 1))), shape);
+  const cases: [string, number[], (ad: AD, a: Sym) => Sym][] = [
+    ['reshape', [2, 3, 4], (ad, a) => ad.reshape(a, [-1, 12])],
+    ['transpose', [2, 3, 4], (ad, a) => ad.transpose(a, [0, 2, 1])],
+    ['reduceSum', [2, 3, 4], (ad, a) => ad.reduceSum(a, [1], false)],
+    ['expandTo', [3, 1], (ad, a) => ad.expandTo(a, ad.raw('Mul', [a, w(ad, [1, 4], 1)], [-1, 4]))],
+    ['concat', [2, 3], (ad, a) => ad.concat([a, ad.exp(a)], 1)],
+    ['slice', [2, 5], (ad, a) => ad.slice(a, 1, 1, 4)],
+    ['padAxis', [2, 3], (ad, a) => ad.padAxis(a, 1, 2, 1)],
+    ['add/sub/mul broadcast', [2, 3], (ad, a) => ad.mul(ad.sub(ad.add(a, w(ad, [3], 2)), ad.reduceSum(a, [0], true)), a)],
+    ['exp, log, reciprocal', [2, 3], (ad, a) => ad.log(ad.add(ad.exp(a), ad.reciprocal(ad.add(ad.mul(a, a), ad.scalar(1)))))],
+    ['tanh, sigmoid, softplus', [2, 3], (ad, a) => ad.add(ad.tanh(a), ad.mul(ad.sigmoid(a), ad.softplus(a)))],
+    ['relu, elu, selu', [3, 4], (ad, a) => ad.add(ad.relu(a), ad.mul(ad.elu(a), ad.selu(a)))],
+    ['clip', [3, 4], (ad, a) => ad.clip(a, -0.5, 0.7)],
+    ['softmax, logSoftmax', [3, 4], (ad, a) => ad.add(ad.softmax(a, 1), ad.logSoftmax(a, 0))],
+    ['gemm, transposed B', [3, 4], (ad, a) => ad.add(ad.gemm(a, w(ad, [4, 2], 3)), ad.gemm(a, w(ad, [2, 4], 4), false, true))],
+    ['gemm, transposed A, both operands live', [3, 4], (ad, a) => ad.gemm(a, ad.tanh(ad.gemm(a, w(ad, [4, 2], 3))), true, false)],
+    ['gemm, both transposed', [3, 4], (ad, a) => ad.gemm(a, ad.sigmoid(ad.gemm(w(ad, [2, 4], 6), a, false, true)), true, true)],
+    ['conv (input and filter)', [2, 3, 5, 6], (ad, a) => ad.conv(a, ad.mul(w(ad, [2, 3, 2, 2], 5), ad.reduceSum(ad.mul(a, a), undefined, false)), geom(2, 2, [1, 0, 0, 1]))],
+    ['maxPool (indices)', [2, 3, 5, 5], (ad, a) => ad.maxPool(a, geom(3, 2, [1, 1, 1, 1]))],
+    ['maxPool (tiled, cropped)', [2, 3, 5, 7], (ad, a) => ad.maxPool(a, geom(2, 2, [0, 0, 0, 0]))],
+    ['avgPool', [2, 3, 5, 5], (ad, a) => ad.avgPool(a, geom(3, 2, [1, 1, 1, 1]))],
+    ['upsample, meanPool, sumPool', [2, 3, 4, 6], (ad, a) => ad.add(ad.upsample(ad.meanPool(a, 2, 3), 2, 3), ad.upsample(ad.sumPool(a, 2, 2), 2, 2))],
+  ];
+  for (const [name, shape, f] of cases) {
+    const g = new Graph(name);
+    const ad = new AD(g);
+    const dims = shape.map((d, i) => (i === 0 ? 'N' : d));
+    g.input('a', 'float', dims);
+    g.input('t', 'float', dims);
+    const a = ad.leaf('a', [-1, ...shape.slice(1)]);
+    const y = f(ad, a);
+    const outDims = y.shape.map((d) => (d === -1 ? 'N' : d));
+    g.input('g', 'float', outDims);
+    const loss = ad.reduceSum(ad.mul(y, ad.constant('g', y.shape)), undefined, false);
+    const [jtg] = ad.grad(loss, [a]);
+    const [jt] = ad.jvp(new Map([[a.id, ad.constant('t', a.shape)]]), [y]);
+    assert.ok(jtg && jt, name);
+    g.output(jtg.name, 'jtg', 'float', dims);
+    g.output(jt.name, 'jt', 'float', outDims);
+    const session = await ort.InferenceSession.create(g.encode());
+    const rng = new Rng(11);
+    const size = (s: readonly number[]): number => s.reduce((p, d) => p * (d === -1 ? shape[0] : d), 1);
+    const ga = Float32Array.from(rng.normalVector(size(y.shape)));
+    const ta = Float32Array.from(rng.normalVector(size(shape)));
+    const outShape = y.shape.map((d) => (d === -1 ? shape[0] : d));
+    const r = await session.run({ a: new ort.Tensor('float32', Float32Array.from(rng.normalVector(size(shape))), shape), t: new ort.Tensor('float32', ta, shape), g: new ort.Tensor('float32', ga, outShape) });
+    const dot = (u: ArrayLike<number>, v: ArrayLike<number>): number => Array.from(u).reduce((s, x, i) => s + x * v[i], 0);
+    const lhs = dot(ga, r.jt.data as Float32Array);
+    const rhs = dot(r.jtg.data as Float32Array, ta);
+    assert.ok(Math.abs(lhs - rhs) <= 1e-5 * Math.max(1, Math.abs(lhs)), `${name}: <g, J t> = ${lhs}, <J^T g, t> = ${rhs}`);
+    assert.ok(Math.abs(lhs) > 1e-3, `${name}: a nontrivial product`);
+    await session.release();
   }
 });

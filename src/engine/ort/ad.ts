@@ -680,7 +680,7 @@ export class AD {
   }
 
   /** Each cell repeated over a ph x pw block (nearest-neighbour upsampling). Linear. */
-  private upsample(a: Sym, ph: number, pw: number): Sym {
+  upsample(a: Sym, ph: number, pw: number): Sym {
     const shape = [a.shape[0], a.shape[1], a.shape[2] * ph, a.shape[3] * pw];
     return this.prim(
       'Resize',
@@ -694,12 +694,12 @@ export class AD {
   }
 
   /** Sums over tiling ph x pw blocks (the adjoint of upsample). Linear. */
-  private sumPool(a: Sym, ph: number, pw: number): Sym {
+  sumPool(a: Sym, ph: number, pw: number): Sym {
     return this.scale(this.meanPool(a, ph, pw), ph * pw);
   }
 
   /** Means over tiling ph x pw blocks. Linear. */
-  private meanPool(a: Sym, ph: number, pw: number): Sym {
+  meanPool(a: Sym, ph: number, pw: number): Sym {
     return this.prim(
       'AveragePool',
       [a],
@@ -749,7 +749,7 @@ export class AD {
    * The adjoint of average pooling: g divided by each window's in-bounds count, spread back over
    * the window by a depthwise ConvTranspose with a kernel of ones.
    */
-  private avgPoolAdjoint(g: Sym, geom: ConvGeom, xShape: readonly number[]): Sym {
+  avgPoolAdjoint(g: Sym, geom: ConvGeom, xShape: readonly number[]): Sym {
     const [, c, h, w] = xShape;
     const [oh, ow] = [g.shape[2], g.shape[3]];
     const [kh, kw] = geom.kernel;
