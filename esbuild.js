@@ -25,8 +25,9 @@ const nodeOptions = {
   // One copy of TF.js: the ES module builds, so esbuild can tree-shake and the gradient
   // registrations (ES modules only) share the same module instances.
   mainFields: ['module', 'main'],
-  // Native backend: loaded at run time only when installed (an optional dependency).
-  external: ['vscode', 'esbuild', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'],
+  // Native code, loaded at run time only when installed and loadable: the TF.js native backend
+  // (an optional dependency) and ONNX Runtime (src/engine/ort; Basin falls back to TF.js without it).
+  external: ['vscode', 'esbuild', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'onnxruntime-node'],
   logLevel: 'warning',
   legalComments: 'none',
 };

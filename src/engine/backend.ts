@@ -20,6 +20,20 @@ export interface BackendInfo {
   detail: string;
   /** Why a preferred backend was not used, if one was skipped. */
   fallbackReason?: string;
+  /** The backend was asked for by name (then evaluators run on TF.js, not ONNX Runtime). */
+  requested?: boolean;
+}
+
+/** What ran an evaluation: a TF.js backend, or an engine of its own (ONNX Runtime: src/engine/ort). */
+export interface EngineInfo {
+  name: string;
+  detail: string;
+}
+
+/** The engine an evaluator reports (its own, e.g. ONNX Runtime), else the TF.js backend's. */
+export function engineInfo(ev: object): EngineInfo {
+  const own = (ev as { engine?: EngineInfo }).engine;
+  return own ?? backendInfo();
 }
 
 let current: BackendInfo | undefined;
@@ -88,7 +102,7 @@ export async function initBackend(preferred?: BackendName, opts: { threads?: num
       await tf.ready();
       if (name === 'wasm') detail = `wasm (${tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD'})`;
       tf.enableProdMode();
-      current = { name, detail, fallbackReason: reasons.length ? reasons.join('; ') : undefined };
+      current = { name, detail, fallbackReason: reasons.length ? reasons.join('; ') : undefined, requested: preferred !== undefined };
       return current;
     } catch (e) {
       reasons.push(`${name}: ${(e as Error).message.split('\n')[0]}`);

@@ -2,10 +2,10 @@
 import type { RunMeta } from '../shared/results';
 import type { Evaluator } from './evaluator';
 import type { Problem } from './problem';
-import { backendInfo } from './backend';
+import { engineInfo } from './backend';
 
 export function runMeta(problem: Problem, ev: Evaluator, seed: number, lossValue: number): Omit<RunMeta, 'ms'> {
-  const be = backendInfo();
+  const be = engineInfo(ev);
   return {
     backend: be.name,
     backendDetail: ev.threads > 1 ? `${be.detail}, ${ev.threads} threads` : be.detail,

@@ -17,6 +17,7 @@ import { LocalEvaluator, type Evaluator } from './evaluator';
 import { ParallelEvaluator, shardWorkerPath } from './shard/parallel';
 import { backendInfo } from './backend';
 import { MAX_PARAMS, paramLimitHint, refuseOver } from './limits';
+import { createOrtEvaluator } from './ort/evaluator';
 
 /** Below this many samples a second thread costs more in per-op overhead than it saves. */
 export const MIN_PARALLEL_SAMPLES = 512;
@@ -188,6 +189,11 @@ function finish(
       const threads = opts.threads ?? spec.threads;
       const split = opts.split === 'test' ? test : train;
       if (!split) throw new BasinError('no test data: give xTest and yTest in the data file or the experiment module', spec.data ?? spec.experiment);
+      // ONNX Runtime first (named losses, every op emitted), unless a TF.js backend was asked for.
+      if (typeof loss === 'string' && !backendInfo().requested) {
+        const ort = await createOrtEvaluator(ir, theta, loss, split, { threads, chunkSize: spec.chunkSize });
+        if (ort.evaluator) return ort.evaluator;
+      }
       const backend = backendInfo().name;
       const worker = shardWorkerPath();
       const useThreads =

@@ -7,6 +7,14 @@
  * beside the repository, with /usr/bin/python3 (BASIN_PEER_PYTHON) able to import torch.
  * Without it the Basin columns are still printed.
  *
+ * Basin runs on both of its engines: TF.js (the backend that loads) and ONNX Runtime
+ * (src/engine/ort). The peer's products are measured twice, before and after Basin's (interleaved,
+ * so both see the same machine load), and the faster of the two runs is the reference.
+ *
+ * A convnet section (16x16x3 images, two 3x3 convolutions, max pooling, 25,578 parameters, 256
+ * samples) compares ONNX Runtime's products with PyTorch's (the peers' tfjs_torch.py), also
+ * interleaved.
+ *
  * Speed is measured here, never asserted in tests: timings depend on the machine.
  */
 import * as fs from 'node:fs';
@@ -15,7 +23,9 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { tf, tfl } from '../../src/engine/tf';
 import { initBackend, backendInfo } from '../../src/engine/backend';
-import { loadProblem } from '../../src/engine/problem';
+import { loadProblem, type Problem } from '../../src/engine/problem';
+import { createOrtEvaluator, type OrtEvaluator } from '../../src/engine/ort/evaluator';
+import type { Evaluator } from '../../src/engine/evaluator';
 import { ExactHessian, FiniteDifferenceHessian } from '../../src/engine/hvp/operators';
 import { LocalEvaluator } from '../../src/engine/evaluator';
 import { lanczos, powerIteration, hutchpp, hutchinson } from '../../src/engine/linalg';
@@ -36,6 +46,91 @@ interface PeerResult {
 
 /** Points per surface axis: loss-landscape's default grid, -1:1:51. */
 const SURFACE_STEPS = 51;
+
+/** The problem with its evaluators on TF.js (BASIN_ENGINE=tfjs while they are made). */
+function onTfjs(problem: Problem): Problem {
+  return {
+    ...problem,
+    evaluator: async (opts) => {
+      const prev = process.env.BASIN_ENGINE;
+      process.env.BASIN_ENGINE = 'tfjs';
+      try {
+        return await problem.evaluator(opts);
+      } finally {
+        if (prev === undefined) delete process.env.BASIN_ENGINE;
+        else process.env.BASIN_ENGINE = prev;
+      }
+    },
+  };
+}
+
+async function ortEvaluator(problem: Problem, split: 'train' | 'test' = 'train', threads?: number): Promise<OrtEvaluator> {
+  const data = split === 'test' && problem.test ? problem.test : problem.train;
+  const r = await createOrtEvaluator(problem.ir, problem.theta, problem.loss, data, { threads });
+  if (!r.evaluator) throw new Error(`onnxruntime: ${r.reason}`);
+  return r.evaluator;
+}
+
+/** The problem with its evaluators on ONNX Runtime. */
+function onOrt(problem: Problem): Problem {
+  return { ...problem, evaluator: async (opts = {}): Promise<Evaluator> => ortEvaluator(problem, opts.split, opts.threads) };
+}
+
+async function writeConvModel(dir: string): Promise<{ model: string; data: string }> {
+  const rng = new Rng(7);
+  const n = 256;
+  const x: number[][][][] = [];
+  const y: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    const c = rng.nextU32() % 10;
+    x.push(Array.from({ length: 16 }, (_, r) => Array.from({ length: 16 }, (_, q) => Array.from({ length: 3 }, (_, ch) => Number((Math.sin((c + 1) * (r + 2 * q + ch) * 0.1) + 0.5 * rng.normal()).toFixed(4))))));
+    y.push(Array.from({ length: 10 }, (_, k) => (k === c ? 1 : 0)));
+  }
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({ inputShape: [16, 16, 3], filters: 16, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tfl.initializers.glorotNormal({ seed: 21 }) }),
+      tfl.layers.conv2d({ filters: 32, kernelSize: 3, padding: 'same', activation: 'relu', kernelInitializer: tfl.initializers.glorotNormal({ seed: 22 }) }),
+      tfl.layers.maxPooling2d({ poolSize: 2 }),
+      tfl.layers.flatten(),
+      tfl.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tfl.initializers.glorotNormal({ seed: 23 }) }),
+    ],
+  });
+  const sub = path.join(dir, 'conv');
+  fs.mkdirSync(sub, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      fs.writeFileSync(path.join(sub, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
+      fs.writeFileSync(path.join(sub, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  model.dispose();
+  fs.writeFileSync(path.join(sub, 'data.json'), JSON.stringify({ x, y }));
+  return { model: path.join(sub, 'model.json'), data: path.join(sub, 'data.json') };
+}
+
+/** The convnet's products in PyTorch (the peers' tfjs_torch.py), median ms. */
+function runConvPeer(peer: string, model: string, data: string): { forward: number; gradient: number; hvp: number; loss: number } | string {
+  const code = [
+    'import sys, json, time, os',
+    'os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")',
+    'import numpy as np, torch',
+    `sys.path.insert(0, ${JSON.stringify(path.dirname(peer))})`,
+    'from tfjs_torch import TfjsModel, Objective',
+    'torch.set_num_threads(2)',
+    `m = TfjsModel(${JSON.stringify(model)}, ${JSON.stringify(data)}); o = Objective(m, torch.float32)`,
+    'v = torch.randn(o.theta.shape[0])',
+    'def med(f, n=7):',
+    '    f(); ts = []',
+    '    for _ in range(n):',
+    '        t = time.perf_counter(); f(); ts.append((time.perf_counter() - t) * 1e3)',
+    '    return float(np.median(ts))',
+    'print(json.dumps({"loss": o.loss(), "forward": med(o.loss), "gradient": med(o.grad), "hvp": med(lambda: o.hvp(v))}))',
+  ].join('\n');
+  const r = spawnSync(process.env.BASIN_PEER_PYTHON ?? '/usr/bin/python3', ['-c', code], { encoding: 'utf8', timeout: 600_000 });
+  if (r.status !== 0) return `convnet peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
+  return JSON.parse(r.stdout) as { forward: number; gradient: number; hvp: number; loss: number };
+}
 
 async function writeBenchModel(dir: string): Promise<{ model: string; data: string }> {
   const rng = new Rng(2024);
@@ -73,9 +168,9 @@ function findPeer(): string | undefined {
   return candidates.find((c): c is string => !!c && fs.existsSync(c));
 }
 
-function runPeer(peer: string, model: string, data: string): PeerResult | string {
+function runPeer(peer: string, model: string, data: string, jobs = 'ops,eig,trace,ref,surface'): PeerResult | string {
   const python = process.env.BASIN_PEER_PYTHON ?? '/usr/bin/python3';
-  const r = spawnSync(python, [peer, model, data, '--loss', 'categoricalCrossentropy', '--jobs', 'ops,eig,trace,ref,surface', '--k', '5', '--steps', String(SURFACE_STEPS)], { encoding: 'utf8', timeout: 600_000 });
+  const r = spawnSync(python, [peer, model, data, '--loss', 'categoricalCrossentropy', '--jobs', jobs, '--k', '5', '--steps', String(SURFACE_STEPS)], { encoding: 'utf8', timeout: 600_000 });
   if (r.status !== 0) return `peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
   return JSON.parse(r.stdout) as PeerResult;
 }
@@ -131,7 +226,8 @@ async function main(): Promise<void> {
       peerNote = `peer: ${peerPath}`;
     }
   }
-  const problem = await loadProblem({ model: files.model, data: files.data, loss: 'categoricalCrossentropy' });
+  const loaded = await loadProblem({ model: files.model, data: files.data, loss: 'categoricalCrossentropy' });
+  const problem = onTfjs(loaded);
   const obj = problem.objective();
   const rng = new Rng(0);
   const v = rng.normalVector(obj.dim);
@@ -148,6 +244,22 @@ async function main(): Promise<void> {
   const ev = await problem.evaluator();
   const hvpParallel = await timeAsync(() => ev.hvp(v));
   const gradParallel = await timeAsync(() => ev.gradient());
+  process.stderr.write('bench: ONNX Runtime products...\n');
+  const ort = await ortEvaluator(loaded);
+  const ortOps = {
+    forward: await timeAsync(() => ort.loss()),
+    gradient: await timeAsync(() => ort.gradient()),
+    hvp: await timeAsync(() => ort.hvp(v)),
+  };
+  if (peerPath && peer?.ops_ms) {
+    // The peer's products again, right after ours; the faster run of the two is the reference.
+    const again = runPeer(peerPath, files.model, files.data, 'ops');
+    if (typeof again !== 'string' && again.ops_ms) {
+      const a = again.ops_ms;
+      const b = peer.ops_ms;
+      peer.ops_ms = { forward: Math.min(a.forward, b.forward), gradient: Math.min(a.gradient, b.gradient), hvp: Math.min(a.hvp, b.hvp) };
+    }
+  }
 
   const ref = peer?.ref?.eigs[0];
   const exact = new ExactHessian(ev);
@@ -169,12 +281,56 @@ async function main(): Promise<void> {
   t = performance.now();
   const hut = await hutchinson(exact4, { matvecs: Math.max(2, traceBudget), rng: new Rng(3) });
   const hutMs = performance.now() - t;
+  process.stderr.write('bench: eigenvalue and traces on ONNX Runtime...\n');
+  t = performance.now();
+  const lzOrt = await lanczos(new ExactHessian(ort), { k: 1, which: 'top', rng: new Rng(1), stopOn: 'bound' });
+  const lzOrtMs = performance.now() - t;
+  t = performance.now();
+  const pwOrt = await powerIteration(new ExactHessian(ort), { rng: new Rng(1) });
+  const pwOrtMs = performance.now() - t;
+  t = performance.now();
+  const hppOrt = await hutchpp(new ExactHessian(ort), { matvecs: Math.max(3, traceBudget), rng: new Rng(2) });
+  const hppOrtMs = performance.now() - t;
+  t = performance.now();
+  const hutOrt = await hutchinson(new ExactHessian(ort), { matvecs: Math.max(2, traceBudget), rng: new Rng(3) });
+  const hutOrtMs = performance.now() - t;
 
   process.stderr.write(`bench: ${SURFACE_STEPS}x${SURFACE_STEPS} surface...\n`);
   t = performance.now();
   const surf = await runSurface(problem, { x: `-1:1:${SURFACE_STEPS}`, seed: 0 });
   const surfMs = performance.now() - t;
   const surfFlat = surf.loss.flat().filter((v): v is number => v !== null);
+  t = performance.now();
+  const surfOrt = await runSurface(onOrt(loaded), { x: `-1:1:${SURFACE_STEPS}`, seed: 0 });
+  const surfOrtMs = performance.now() - t;
+  const surfOrtFlat = surfOrt.loss.flat().filter((v): v is number => v !== null);
+  let surfDiff = 0;
+  surf.loss.forEach((row, i) => row.forEach((l, j) => (surfDiff = Math.max(surfDiff, Math.abs((l ?? NaN) - (surfOrt.loss[i][j] ?? NaN)) / Math.abs(l ?? 1)))));
+
+  process.stderr.write('bench: convnet...\n');
+  const convFiles = await writeConvModel(dir);
+  const conv = onTfjs(await loadProblem({ model: convFiles.model, data: convFiles.data, loss: 'categoricalCrossentropy' }));
+  const convOrt = await ortEvaluator(conv);
+  const cv = new Rng(4).normalVector(convOrt.dim);
+  const convRuns: { forward: number; gradient: number; hvp: number }[] = [];
+  const convPeerRuns: { forward: number; gradient: number; hvp: number; loss: number }[] = [];
+  let convPeerNote = peerNote;
+  for (let round = 0; round < 2; round++) {
+    if (peerPath) {
+      const r = runConvPeer(peerPath, convFiles.model, convFiles.data);
+      if (typeof r === 'string') convPeerNote = r;
+      else convPeerRuns.push(r);
+    }
+    convRuns.push({ forward: await timeAsync(() => convOrt.loss(), 7), gradient: await timeAsync(() => convOrt.gradient(), 7), hvp: await timeAsync(() => convOrt.hvp(cv), 7) });
+  }
+  const best = <T extends { forward: number; gradient: number; hvp: number }>(rs: T[]): { forward: number; gradient: number; hvp: number } | undefined =>
+    rs.length ? { forward: Math.min(...rs.map((r) => r.forward)), gradient: Math.min(...rs.map((r) => r.gradient)), hvp: Math.min(...rs.map((r) => r.hvp)) } : undefined;
+  const convOurs = best(convRuns)!;
+  const convPeer = best(convPeerRuns);
+  const convLoss = await convOrt.loss();
+  const convTfjsObj = conv.objective();
+  const convTfjsHvp = process.env.BASIN_BENCH_CONV_TFJS ? timeMs(() => convTfjsObj.hvpExact(cv), 2) : undefined;
+  convTfjsObj.dispose();
 
   process.stderr.write('bench: training throughput...\n');
   const trainSteps = 200;
@@ -208,7 +364,7 @@ async function main(): Promise<void> {
   const ratio = (ours: number, theirs: number | undefined): string => (theirs === undefined ? '-' : `${(ours / theirs).toFixed(2)}x`);
   const out: string[] = [];
   out.push(`Basin benchmark: ${problem.ir.numParams.toLocaleString()}-parameter tanh MLP (64-128-128-10, softmax), ${obj.numSamples} samples`);
-  out.push(`Basin backend: ${be.detail}, algorithms on ${ev.threads} threads; ${peer ? `PyTorch peer: torch threads 2` : peerNote}`);
+  out.push(`Basin backend: ${be.detail}, algorithms on ${ev.threads} threads; ${ort.engine.detail}, ${ort.threads} intra-op threads; ${peer ? `PyTorch peer: torch threads 2` : peerNote}`);
   out.push('');
   out.push('Products (median ms)                  Basin      peer   Basin/peer');
   out.push(table([
@@ -219,6 +375,9 @@ async function main(): Promise<void> {
     ['H·v exact, 1 thread', ops.hvp, peer?.ops_ms?.hvp, ratio(ops.hvp, peer?.ops_ms?.hvp)],
     [`H·v exact, ${ev.threads} threads`, hvpParallel, peer?.ops_ms?.hvp, ratio(hvpParallel, peer?.ops_ms?.hvp)],
     ['H·v finite diff., 1 thread', fdMs, undefined, '-'],
+    [`forward, onnxruntime (${ort.threads} threads)`, ortOps.forward, peer?.ops_ms?.forward, ratio(ortOps.forward, peer?.ops_ms?.forward)],
+    [`gradient, onnxruntime (${ort.threads} threads)`, ortOps.gradient, peer?.ops_ms?.gradient, ratio(ortOps.gradient, peer?.ops_ms?.gradient)],
+    [`H·v exact, onnxruntime (${ort.threads} threads)`, ortOps.hvp, peer?.ops_ms?.hvp, ratio(ortOps.hvp, peer?.ops_ms?.hvp)],
   ]));
   out.push('');
   out.push(`Top eigenvalue (float64 reference: ${ref === undefined ? 'unavailable' : ref.toPrecision(8)})`);
@@ -226,6 +385,8 @@ async function main(): Promise<void> {
     ['method', 'value', 'rel. error', 'products', 'ms', 'time vs peer'],
     ['Basin Lanczos (bound 1e-6)', lz.eigenvalues[0], relErr(lz.eigenvalues[0]), lz.matvecs, lzMs, ratio(lzMs, peer?.eig?.ms)],
     ['Basin power (PyHessian rule)', pw.eigenvalue, relErr(pw.eigenvalue), pw.matvecs, pwMs, ratio(pwMs, peer?.eig?.ms)],
+    ['Basin Lanczos, onnxruntime', lzOrt.eigenvalues[0], relErr(lzOrt.eigenvalues[0]), lzOrt.matvecs, lzOrtMs, ratio(lzOrtMs, peer?.eig?.ms)],
+    ['Basin power, onnxruntime', pwOrt.eigenvalue, relErr(pwOrt.eigenvalue), pwOrt.matvecs, pwOrtMs, ratio(pwOrtMs, peer?.eig?.ms)],
     ['peer PyHessian power', peer?.eig?.value, relErr(peer?.eig?.value), peer?.eig?.hvps, peer?.eig?.ms, '1.00x'],
   ]));
   out.push(`Lanczos error bound ${fmt(lz.errorBounds[0])}, residual ${fmt(lz.residuals[0])}`);
@@ -235,6 +396,8 @@ async function main(): Promise<void> {
     ['method', 'trace', 'std. error', 'products', 'ms', 'time vs peer'],
     ['Basin Hutch++', hpp.trace, hpp.stderr, hpp.matvecs, hppMs, ratio(hppMs, peer?.trace?.ms)],
     ['Basin Hutchinson', hut.trace, hut.stderr, hut.matvecs, hutMs, ratio(hutMs, peer?.trace?.ms)],
+    ['Basin Hutch++, onnxruntime', hppOrt.trace, hppOrt.stderr, hppOrt.matvecs, hppOrtMs, ratio(hppOrtMs, peer?.trace?.ms)],
+    ['Basin Hutchinson, onnxruntime', hutOrt.trace, hutOrt.stderr, hutOrt.matvecs, hutOrtMs, ratio(hutOrtMs, peer?.trace?.ms)],
     ['peer PyHessian Hutchinson', peer?.trace?.value, undefined, peer?.trace?.hvps, peer?.trace?.ms, '1.00x'],
   ]));
   out.push('');
@@ -244,7 +407,11 @@ async function main(): Promise<void> {
     [`Basin (${surf.threads} threads, first layer shared)`, surf.evaluations, surfMs, surfMs / surf.evaluations, `${fmt(Math.min(...surfFlat))}..${fmt(Math.max(...surfFlat))}`, ratio(surfMs, peer?.surface?.ms)],
     ['peer loss-landscape loop', peer?.surface?.evaluations, peer?.surface?.ms, peer?.surface ? peer.surface.ms / peer.surface.evaluations : undefined, peer?.surface ? `${fmt(peer.surface.min)}..${fmt(peer.surface.max)}` : '-', '1.00x'],
   ]));
-  out.push('(The two tools draw different random directions, so their loss ranges differ.)');
+  out.push(table([
+    ['tool', 'points', 'ms', 'ms/point', 'loss range', 'time vs peer'],
+    [`Basin onnxruntime (${surfOrt.threads} threads)`, surfOrt.evaluations, surfOrtMs, surfOrtMs / surfOrt.evaluations, `${fmt(Math.min(...surfOrtFlat))}..${fmt(Math.max(...surfOrtFlat))}`, ratio(surfOrtMs, peer?.surface?.ms)],
+  ]).split('\n')[1]);
+  out.push(`(The two tools draw different random directions, so their loss ranges differ. Basin's two engines agree to ${fmt(surfDiff)} relative on every point.)`);
   out.push('');
   out.push(`Training: full-batch GD, ${trainSteps} steps`);
   out.push(table([
@@ -256,11 +423,22 @@ async function main(): Promise<void> {
   out.push(`A warm-started lambda_max probe: ${fmt(warm.reduce((a, b) => a + b, 0) / Math.max(1, warm.length), 3)} H·v on average (first probe, cold: ${probed.probes[0]?.hvps ?? '-'}), ` +
     `against ${peer?.eig?.hvps ?? '~20'} for a cold PyHessian power iteration.`);
   out.push('');
+  out.push(`Convnet: ${conv.ir.numParams.toLocaleString()} parameters (16x16x3 -> conv 16 -> conv 32 -> max pool 2 -> dense 10, softmax), ${conv.train.xShape[0]} samples, loss ${fmt(convLoss)}${convPeerRuns[0] ? ` (peer ${fmt(convPeerRuns[0].loss)})` : ''}; ${convPeer ? 'PyTorch: the peers\' tfjs_torch.py, torch threads 2' : convPeerNote}`);
+  out.push(table([
+    ['op (best of 2 interleaved runs, median ms)', 'onnxruntime', 'PyTorch', 'ratio'],
+    ['forward', convOurs.forward, convPeer?.forward, ratio(convOurs.forward, convPeer?.forward)],
+    ['gradient', convOurs.gradient, convPeer?.gradient, ratio(convOurs.gradient, convPeer?.gradient)],
+    ['H·v exact', convOurs.hvp, convPeer?.hvp, ratio(convOurs.hvp, convPeer?.hvp)],
+    ...(convTfjsHvp === undefined ? [] : [['H·v exact, TF.js 1 thread', convTfjsHvp, convPeer?.hvp, ratio(convTfjsHvp, convPeer?.hvp)]]),
+  ]));
+  out.push('');
   out.push(`Where one exact product's time goes (${prof.kernels.length} kernels, ${kernelTotal.toFixed(1)} ms in kernels):`);
   for (const [name, ms] of top) out.push(`  ${name.padEnd(22)} ${ms.toFixed(1).padStart(7)} ms  ${((100 * ms) / kernelTotal).toFixed(0).padStart(3)}%`);
   console.log(out.join('\n'));
   obj.dispose();
   ev.dispose();
+  await ort.released();
+  await convOrt.released();
   if (!process.env.BASIN_BENCH_KEEP) fs.rmSync(dir, { recursive: true, force: true });
   else console.log(`kept ${dir}`);
 }

@@ -1,0 +1,321 @@
+/**
+ * An `Evaluator` on ONNX Runtime (onnxruntime-node, native, multi-threaded CPU kernels): the loss,
+ * gradient, Hessian-vector products and predictions of `emit.ts`'s graphs, one session per graph
+ * created on first use and kept, run over chunks of samples (memory stays bounded) with the chunk
+ * results summed in float64.
+ *
+ * Sessions run with as many intra-op threads as cores and with spinning off: a spinning thread
+ * pool took an H·v from 6 ms to 45 ms whenever another process held a core.
+ *
+ * `createOrtEvaluator` returns undefined with a reason when ONNX Runtime does not load, the loss
+ * is a user function, or the model has an op without an emitter; Basin then uses TF.js.
+ */
+import * as os from 'node:os';
+import { createRequire } from 'node:module';
+import type * as Ort from 'onnxruntime-node';
+import type { Evaluator, PlaneLosses } from '../evaluator';
+import type { LossName, ModelIR } from '../model/ir';
+import type { LossSpec } from '../model/losses';
+import type { Split } from '../data';
+import type { EngineInfo } from '../backend';
+import { defaultChunkSize } from '../objective';
+import { emitGraph, linearFirstDense, unsupportedReason, type EmittedGraph, type GraphKind } from './emit';
+
+/** Bytes the precomputed first-layer products of a plane may take (else each point computes them). */
+const PLANE_PRE_BYTES = 256 * 1024 * 1024;
+
+type OrtModule = typeof Ort;
+
+let loaded: OrtModule | undefined;
+let loadError: string | undefined;
+
+/** onnxruntime-node, or why it did not load (it has native binaries; it is never bundled). */
+export function loadOrt(): OrtModule | string {
+  if (loaded) return loaded;
+  if (loadError) return loadError;
+  try {
+    loaded = createRequire(__filename)('onnxruntime-node') as OrtModule;
+    return loaded;
+  } catch (e) {
+    loadError = `onnxruntime-node did not load: ${(e as Error).message.split('\n')[0]}`;
+    return loadError;
+  }
+}
+
+export interface OrtOptions {
+  /** Intra-op threads (default: every core). */
+  threads?: number;
+  /** Samples per run (default: as the TF.js objective's). */
+  chunkSize?: number;
+}
+
+interface Chunk {
+  x: Ort.Tensor;
+  y: Ort.Tensor;
+  n: number;
+  /** The targets, for accuracy. */
+  yData: Float32Array;
+}
+
+/**
+ * An ONNX Runtime evaluator, or the reason there is none (Basin then uses TF.js). Set
+ * BASIN_ENGINE=tfjs in the environment to always use TF.js.
+ */
+export async function createOrtEvaluator(
+  ir: ModelIR,
+  theta: Float32Array,
+  loss: LossSpec,
+  data: Split,
+  opts: OrtOptions = {},
+): Promise<{ evaluator?: OrtEvaluator; reason?: string }> {
+  if (process.env.BASIN_ENGINE === 'tfjs') return { reason: 'BASIN_ENGINE=tfjs' };
+  if (typeof loss !== 'string') return { reason: 'the loss is a function (graphs are emitted for the named losses only)' };
+  const why = unsupportedReason(ir);
+  if (why) return { reason: why };
+  const ort = loadOrt();
+  if (typeof ort === 'string') return { reason: ort };
+  let ev: OrtEvaluator | undefined;
+  try {
+    ev = new OrtEvaluator(ort, ir, theta, loss, data, opts);
+    await ev.session('loss');
+    return { evaluator: ev };
+  } catch (e) {
+    ev?.dispose();
+    return { reason: `onnxruntime could not run the model: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+export class OrtEvaluator implements Evaluator {
+  readonly dim: number;
+  readonly numSamples: number;
+  readonly threads: number;
+  readonly chunkSize: number;
+  readonly counts = { forward: 0, gradient: 0, hvp: 0 };
+  /** What results report as the backend. */
+  readonly engine: EngineInfo;
+  private theta: Float32Array;
+  private readonly chunks: Chunk[] = [];
+  private readonly sessions = new Map<string, Promise<Ort.InferenceSession>>();
+  private readonly graphs = new Map<string, EmittedGraph>();
+  private disposed = false;
+  private releasing: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly ort: OrtModule,
+    readonly ir: ModelIR,
+    theta: Float32Array,
+    readonly lossName: LossName,
+    data: Split,
+    opts: OrtOptions = {},
+  ) {
+    this.dim = ir.numParams;
+    if (theta.length !== this.dim) throw new Error(`expected ${this.dim} parameters, got ${theta.length}`);
+    this.theta = Float32Array.from(theta);
+    this.numSamples = data.xShape[0];
+    this.threads = Math.max(1, opts.threads ?? os.availableParallelism?.() ?? os.cpus().length);
+    this.chunkSize = Math.max(1, opts.chunkSize ?? defaultChunkSize(ir, this.numSamples));
+    const xPer = data.xShape.slice(1).reduce((a, b) => a * b, 1);
+    const yPer = data.yShape.slice(1).reduce((a, b) => a * b, 1);
+    for (let s = 0; s < this.numSamples; s += this.chunkSize) {
+      const n = Math.min(this.chunkSize, this.numSamples - s);
+      const yData = data.y.subarray(s * yPer, (s + n) * yPer);
+      this.chunks.push({
+        x: new ort.Tensor('float32', data.x.subarray(s * xPer, (s + n) * xPer), [n, ...data.xShape.slice(1)]),
+        y: new ort.Tensor('float32', yData, [n, ...data.yShape.slice(1)]),
+        n,
+        yData,
+      });
+    }
+    this.engine = { name: 'onnxruntime', detail: `onnxruntime ${ort.env.versions?.node ?? ''} (CPU)`.replace('  ', ' ') };
+  }
+
+  private graph(kind: GraphKind, planeK = 1): EmittedGraph {
+    const key = `${kind}:${planeK}`;
+    let g = this.graphs.get(key);
+    if (!g) {
+      g = emitGraph(this.ir, this.lossName, this.numSamples, kind, planeK);
+      this.graphs.set(key, g);
+    }
+    return g;
+  }
+
+  /** The session of one graph, created on first use. */
+  session(kind: GraphKind, planeK = 1): Promise<Ort.InferenceSession> {
+    if (this.disposed) return Promise.reject(new Error('the evaluator was disposed'));
+    const key = `${kind}:${planeK}`;
+    let s = this.sessions.get(key);
+    if (!s) {
+      s = this.ort.InferenceSession.create(this.graph(kind, planeK).bytes, {
+        intraOpNumThreads: this.threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+      });
+      this.sessions.set(key, s);
+    }
+    return s;
+  }
+
+  private vec(a: ArrayLike<number>): Ort.Tensor {
+    if (a.length !== this.dim) throw new Error(`expected ${this.dim} values, got ${a.length}`);
+    return new this.ort.Tensor('float32', a instanceof Float32Array ? a : Float32Array.from(a), [this.dim]);
+  }
+
+  /** Runs `kind` on every chunk; `each` receives each chunk's outputs. */
+  private async runChunks(kind: GraphKind, feeds: Record<string, Ort.Tensor>, each: (out: Ort.InferenceSession.ReturnType, c: Chunk) => void): Promise<void> {
+    const session = await this.session(kind);
+    const wantsY = this.graph(kind).inputs.includes('y');
+    for (const c of this.chunks) {
+      const out = await session.run(wantsY ? { ...feeds, x: c.x, y: c.y } : { ...feeds, x: c.x });
+      each(out, c);
+    }
+  }
+
+  parameters(): Float32Array {
+    return Float32Array.from(this.theta);
+  }
+
+  async setParameters(theta: ArrayLike<number>): Promise<void> {
+    if (theta.length !== this.dim) throw new Error(`expected ${this.dim} parameters, got ${theta.length}`);
+    this.theta = Float32Array.from(theta);
+  }
+
+  async loss(theta?: ArrayLike<number>): Promise<number> {
+    this.counts.forward++;
+    let total = 0;
+    await this.runChunks('loss', { theta: this.vec(theta ?? this.theta) }, (o) => (total += (o.loss.data as Float32Array)[0]));
+    return total;
+  }
+
+  async gradient(theta?: ArrayLike<number>): Promise<{ loss: number; grad: Float64Array }> {
+    this.counts.gradient++;
+    let loss = 0;
+    const grad = new Float64Array(this.dim);
+    await this.runChunks('grad', { theta: this.vec(theta ?? this.theta) }, (o) => {
+      loss += (o.loss.data as Float32Array)[0];
+      const g = o.grad.data as Float32Array;
+      for (let i = 0; i < g.length; i++) grad[i] += g[i];
+    });
+    return { loss, grad };
+  }
+
+  async hvp(v: Float64Array): Promise<Float64Array> {
+    this.counts.hvp++;
+    const hv = new Float64Array(this.dim);
+    await this.runChunks('hvp', { theta: this.vec(this.theta), v: this.vec(Float32Array.from(v)) }, (o) => {
+      const h = o.hv.data as Float32Array;
+      for (let i = 0; i < h.length; i++) hv[i] += h[i];
+    });
+    return hv;
+  }
+
+  async accuracy(theta?: ArrayLike<number>): Promise<number> {
+    let correct = 0;
+    await this.runChunks('predict', { theta: this.vec(theta ?? this.theta) }, (o, c) => (correct += correctCount(o.pred.data as Float32Array, c.yData, c.n)));
+    return correct / this.numSamples;
+  }
+
+  async planeLosses(origin: Float32Array, dirs: Float64Array[], coeffs: Float64Array, withAccuracy: boolean): Promise<PlaneLosses> {
+    const k = dirs.length;
+    const P = k === 0 ? 0 : coeffs.length / k;
+    const loss = new Float64Array(P);
+    const accuracy = withAccuracy ? new Float64Array(P) : undefined;
+    this.counts.forward += P;
+    const point = new Float32Array(this.dim);
+    const pre = P > 1 ? await this.planePre(origin, dirs) : undefined;
+    const planeSession = pre ? await this.session(withAccuracy ? 'planeLossPredict' : 'planeLoss', k + 1) : undefined;
+    const c = new Float32Array(k + 1);
+    c[0] = 1;
+    for (let p = 0; p < P; p++) {
+      for (let i = 0; i < this.dim; i++) {
+        let s = origin[i];
+        for (let j = 0; j < k; j++) s += coeffs[p * k + j] * dirs[j][i];
+        point[i] = s;
+      }
+      let total = 0;
+      let correct = 0;
+      const add = (o: Ort.InferenceSession.ReturnType, ch: Chunk): void => {
+        total += (o.loss.data as Float32Array)[0];
+        if (withAccuracy) correct += correctCount(o.pred.data as Float32Array, ch.yData, ch.n);
+      };
+      if (pre && planeSession) {
+        for (let j = 0; j < k; j++) c[j + 1] = coeffs[p * k + j];
+        const theta = this.vec(point);
+        const cT = new this.ort.Tensor('float32', c, [k + 1]);
+        for (const [ci, ch] of this.chunks.entries()) add(await planeSession.run({ theta, y: ch.y, zs: pre[ci], c: cT }), ch);
+      } else await this.runChunks(withAccuracy ? 'lossPredict' : 'loss', { theta: this.vec(point) }, add);
+      loss[p] = total;
+      if (accuracy) accuracy[p] = correct / this.numSamples;
+    }
+    return { loss, accuracy };
+  }
+
+  /**
+   * Per chunk, the first dense layer's pre-activation at the origin and along each direction,
+   * stacked [k + 1, n, ...] (see emit.ts linearFirstDense), or undefined when the model has no
+   * such layer or they would take more than PLANE_PRE_BYTES.
+   */
+  private async planePre(origin: Float32Array, dirs: Float64Array[]): Promise<Ort.Tensor[] | undefined> {
+    const first = linearFirstDense(this.ir);
+    if (first === undefined) return undefined;
+    const per = this.ir.nodes[first].outShape.reduce((a, b) => a * b, 1);
+    if ((dirs.length + 1) * per * this.numSamples * 4 > PLANE_PRE_BYTES) return undefined;
+    const session = await this.session('pre');
+    const thetas = [origin, ...dirs.map((d) => Float32Array.from(d))].map((t) => this.vec(t));
+    const out: Ort.Tensor[] = [];
+    for (const ch of this.chunks) {
+      const zs = new Float32Array((dirs.length + 1) * ch.n * per);
+      for (const [j, theta] of thetas.entries()) zs.set((await session.run({ theta, x: ch.x })).pre.data as Float32Array, j * ch.n * per);
+      out.push(new this.ort.Tensor('float32', zs, [dirs.length + 1, ch.n, ...this.ir.nodes[first].outShape]));
+    }
+    return out;
+  }
+
+  /** Releases every session (native memory and threads). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.releasing = Promise.all([...this.sessions.values()].map((s) => s.then((x) => x.release()).catch(() => undefined)));
+    this.sessions.clear();
+  }
+
+  /** Disposes and resolves when every session is released (dispose() does not wait). */
+  async released(): Promise<void> {
+    this.dispose();
+    await this.releasing;
+  }
+
+  /** Sessions currently open. */
+  get openSessions(): number {
+    return this.sessions.size;
+  }
+
+  /** The graphs with a session, as 'kind:K' (K: a plane graph's number of pre-activations). */
+  get sessionKinds(): string[] {
+    return [...this.sessions.keys()];
+  }
+}
+
+/**
+ * Correct predictions in a chunk, as TF.js's `correctCount`: argmax agreement (the first maximum),
+ * or the 0.5 threshold for one output.
+ */
+export function correctCount(pred: Float32Array, y: Float32Array, n: number): number {
+  const k = pred.length / n;
+  let correct = 0;
+  for (let i = 0; i < n; i++) {
+    if (k === 1) {
+      if (pred[i] > 0.5 === y[i] > 0.5) correct++;
+      continue;
+    }
+    let a = 0;
+    let b = 0;
+    for (let j = 1; j < k; j++) {
+      if (pred[i * k + j] > pred[i * k + a]) a = j;
+      if (y[i * k + j] > y[i * k + b]) b = j;
+    }
+    if (a === b) correct++;
+  }
+  return correct;
+}

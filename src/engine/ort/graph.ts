@@ -1,0 +1,157 @@
+/**
+ * A small builder of ONNX graphs: nodes, initializers (constants), inputs and outputs, serialized
+ * to ModelProto bytes with `onnx-proto` (protobufjs code generated from the official onnx.proto).
+ * Values are named strings; shapes are tracked one level up (`ad.ts`), not here.
+ *
+ * The models use ONNX IR version 8 and opset 17 (ScatterElements with reduction 'add' needs 16).
+ */
+import { onnx } from 'onnx-proto';
+
+export const OPSET = 17;
+const IR_VERSION = 8;
+
+/**
+ * An attribute: an integer number is INT, any other number FLOAT, an array INTS, a string STRING,
+ * `{ f }` a FLOAT even when integral (Clip bounds, alpha = 1), `{ floats }` FLOATS.
+ */
+export type AttrValue = number | number[] | string | { f: number } | { floats: number[] };
+
+export type ElemType = 'float' | 'int64';
+
+const ELEM: Record<ElemType, number> = { float: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64 };
+
+function attribute(name: string, v: AttrValue): onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
+  if (typeof v === 'number') {
+    return Number.isInteger(v) && !Object.is(v, -0) ? { name, type: T.INT, i: v } : { name, type: T.FLOAT, f: v };
+  }
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  if ('f' in v) return { name, type: T.FLOAT, f: v.f };
+  return { name, type: T.FLOATS, floats: v.floats };
+}
+
+function bytesOf(a: Float32Array | BigInt64Array): Uint8Array {
+  return new Uint8Array(a.buffer.slice(a.byteOffset, a.byteOffset + a.byteLength));
+}
+
+export class Graph {
+  private readonly nodes: onnx.INodeProto[] = [];
+  private readonly inits: onnx.ITensorProto[] = [];
+  private readonly inputs: onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnx.IValueInfoProto[] = [];
+  private readonly constCache = new Map<string, string>();
+  private next = 0;
+
+  constructor(readonly name = 'basin') {}
+
+  /** A fresh value name. */
+  fresh(prefix = 't'): string {
+    return `${prefix}_${this.next++}`;
+  }
+
+  /** Declares a graph input; a dimension given as a string is symbolic (dynamic). */
+  input(name: string, type: ElemType, dims: (number | string)[]): string {
+    this.inputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  /** Declares `value` a graph output under `name` (an Identity when the names differ). */
+  output(value: string, name: string, type: ElemType, dims: (number | string)[]): string {
+    if (value !== name) this.nodes.push({ opType: 'Identity', input: [value], output: [name], name: `n${this.nodes.length}` });
+    this.outputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  /** Emits one node (attributes: see AttrValue); returns its output names. */
+  node(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, nOut = 1): string[] {
+    const outs = Array.from({ length: nOut }, () => this.fresh(opType.toLowerCase()));
+    const attrList = Object.entries(attrs).map(([k, v]) => attribute(k, v));
+    this.nodes.push({ opType, input: inputs, output: outs, attribute: attrList, name: `n${this.nodes.length}` });
+    return outs;
+  }
+
+  /** One-output node. */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}): string {
+    return this.node(opType, inputs, attrs, 1)[0];
+  }
+
+  /** A float32 constant (an initializer), shared between equal small constants. */
+  constFloat(values: ArrayLike<number>, dims: number[]): string {
+    const small = values.length <= 16;
+    const key = small ? `f${dims.join('x')}:${Array.from(values).join(',')}` : '';
+    const hit = small ? this.constCache.get(key) : undefined;
+    if (hit) return hit;
+    const name = this.fresh('c');
+    this.inits.push({ name, dims, dataType: ELEM.float, rawData: bytesOf(Float32Array.from(values)) });
+    if (small) this.constCache.set(key, name);
+    return name;
+  }
+
+  /** A float32 scalar constant. */
+  scalar(v: number): string {
+    return this.constFloat([v], []);
+  }
+
+  /** An int64 constant (shapes, axes, indices), shared between equal ones. */
+  constInt64(values: number[], dims: number[] = [values.length]): string {
+    const key = `i${dims.join('x')}:${values.join(',')}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = this.fresh('c');
+    this.inits.push({ name, dims, dataType: ELEM.int64, rawData: bytesOf(BigInt64Array.from(values, (v) => BigInt(v))) });
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  // Convenience: the ops the emitter uses most.
+  matmul(a: string, b: string): string {
+    return this.op('MatMul', [a, b]);
+  }
+  gemm(a: string, b: string, transA = false, transB = false): string {
+    return this.op('Gemm', [a, b], { transA: transA ? 1 : 0, transB: transB ? 1 : 0 });
+  }
+  add(a: string, b: string): string {
+    return this.op('Add', [a, b]);
+  }
+  sub(a: string, b: string): string {
+    return this.op('Sub', [a, b]);
+  }
+  mul(a: string, b: string): string {
+    return this.op('Mul', [a, b]);
+  }
+  reshape(a: string, shape: number[]): string {
+    return this.op('Reshape', [a, this.constInt64(shape)]);
+  }
+  transpose(a: string, perm: number[]): string {
+    return this.op('Transpose', [a], { perm });
+  }
+  reduceSum(a: string, axes: number[] | undefined, keepdims: boolean): string {
+    return this.op('ReduceSum', axes === undefined ? [a] : [a, this.constInt64(axes)], { keepdims: keepdims ? 1 : 0 });
+  }
+  slice(a: string, starts: number[], ends: number[], axes: number[]): string {
+    return this.op('Slice', [a, this.constInt64(starts), this.constInt64(ends), this.constInt64(axes)]);
+  }
+
+  get nodeCount(): number {
+    return this.nodes.length;
+  }
+
+  /** The serialized ModelProto. */
+  encode(): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: IR_VERSION,
+      producerName: 'basin',
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: { name: this.name, node: this.nodes, initializer: this.inits, input: this.inputs, output: this.outputs },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function valueInfo(name: string, type: ElemType, dims: (number | string)[]): onnx.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: ELEM[type], shape: { dim: dims.map((d) => (typeof d === 'string' ? { dimParam: d } : { dimValue: d })) } } },
+  };
+}
