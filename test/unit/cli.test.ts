@@ -181,6 +181,31 @@ test('--out FILE writes the same JSON', () => {
   assert.equal((JSON.parse(fs.readFileSync(out2, 'utf8')) as InfoResult).params, 1251);
 });
 
+test('a result whose --out cannot be written is still printed; an unwritable report path is named', () => {
+  const bad = '/proc/basin-no-such/eigs.json';
+  const r = basin('eigs', '--json', '--k', '2', '--out', bad, ...INPUTS);
+  assert.equal(r.status, 1, r.stderr);
+  const printed = JSON.parse(r.stdout.trim()) as EigsResult;
+  assert.equal(printed.eigenvalues.length, 2);
+  assert.equal(r.stderr.trim().split('\n').pop(), `basin: ${bad}: cannot create the folder /proc/basin-no-such (ENOENT)`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'basin-cli-'));
+  const result = path.join(dir, 'eigs.json');
+  fs.writeFileSync(result, JSON.stringify(printed));
+  const rep = basin('report', result, '--out', '/proc/basin-no-such/report.html');
+  assert.equal(rep.status, 1, rep.stderr);
+  assert.match(rep.stderr, /^basin: \/proc\/basin-no-such\/report\.html: cannot create the folder/);
+  noStack(rep);
+});
+
+test('an option the command does not take is an error naming the commands that take it', () => {
+  const r = basin('eigs', '--rho', '0.3', ...INPUTS);
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /^basin: --rho does not apply to 'eigs' \(it is an option of flatness, train\)/);
+  const s = basin('slice', '--tol', '1e-10', ...INPUTS);
+  assert.equal(s.status, 2);
+  assert.match(s.stderr, /--tol does not apply to 'slice'/);
+});
+
 test('the same --seed gives the same eigenvalues', () => {
   const args = ['eigs', '--json', '--k', '2', '--seed', '17', '--max-iter', '30', ...INPUTS];
   const a = basinJson<EigsResult>(...args);
