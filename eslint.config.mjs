@@ -1,5 +1,5 @@
 // ESLint flat config. Besides the usual TypeScript rules it enforces Basin's dependency arrows
-// (../shared/design.md): only src/extension may import vscode; shared imports nothing of ours;
+// (README, "Architecture"): only src/extension may import vscode; shared imports nothing of ours;
 // the engine never reaches into the worker, CLI or extension; the webview sees only shared.
 import tseslint from 'typescript-eslint';
 

@@ -74,7 +74,7 @@ function known(eigs: number[], seed: number): Known {
   return { n, eigs, q, a, op: new DenseOperator(a, n) };
 }
 
-/** The science.md matrix: 1000-dim, top eigenvalues 100, 90, 80, 70, 60 over a bulk uniform in [0, 10]. */
+/** The docs/methods.md matrix: 1000-dim, top eigenvalues 100, 90, 80, 70, 60 over a bulk uniform in [0, 10]. */
 let scienceCache: Known | undefined;
 function scienceMatrix(): Known {
   if (!scienceCache) {
@@ -224,7 +224,7 @@ test('tridiagonal eigen: Householder tridiagonal of a matrix with known spectrum
 
 // ---------- Lanczos ----------
 
-test('Lanczos (science.md claim): top-5 of the 1000-dim matrix to < 1e-5 in 12 products, < 1e-10 in 20', async () => {
+test('Lanczos (docs/methods.md claim): top-5 of the 1000-dim matrix to < 1e-5 in 12 products, < 1e-10 in 20', async () => {
   const k = scienceMatrix();
   const top = k.eigs.slice(0, 5);
   const errAt = async (products: number, seed: number): Promise<number> => {
@@ -241,7 +241,7 @@ test('Lanczos (science.md claim): top-5 of the 1000-dim matrix to < 1e-5 in 12 p
     assert.ok(at12 < 1e-5, `12 products, seed ${seed}: ${at12}`); // measured 1.9e-11 .. 3.1e-8
     assert.ok(at20 < 1e-10, `20 products, seed ${seed}: ${at20}`); // measured 2.2e-15 .. 4.4e-15
   }
-  // After 10 products the error depends on the start vector (measured 1.1e-5 .. 2.4e-2; science.md: 6e-6).
+  // After 10 products the error depends on the start vector (measured 1.1e-5 .. 2.4e-2; docs/methods.md: 6e-6).
   const median10 = [...at10].sort((a, b) => a - b)[2];
   assert.ok(median10 < 1e-4, `median error after 10 products ${median10}`);
 });

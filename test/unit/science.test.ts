@@ -1,5 +1,5 @@
 /**
- * The training-dynamics claims of science.md, shown by Basin's own training lab on the bundled
+ * The training-dynamics claims of docs/methods.md ("Training dynamics"), shown by Basin's own training lab on the bundled
  * edge-of-stability example (a 4-32-32-2 tanh MLP with MSE on 256 samples):
  * - edge of stability (Cohen et al. 2021): progressive sharpening, then lambda_max hovering at
  *   2/lr while the loss keeps falling non-monotonically; a small step stays far below 2/lr;

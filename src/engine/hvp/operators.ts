@@ -2,7 +2,7 @@
  * Hessian operators over a model's full-batch loss, behind the `LinearOperator` interface:
  * - exact: double backprop (Pearlmutter 1994), with second-order-safe gradients installed;
  * - finite differences of gradients: H v ~ (g(theta + eps u) - g(theta - eps u)) / (2 eps) |v|,
- *   u = v / |v|, eps = 3e-3 (science.md: in float32, eps in [1e-3, 3e-2] gave the top eigenvalue to
+ *   u = v / |v|, eps = 3e-3 (docs/methods.md, "Curvature": in float32, eps in [1e-3, 3e-2] gave the top eigenvalue to
  *   ~1e-5 relative, eps = 1e-4 was far worse; the low end of that range because larger steps cross
  *   the kinks of max pooling and ReLU: on a max-pooling convnet eps = 1e-2 was 64% off along the
  *   top eigenvector, 3e-3 was 1e-5), usable for any model;

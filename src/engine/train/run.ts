@@ -14,7 +14,7 @@
  * Every file but metrics.jsonl is written under a temporary name and renamed; a kill can only cut
  * the last metrics line. Resuming (resume.ts) continues from the newest whole checkpoint.
  *
- * Probes (science.md, "Training dynamics"): lambda_max by Lanczos warm-started from the previous
+ * Probes (docs/methods.md, "Training dynamics"): lambda_max by Lanczos warm-started from the previous
  * eigenvector (a few products per probe, not a restart), the stability threshold of the optimizer
  * (2/eta, or its momentum version), the trace (Hutch++), the implicit-gradient-regularization
  * term (h/4)|grad L|^2 (Barrett & Dherin 2021), SGD's implicit term (Smith et al. 2021), the
