@@ -146,7 +146,8 @@ export class History {
     else this.results.push(view);
     this.focus = view.id;
     this.emit({ type: 'result', view });
-    if (i < 0) this.emit({ type: 'reveal', id: view.id });
+    // A new card comes into view, and again when its streamed grid is complete (cards above may have grown).
+    if (i < 0 || !view.partial) this.emit({ type: 'reveal', id: view.id });
     if (!view.partial) this.persist();
   }
 
