@@ -14,9 +14,11 @@ import { applyChartDefaults } from './charts/setup';
 import type { PanelContext } from './charts/card';
 import { RunCharts } from './charts/runCharts';
 import { createResultCard, type ResultCard } from './charts/results';
+import { LineCard, type LineSeries } from './charts/lineCard';
+import { runLabel } from './runLabel';
 import { ALL_RESULTS, Store, defaultSettings, parseSettings, type ViewSettings } from './state';
 import { fmt, h, slug, table } from './format';
-import { readPalette, watchTheme, type Palette } from './theme';
+import { readPalette, watchTheme, type Palette, type SeriesColor } from './theme';
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
@@ -44,6 +46,9 @@ class Panel implements PanelContext {
     smoothing: h('input', { type: 'range', id: 'smoothing', min: 0, max: 0.99, step: 0.01, 'aria-describedby': 'smoothing-value' }),
     smoothingValue: h('output', { id: 'smoothing-value', for: 'smoothing' }),
     runMeta: h('p', { className: 'run-meta' }),
+    runActions: h('span', { className: 'run-actions', role: 'group', 'aria-label': 'Actions on this run' }),
+    overlay: h('section', { className: 'section', id: 'compare-runs', 'aria-labelledby': 'compare-h' }),
+    overlayGrid: h('div', { className: 'grid' }),
     runGrid: h('div', { className: 'grid' }),
     compare: h('div', { className: 'card wide compare' }),
     results: h('section', { className: 'section', 'aria-labelledby': 'results-h' }),
@@ -51,6 +56,8 @@ class Panel implements PanelContext {
     resultGrid: h('div', { className: 'grid' }),
   };
   private readonly buttons = new Map<Command, HTMLButtonElement>();
+  private readonly runButtons = new Map<Command, HTMLButtonElement>();
+  private overlayCards: LineCard[] = [];
   private compareTimer?: number;
 
   constructor(
@@ -95,9 +102,21 @@ class Panel implements PanelContext {
       ];
       for (const [command, label, tip] of defs) {
         const b = h('button', { type: 'button', className: command === 'stop' ? 'danger' : undefined, title: tip, text: label });
-        b.addEventListener('click', () => this.post({ type: 'command', command }));
+        b.addEventListener('click', () => this.post({ type: 'command', command, runId: command === 'probe' ? this.settings.run : undefined }));
         this.buttons.set(command, b);
         el.actions.append(b);
+      }
+      // The run menu's actions, on the run it shows.
+      const runDefs: [Command, string, string][] = [
+        ['probe', 'Probe now', "Probe this run's newest checkpoint: sharpness, trace, per-layer sharpness, noise scale"],
+        ['resume', 'Resume', 'Continue this stopped run from its newest checkpoint'],
+        ['trajectory', 'Trajectory plane', "The loss on the plane of this run's checkpoints, with its path"],
+      ];
+      for (const [command, label, tip] of runDefs) {
+        const b = h('button', { type: 'button', className: 'secondary', title: tip, text: label, 'data-command': command });
+        b.addEventListener('click', () => this.post({ type: 'command', command, runId: this.settings.run }));
+        this.runButtons.set(command, b);
+        el.runActions.append(b);
       }
     }
     const header = h('header', { className: 'topbar' }, brand, this.host ? el.actions : null);
@@ -123,11 +142,14 @@ class Panel implements PanelContext {
           { className: 'controls' },
           h('span', { className: 'control' }, h('label', { for: 'run-select' }, 'Run'), el.runSelect),
           h('span', { className: 'control' }, h('label', { for: 'smoothing' }, 'Smoothing'), el.smoothing, el.smoothingValue),
+          el.runActions,
         ),
       ),
       el.runMeta,
       el.runGrid,
     );
+    el.overlay.append(h('div', { className: 'section-head' }, h('h2', { id: 'compare-h', text: 'Compared runs' })), el.overlayGrid);
+    el.overlay.hidden = true;
 
     el.resultSelect.addEventListener('change', () => {
       this.settings.result = el.resultSelect.value;
@@ -146,7 +168,7 @@ class Panel implements PanelContext {
     el.empty.textContent = this.host
       ? 'Nothing to show yet. Train a model or run an analysis (Basin: Inspect Model File) and its charts appear here.'
       : 'This report holds no runs or results.';
-    root.append(header, h('main', {}, el.empty, el.training, el.results));
+    root.append(header, h('main', {}, el.empty, el.training, el.overlay, el.results));
   }
 
   handle(msg: ToWebview): void {
@@ -156,6 +178,7 @@ class Panel implements PanelContext {
         s.reset(msg.snapshot);
         this.chooseSelections();
         this.renderAll();
+        if (s.focus) this.reveal(s.focus);
         break;
       case 'runStarted':
         s.putRun(msg.run);
@@ -175,6 +198,7 @@ class Panel implements PanelContext {
           this.renderRunMeta();
         }
         this.scheduleCompare();
+        if (s.compare.includes(msg.runId)) this.renderOverlay();
         break;
       }
       case 'runEnded':
@@ -187,8 +211,9 @@ class Panel implements PanelContext {
       case 'result': {
         const known = s.results.has(msg.view.id);
         s.putResult(msg.view);
+        // A notebook: a new result joins the others (they stay visible together).
         if (!known && this.settings.result !== ALL_RESULTS) {
-          this.settings.result = msg.view.id;
+          this.settings.result = ALL_RESULTS;
           this.save();
         }
         this.renderResultPicker();
@@ -204,6 +229,14 @@ class Panel implements PanelContext {
         break;
       case 'exportPng':
         this.post({ type: 'exported', requestId: msg.requestId, images: this.images() });
+        break;
+      case 'reveal':
+        this.reveal(msg.id);
+        break;
+      case 'compare':
+        s.compare = msg.runIds;
+        this.renderOverlay();
+        this.reveal('compare');
         break;
       default: {
         const never: never = msg;
@@ -222,10 +255,7 @@ class Panel implements PanelContext {
     }
     // A report shows every result; the live panel the host's focus, else the newest.
     const r = this.settings.result;
-    if (!this.host) this.settings.result = ALL_RESULTS;
-    else if (!r || (r !== ALL_RESULTS && !s.results.has(r))) {
-      this.settings.result = s.focus && s.results.has(s.focus) ? s.focus : results[results.length - 1];
-    }
+    if (!this.host || !r || (r !== ALL_RESULTS && !s.results.has(r))) this.settings.result = results.length ? ALL_RESULTS : undefined;
   }
 
   private selectedRun(): RunView | undefined {
@@ -240,7 +270,72 @@ class Panel implements PanelContext {
     this.showRun();
     this.renderResultPicker();
     this.renderResults();
+    this.renderOverlay();
     this.renderEmpty();
+  }
+
+  /**
+   * Brings a card into view (the panel is a notebook: the newest answer is scrolled to): a run's
+   * charts, a result card, or the comparison of runs. The card is marked as the current one.
+   */
+  private reveal(id: string): void {
+    let target: HTMLElement | undefined;
+    if (id === 'compare') target = this.el.overlay.hidden ? undefined : this.el.overlay;
+    else if (this.store.runs.has(id)) {
+      if (this.settings.run !== id) {
+        this.settings.run = id;
+        this.save();
+        this.renderRunPicker();
+        this.showRun();
+      }
+      target = this.el.training;
+    } else if (this.store.results.has(id)) {
+      if (this.settings.result !== ALL_RESULTS && this.settings.result !== id) {
+        this.settings.result = ALL_RESULTS;
+        this.renderResultPicker();
+        this.renderResults();
+      }
+      target = this.resultCards.get(id)?.card.el;
+    }
+    if (!target || target.hidden) return;
+    document.querySelectorAll('.revealed').forEach((el) => el.classList.remove('revealed'));
+    target.classList.add('revealed');
+    target.setAttribute('data-revealed', id);
+    target.scrollIntoView({ block: 'start', behavior: 'auto' });
+  }
+
+  /** The comparison card: loss and sharpness of each compared run, each with its 2/eta line. */
+  private renderOverlay(): void {
+    const runs = this.store.compare.map((id) => this.store.runs.get(id)).filter((r): r is RunView => !!r);
+    this.el.overlay.hidden = runs.length === 0;
+    if (!runs.length) {
+      for (const c of this.overlayCards) c.destroy();
+      this.overlayCards = [];
+      this.el.overlayGrid.replaceChildren();
+      return;
+    }
+    if (!this.overlayCards.length) {
+      this.overlayCards = [
+        new LineCard('compare-loss', 'Loss of the compared runs', this, { xLabel: 'step', yLabel: 'training loss', log: true, logToggle: true, decimate: true, wide: true }),
+        new LineCard('compare-sharpness', 'Sharpness of the compared runs', this, { xLabel: 'step', yLabel: 'λmax', dots: true, decimate: true, wide: true }),
+      ];
+      this.el.overlayGrid.replaceChildren(...this.overlayCards.map((c) => c.el));
+    }
+    const colors: SeriesColor[] = ['blue', 'orange', 'green', 'purple', 'red', 'yellow'];
+    const names = runs.map((r) => runLabel(r, this.store.streaming.has(r.id), { short: true }));
+    const loss: LineSeries[] = runs.map((r, i) => ({ label: names[i], color: colors[i % colors.length], points: r.probes.map((p) => ({ x: p.step, y: p.loss })) }));
+    const sharp: LineSeries[] = runs.flatMap((r, i) => {
+      const color = colors[i % colors.length];
+      const pts = r.probes.filter((p) => p.lambdaMax !== undefined);
+      return [
+        { label: `${names[i]}: λmax`, color, points: pts.map((p) => ({ x: p.step, y: p.lambdaMax as number })) },
+        { label: `${names[i]}: 2/η`, color, dash: [6, 4], points: pts.filter((p) => p.threshold !== undefined).map((p) => ({ x: p.step, y: p.threshold as number })) },
+      ];
+    });
+    this.overlayCards[0].setTitle('Loss of the compared runs', `${runs.length} runs: ${names.join(' · ')}`);
+    this.overlayCards[1].setTitle('Sharpness of the compared runs', 'λmax (solid) and each run\'s 2/η threshold (dashed)');
+    this.overlayCards[0].setSeries(loss);
+    this.overlayCards[1].setSeries(sharp);
   }
 
   private renderEmpty(): void {
@@ -253,6 +348,14 @@ class Panel implements PanelContext {
   }
 
   private renderActions(): void {
+    const run = this.selectedRun();
+    const streaming = !!run && this.store.streaming.has(run.id);
+    const resume = this.runButtons.get('resume');
+    if (resume) resume.hidden = !run?.dir || streaming || !run.done || run.done.done || run.done.status === 'diverged';
+    const traj = this.runButtons.get('trajectory');
+    if (traj) traj.hidden = !run?.dir || streaming;
+    const probe = this.runButtons.get('probe');
+    if (probe) probe.hidden = !run || streaming;
     const stop = this.buttons.get('stop');
     if (stop) stop.hidden = this.store.streaming.size === 0 && !this.store.busy;
     const compare = this.buttons.get('compare');
@@ -266,8 +369,7 @@ class Panel implements PanelContext {
   }
 
   private runLabel(r: RunView): string {
-    const status = this.store.streaming.has(r.id) ? 'running' : (r.done?.status ?? 'loaded');
-    return `${r.title} (${status})`;
+    return runLabel(r, this.store.streaming.has(r.id));
   }
 
   private renderRunPicker(): void {
@@ -284,6 +386,7 @@ class Panel implements PanelContext {
     this.runCharts.show(run);
     this.renderRunMeta();
     this.renderCompare();
+    this.renderActions();
   }
 
   private renderRunMeta(): void {
@@ -432,6 +535,9 @@ class Panel implements PanelContext {
       const run = this.selectedRun();
       for (const [k, v] of Object.entries(this.runCharts.images())) out[`${slug(run?.title ?? 'run')}-${k.replace(/^run-/, '')}`] = v;
     }
+    if (!this.el.overlay.hidden) {
+      for (const c of this.overlayCards) for (const [k, v] of Object.entries(c.images())) out[k] = v;
+    }
     if (!this.el.results.hidden) {
       for (const [id, rc] of this.resultCards) {
         const view = this.store.results.get(id);
@@ -445,6 +551,7 @@ class Panel implements PanelContext {
     this.pal = readPalette();
     applyChartDefaults(this.pal);
     this.runCharts.applyTheme();
+    for (const c of this.overlayCards) c.applyTheme();
     for (const rc of this.resultCards.values()) rc.card.applyTheme();
   }
 }

@@ -46,6 +46,8 @@ export class Store {
   status = '';
   busy = false;
   focus?: string;
+  /** The runs the comparison card overlays. */
+  compare: string[] = [];
 
   constructor(private readonly live: boolean) {}
 
@@ -57,6 +59,7 @@ export class Store {
     for (const r of s.results) this.results.set(r.id, r);
     this.status = s.status ?? '';
     this.focus = s.focus;
+    this.compare = s.compare ?? [];
   }
 
   putRun(run: RunView): void {

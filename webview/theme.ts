@@ -4,6 +4,8 @@
  * a light palette instead. Re-read whenever VS Code switches the theme (the body's class changes).
  */
 
+import { hex, parseColor, withContrast } from './contrast';
+
 export type SeriesColor = 'blue' | 'red' | 'green' | 'yellow' | 'orange' | 'purple' | 'foreground';
 
 export interface Palette {
@@ -45,6 +47,20 @@ const LIGHT: Palette = {
   dark: false,
 };
 
+/** The series colours, each nudged to at least 3:1 contrast with the background (WCAG, graphics). */
+export const SERIES_KEYS = ['blue', 'red', 'green', 'yellow', 'orange', 'purple'] as const;
+
+export function contrastSafe(p: Palette): Palette {
+  const bg = parseColor(p.background);
+  if (!bg) return p;
+  const out = { ...p };
+  for (const k of SERIES_KEYS) {
+    const c = parseColor(p[k]);
+    if (c) out[k] = hex(withContrast(c, bg, 3));
+  }
+  return out;
+}
+
 let probe: CanvasRenderingContext2D | null | undefined;
 
 /** Any CSS colour as [r, g, b, a] (via a canvas, which normalizes every syntax it accepts). */
@@ -83,24 +99,28 @@ export function readPalette(): Palette {
   const background = v('--vscode-editor-background', LIGHT.background);
   const dark = hasTheme ? luminance(background) < 0.5 : false;
   const size = parseFloat(v('--vscode-font-size', '')) || (hasTheme ? 13 : LIGHT.fontSize);
-  return {
+  const norm = (c: string): string => {
+    const [r, g, b] = rgba(c);
+    return `rgb(${r}, ${g}, ${b})`;
+  };
+  return contrastSafe({
     foreground,
     muted: v('--vscode-descriptionForeground', hasTheme ? alpha(foreground, 0.75) : LIGHT.muted),
-    background,
     grid: highContrast ? alpha(v('--vscode-contrastBorder', foreground), 0.5) : alpha(foreground, dark ? 0.14 : 0.12),
     border: v('--vscode-contrastBorder', v('--vscode-widget-border', v('--vscode-panel-border', LIGHT.border))),
     focus: v('--vscode-focusBorder', LIGHT.focus),
-    blue: v('--vscode-charts-blue', LIGHT.blue),
-    red: v('--vscode-charts-red', LIGHT.red),
-    green: v('--vscode-charts-green', LIGHT.green),
-    yellow: v('--vscode-charts-yellow', LIGHT.yellow),
-    orange: v('--vscode-charts-orange', LIGHT.orange),
-    purple: v('--vscode-charts-purple', LIGHT.purple),
+    background: norm(background),
+    blue: norm(v('--vscode-charts-blue', LIGHT.blue)),
+    red: norm(v('--vscode-charts-red', LIGHT.red)),
+    green: norm(v('--vscode-charts-green', LIGHT.green)),
+    yellow: norm(v('--vscode-charts-yellow', LIGHT.yellow)),
+    orange: norm(v('--vscode-charts-orange', LIGHT.orange)),
+    purple: norm(v('--vscode-charts-purple', LIGHT.purple)),
     fontFamily: v('--vscode-font-family', LIGHT.fontFamily),
     fontSize: Math.max(10, size - 1),
     highContrast,
     dark,
-  };
+  });
 }
 
 export function seriesColor(p: Palette, c: SeriesColor): string {

@@ -4,6 +4,7 @@
  * so the extension host's thread only forwards messages; this side never imports the engine.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import * as vscode from 'vscode';
@@ -12,8 +13,32 @@ import { History } from './history';
 import { BasinPanel, PANEL_COMMAND_IDS, type PanelCommand } from './panel';
 import { BasinCodeLens, EXPERIMENT_GLOB, LayerDecorations, isExperiment } from './lenses';
 import type { JobKind, JobOptions, ProblemInput } from '../shared/workerProtocol';
-import type { JobResult, TrainDone } from '../shared/results';
+import type { JobResult, ProbeRecord, RunCheckpoint, TrainDone, TrainSettings } from '../shared/results';
+import type { RunView } from '../shared/protocol';
+import { readRunDir } from '../shared/runDir';
 import { gridCsv, isSurface } from '../shared/csv';
+
+/** How a job ended when it gave no result: the user cancelled it, or it failed (already shown). */
+interface Outcome {
+  failed?: 'cancelled' | 'error';
+}
+
+/** 'YYYY-MM-DD HH:MM' of a run started at `ms`, for telling runs apart in menus. */
+function when(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '';
+  const d = new Date(ms);
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** A run's checkpoints in step order (manifest.json), without the last-good copy. */
+function runCheckpoints(dir: string): RunCheckpoint[] {
+  const read = readRunDir(dir);
+  if ('problem' in read) return [];
+  return read.manifest.checkpoints
+    .filter((c) => c.by !== 'last-good' && fs.existsSync(path.join(dir, c.dir, 'model.json')))
+    .sort((a, b) => a.step - b.step);
+}
 
 interface Target {
   problem: ProblemInput;
@@ -56,7 +81,7 @@ class Basin implements vscode.Disposable {
       vscode.languages.registerCodeLensProvider([{ pattern: EXPERIMENT_GLOB }], this.lens),
       vscode.window.registerWebviewPanelSerializer(BasinPanel.viewType, {
         deserializeWebviewPanel: async (panel) => {
-          BasinPanel.revive(panel, context, this.history, (c) => this.panelCommand(c));
+          BasinPanel.revive(panel, context, this.history, (c, r) => this.panelCommand(c, r));
         },
       }),
       vscode.workspace.onDidSaveTextDocument((doc) => this.onSave(doc)),
@@ -64,12 +89,14 @@ class Basin implements vscode.Disposable {
     const commands: Record<string, (...args: never[]) => unknown> = {
       'basin.openPanel': () => this.openPanel(),
       'basin.trainAndProbe': (uri?: vscode.Uri) => this.trainAndProbe(uri),
+      'basin.probeNow': (arg?: vscode.Uri | string) => this.probeNow(arg),
+      'basin.resume': (runId?: string) => this.resume(runId),
       'basin.inspectModel': (uri?: vscode.Uri) => this.inspect(uri),
       'basin.spectrum': (uri?: vscode.Uri) => this.spectrum(uri),
       'basin.slice': (uri?: vscode.Uri) => this.slice(uri),
       'basin.surface': (uri?: vscode.Uri) => this.surface(uri),
-      'basin.interpolate': (uri?: vscode.Uri) => this.interpolate(uri),
-      'basin.trajectory': (uri?: vscode.Uri) => this.trajectory(uri),
+      'basin.interpolate': (uri?: vscode.Uri, uris?: vscode.Uri[]) => this.interpolate(uri, uris),
+      'basin.trajectory': (arg?: vscode.Uri | string) => this.trajectory(arg),
       'basin.compareRuns': () => this.compareRuns(),
       'basin.stop': () => this.stop(),
       'basin.export': () => this.export(),
@@ -92,12 +119,15 @@ class Basin implements vscode.Disposable {
   }
 
   private openPanel(): BasinPanel {
-    return BasinPanel.createOrShow(this.context, this.history, (c) => this.panelCommand(c));
+    return BasinPanel.createOrShow(this.context, this.history, (c, r) => this.panelCommand(c, r));
   }
 
-  private panelCommand(c: PanelCommand): void {
+  /** A panel button: its command, with the run the panel shows for the run menu's actions. */
+  private panelCommand(c: PanelCommand, runId?: string): void {
     const id = PANEL_COMMAND_IDS.get(c);
-    if (id) void vscode.commands.executeCommand(id);
+    if (!id) return;
+    const withRun = c === 'probe' || c === 'resume' || c === 'trajectory';
+    void vscode.commands.executeCommand(id, ...(withRun && runId ? [runId] : []));
   }
 
   /** Resolves what to analyse: the given file, the active editor's, or one the user picks. */
@@ -150,7 +180,7 @@ class Basin implements vscode.Disposable {
   }
 
   /** Runs a job with a cancellable progress notification, the status bar and the log. */
-  private async job(kind: JobKind, target: Target, options: JobOptions, title: string, hooks: JobHooks = {}): Promise<JobResult | TrainDone | undefined> {
+  private async job(kind: JobKind, target: Target, options: JobOptions, title: string, hooks: JobHooks = {}, outcome: Outcome = {}): Promise<JobResult | TrainDone | undefined> {
     const controller = new AbortController();
     this.running.add(controller);
     this.output.info(`${title}: ${target.label}`);
@@ -182,10 +212,15 @@ class Basin implements vscode.Disposable {
       );
     } catch (e) {
       const err = e as JobError;
-      if (err.kind === 'cancelled') return undefined;
+      if (err.kind === 'cancelled') {
+        outcome.failed = 'cancelled';
+        return undefined;
+      }
+      outcome.failed = 'error';
       this.output.error(err.message);
+      // One notification per failure, naming what was asked and the file (the message names it).
       const text = err.kind === 'internal' ? 'internal error (details in the Basin log)' : err.message;
-      void vscode.window.showErrorMessage(`Basin: ${text}`, 'Show Log').then((a) => a && this.output.show());
+      void vscode.window.showErrorMessage(`Basin: ${title} failed: ${text}`, 'Show Log').then((a) => a && this.output.show());
       return undefined;
     } finally {
       loop.disable();
@@ -199,12 +234,16 @@ class Basin implements vscode.Disposable {
     }
   }
 
-  /** Runs a one-off analysis and shows it in the panel, streaming partial grids. */
-  private async analysis(kind: JobKind, uri: vscode.Uri | undefined, options: JobOptions, title: string): Promise<void> {
-    const target = await this.target(uri);
-    if (!target) return;
+  /**
+   * Runs a one-off analysis and shows it in the panel as a new card, titled by what it is and on
+   * which model ("Top 5 Hessian eigenvalues · spiral/model.json"), streaming partial grids.
+   * Returns whether it gave a result.
+   */
+  private async analysis(kind: JobKind, where: vscode.Uri | Target | undefined, options: JobOptions, title: string, what = title): Promise<boolean> {
+    const target = where && 'problem' in where ? where : await this.target(where);
+    if (!target) return false;
     const id = `${kind}-${++this.seq}-${Date.now()}`;
-    const name = `${title}: ${target.label}`;
+    const name = `${what} · ${target.label}`;
     this.openPanel();
     const result = await this.job(kind, target, options, title, {
       onPartial: (r) => this.history.putResult({ id, title: name, result: r, partial: true }),
@@ -212,7 +251,9 @@ class Basin implements vscode.Disposable {
     if (result && 'kind' in result) {
       this.history.putResult({ id, title: name, result });
       this.output.info(`${title} done in ${(result as { ms?: number }).ms?.toFixed(0) ?? '?'} ms (${(result as { backendDetail?: string }).backendDetail ?? ''})`);
+      return true;
     }
+    return false;
   }
 
   private async trainAndProbe(uri?: vscode.Uri): Promise<void> {
@@ -227,110 +268,349 @@ class Basin implements vscode.Disposable {
     this.lens.refresh();
     const probeEvery = this.config().get<number | null>('probeEvery', null);
     const steps = this.config().get<number | null>('trainSteps', null);
+    const layersEvery = this.config().get<number | null>('layerSharpnessEvery', null);
     const train: JobOptions['train'] = {};
     if (probeEvery) train.probeEvery = probeEvery;
     if (steps) train.steps = steps;
+    if (layersEvery) train.layersEvery = layersEvery;
+    const keep = this.config().get<number>('checkpointsPerRun', 10);
+    const options: JobOptions = { train, runDir, layerProbes: 10 };
+    if (keep > 0) options.keepCheckpoints = keep;
+    await this.runTraining(id, target, options, 'Train and Probe');
+  }
+
+  /**
+   * Runs (or resumes) the training job of run `id`: streams its probes, follows it in the CodeLens,
+   * and says how it ended. A run that failed or was stopped before its first probe leaves nothing
+   * behind (no run in the panel, no run folder); a stopped run offers Resume.
+   */
+  private async runTraining(id: string, target: Target, options: JobOptions, title: string): Promise<void> {
+    const runDir = options.runDir as string;
     let lensTimer: NodeJS.Timeout | undefined;
     const hooks: JobHooks = {
       onProbes: (records, settings) => {
         this.history.addProbes(id, records, settings);
+        // The CodeLens follows the run: at most one refresh in flight, about 4 a second.
         lensTimer ??= setTimeout(() => {
           lensTimer = undefined;
           this.lens.refresh();
-        }, 500);
+        }, 250);
       },
     };
-    const done = (await this.job('train', target, { train, runDir }, 'Train and Probe', hooks)) as TrainDone | undefined;
+    const outcome: Outcome = {};
+    const done = (await this.job('train', target, options, title, hooks, outcome)) as TrainDone | undefined;
     if (lensTimer) clearTimeout(lensTimer);
-    this.history.endRun(id, done ?? { done: false, run: runDir, status: 'cancelled', reason: 'stopped', steps: 0 });
+    const run = this.history.runs.find((r) => r.id === id);
+    if (!done && !options.resume && (run?.probes.length ?? 0) === 0) {
+      // Nothing was computed: forget the run, and its folder if the worker had begun it.
+      this.history.removeRun(id);
+      this.lens.refresh();
+      fs.rmSync(runDir, { recursive: true, force: true });
+      return;
+    }
+    this.history.endRun(id, done ?? { done: false, run: runDir, status: outcome.failed === 'error' ? 'failed' : 'cancelled', reason: outcome.failed === 'error' ? 'the compute job failed (see the Basin log)' : 'stopped', steps: run?.probes[run.probes.length - 1]?.step ?? 0 });
     this.lens.refresh();
-    const latest = this.history.latestFor(target.file);
-    const layers = [...(latest?.run.probes ?? [])].reverse().find((p) => p.layerSharpness);
+    const layers = [...(run?.probes ?? [])].reverse().find((p) => p.layerSharpness);
     if (layers?.layerSharpness) {
       const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(target.file));
       this.decorations.show(doc, layers.layerSharpness, layers.step);
     }
-    if (done && !done.done && done.status === 'diverged') void vscode.window.showWarningMessage(`Basin: ${done.reason}`);
-    if (done) this.output.info(`run ${done.status}: ${done.run}`);
+    if (done) this.output.info(`run ${done.status}: ${done.run}${done.reason ? ` (${done.reason})` : ''}`);
+    if (done && !done.done && done.status === 'diverged') void vscode.window.showWarningMessage(`Basin: the run diverged: ${done.reason}`);
+    if (done && (done.status === 'cancelled' || done.status === 'failed')) {
+      const what = done.status === 'cancelled' ? `stopped at step ${done.steps}` : `failed at step ${done.steps}: ${(done.reason ?? '').replace(/; the run can be resumed.*$/, '')}`;
+      const show = done.status === 'cancelled' ? vscode.window.showInformationMessage : vscode.window.showErrorMessage;
+      void show(`Basin: the run of ${target.label} ${what}. Resume continues it from its newest checkpoint.`, 'Resume').then((a) => a && this.resume(id));
+    }
+  }
+
+  /** The run `runId`, or the newest run of `file`, or the newest run. */
+  private findRun(runId?: string, file?: string): RunView | undefined {
+    if (runId) return this.history.runs.find((r) => r.id === runId);
+    if (file) return this.history.latestFor(file)?.run;
+    return this.history.runs[this.history.runs.length - 1];
+  }
+
+  /** The run's problem (its module or model and data), from its manifest. */
+  private runTarget(run: RunView): Target | undefined {
+    if (!run.dir) return undefined;
+    const read = readRunDir(run.dir);
+    if ('problem' in read) {
+      void vscode.window.showErrorMessage(`Basin: ${run.dir}: ${read.problem}`);
+      return undefined;
+    }
+    const p = read.manifest.problem;
+    const problem: ProblemInput = {};
+    for (const k of ['model', 'data', 'labels', 'noHeader', 'loss', 'experiment'] as const) if (p[k] !== undefined) (problem as Record<string, unknown>)[k] = p[k];
+    const file = p.experiment ?? p.model ?? run.dir;
+    return { problem, file, label: run.title };
+  }
+
+  /** Continues a stopped (or failed) run from its newest checkpoint, in the same run. */
+  private async resume(runId?: string): Promise<void> {
+    let run = runId ? this.findRun(runId) : undefined;
+    if (!run) {
+      const candidates = this.history.runs.filter((r) => r.dir && r.done && !r.done.done && r.done.status !== 'diverged');
+      if (!candidates.length) {
+        void vscode.window.showInformationMessage('Basin: no stopped run to resume.');
+        return;
+      }
+      const pick = await vscode.window.showQuickPick(candidates.map((r) => ({ ...this.runItem(r), run: r })), { title: 'Basin: resume which run?' });
+      run = pick?.run;
+    }
+    if (!run?.dir) return;
+    if (this.running.size > 0 && !run.done) {
+      void vscode.window.showInformationMessage('Basin: this run is still running.');
+      return;
+    }
+    const target = this.runTarget(run);
+    if (!target) return;
+    this.history.restartRun(run.id);
+    this.openPanel();
+    await this.runTraining(run.id, target, { runDir: run.dir, resume: true }, 'Resume Run');
+  }
+
+  /** A run in a quick pick: its title, when it started, optimizer, lr and status. */
+  private runItem(r: RunView): vscode.QuickPickItem {
+    const st = r.settings;
+    const status = r.done ? r.done.status : 'running';
+    return {
+      label: r.title,
+      description: [when(this.history.startedAt(r)), st ? `${st.optimizer} lr ${st.lr}` : '', status].filter(Boolean).join(' · '),
+      detail: r.dir ? vscode.workspace.asRelativePath(r.dir) : undefined,
+    };
+  }
+
+  /**
+   * Probe now: sharpness, trace, per-layer sharpness and the gradient noise scale of the current
+   * model, with no training: the run's newest checkpoint (a run of the module, or the run the panel
+   * shows), recorded at its step in the same run; or the module's model when it has no run.
+   */
+  private async probeNow(arg?: vscode.Uri | string): Promise<void> {
+    const uri = typeof arg === 'string' ? undefined : (arg ?? vscode.window.activeTextEditor?.document.uri);
+    const module = uri && isExperiment(uri) ? uri.fsPath : undefined;
+    let run = typeof arg === 'string' ? this.findRun(arg) : module ? this.findRun(undefined, module) : this.findRun();
+    if (run && !run.dir) run = undefined;
+    let target: Target | undefined;
+    let step = 0;
+    let settings: Partial<TrainSettings> = {};
+    let last: ProbeRecord | undefined;
+    if (run?.dir) {
+      const checkpoints = runCheckpoints(run.dir);
+      const ck = checkpoints[checkpoints.length - 1];
+      const base = this.runTarget(run);
+      if (!base) return;
+      if (!ck) {
+        void vscode.window.showErrorMessage(`Basin: Probe Now: the run ${run.title} has no checkpoint yet (${vscode.workspace.asRelativePath(run.dir)}); probe it once it has written one.`);
+        return;
+      }
+      step = ck.step;
+      last = [...run.probes].reverse().find((p) => p.step <= step);
+      settings = run.settings ?? {};
+      target = { ...base, problem: { ...base.problem, model: path.join(run.dir, ck.dir, 'model.json') }, label: `${run.title} at step ${step}` };
+    } else {
+      target = await this.target(uri, 'experiment');
+      if (!target) return;
+      const id = `probe-${++this.seq}-${Date.now()}`;
+      run = this.history.startRun(id, `${target.label} (its model, untrained)`, undefined, target.file);
+    }
+    const runId = run.id;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'basin-probe-'));
+    const train: Partial<TrainSettings> = {
+      ...settings,
+      steps: 0,
+      schedule: 'constant',
+      lr: last?.lr ?? settings.lr ?? 0.05,
+      probeEvery: 1,
+      traceEvery: 1,
+      noiseEvery: 1,
+      layersEvery: 1,
+      checkpointEvery: 0,
+      checkpointSeconds: 0,
+    };
+    if (run.settings === undefined) delete train.optimizer;
+    let record: ProbeRecord | undefined;
+    let got: TrainSettings | undefined;
+    this.openPanel();
+    try {
+      await this.job('train', target, { train, runDir: path.join(tmp, 'probe') }, 'Probe Now', {
+        onProbes: (records, s) => {
+          record = records[records.length - 1] ?? record;
+          got ??= s;
+        },
+      });
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    if (!record) {
+      if (run.probes.length === 0 && !run.dir) this.history.removeRun(runId);
+      return;
+    }
+    // The probe's own distance is from the checkpoint to itself: not the run's distance from init.
+    const { distInit: _d, ms: _ms, ...rest } = record;
+    const rec: ProbeRecord = { ...rest, ms: record.ms, step, epoch: last?.epoch ?? 0 };
+    if (!run.settings && got) this.history.addProbes(runId, [], { ...got, steps: 0 });
+    this.history.putProbe(runId, rec);
+    if (!run.done) this.history.endRun(runId, { done: true, run: run.dir ?? '', status: 'completed', steps: step });
+    this.lens.refresh();
+    if (rec.layerSharpness && target.file && isExperiment(vscode.Uri.file(target.file))) {
+      const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(target.file));
+      this.decorations.show(doc, rec.layerSharpness, step);
+    }
+    this.output.info(`Probe Now: ${target.label}: lambda_max ${rec.lambdaMax}, trace ${rec.trace}, noise scale ${rec.noiseScale}`);
   }
 
   private inspect(uri?: vscode.Uri): Promise<void> {
-    return this.analysis('info', uri, {}, 'Inspect Model');
+    return this.analysis('info', uri, {}, 'Inspect Model', 'Model').then(() => undefined);
   }
 
+  /** The top eigenvalues, then the spectral density, of one model (asked for once): two cards. */
   private async spectrum(uri?: vscode.Uri): Promise<void> {
+    const target = await this.target(uri);
+    if (!target) return;
     const k = this.config().get<number>('eigenvalues', 5);
-    await this.analysis('eigs', uri, { k }, 'Sharpness Spectrum');
-    await this.analysis('density', uri, { steps: 60, runs: 2 }, 'Spectral Density');
+    if (!(await this.analysis('eigs', target, { k }, 'Sharpness Spectrum', `Top ${k} Hessian eigenvalues`))) return;
+    await this.analysis('density', target, { steps: 60, runs: 2 }, 'Sharpness Spectrum', 'Hessian spectral density');
   }
 
   private slice(uri?: vscode.Uri): Promise<void> {
     const steps = this.config().get<number>('slice.steps', 51);
-    return this.analysis('slice', uri, { dirs: ['eigen', 'random', 'gradient'], x: `-1:1:${steps}` }, '1-D Slice');
+    return this.analysis('slice', uri, { dirs: ['eigen', 'random', 'gradient'], x: `-1:1:${steps}` }, '1-D Slice', '1-D loss slices').then(() => undefined);
   }
 
   private surface(uri?: vscode.Uri): Promise<void> {
     const steps = this.config().get<number>('surface.steps', 41);
-    return this.analysis('surface', uri, { x: `-1:1:${steps}` }, '2-D Surface');
+    return this.analysis('surface', uri, { x: `-1:1:${steps}` }, '2-D Surface', '2-D loss surface').then(() => undefined);
   }
 
-  private async interpolate(uri?: vscode.Uri): Promise<void> {
-    const picks = await vscode.window.showOpenDialog({ canSelectMany: true, filters: { 'TF.js model': ['json'] }, title: 'Basin: pick two model.json files (checkpoints of the same model)' });
-    const files = uri ? [uri, ...(picks ?? [])] : (picks ?? []);
-    if (files.length !== 2) {
-      if (files.length) void vscode.window.showErrorMessage(`Basin: interpolation needs exactly two model.json files (got ${files.length})`);
-      return;
-    }
-    const data = await this.dataFor(files[0]);
-    if (!data) return;
-    const target: Target = { problem: { model: files[0].fsPath, data }, file: files[0].fsPath, label: files.map((f) => vscode.workspace.asRelativePath(f)).join(' → ') };
-    const id = `interpolate-${++this.seq}`;
-    this.openPanel();
-    const r = await this.job('interpolate', target, { other: files[1].fsPath }, 'Interpolate', { onPartial: (x) => this.history.putResult({ id, title: `Interpolate: ${target.label}`, result: x, partial: true }) });
-    if (r && 'kind' in r) this.history.putResult({ id, title: `Interpolate: ${target.label}`, result: r });
-  }
-
-  /** A trajectory plane from a run's checkpoints (pick a run folder) or from picked model.json files. */
-  private async trajectory(uri?: vscode.Uri): Promise<void> {
-    const runs = this.history.runs.filter((r) => r.dir && fs.existsSync(path.join(r.dir, 'checkpoints')));
-    let checkpoints: string[] = [];
-    if (runs.length) {
-      const pick = await vscode.window.showQuickPick([...runs.map((r) => ({ label: r.title, description: r.dir, dir: r.dir })), { label: 'Pick checkpoint files…', description: '', dir: undefined }], { title: 'Basin: trajectory of which run?' });
-      if (!pick) return;
-      if (pick.dir) {
-        checkpoints = fs.readdirSync(path.join(pick.dir, 'checkpoints')).filter((d) => d.startsWith('step-')).sort().map((d) => path.join(pick.dir as string, 'checkpoints', d, 'model.json'));
+  /**
+   * Interpolates between two models: the two model.json files selected in the explorer, or two
+   * checkpoints picked from a run (or files picked in a dialog).
+   */
+  private async interpolate(uri?: vscode.Uri, uris?: vscode.Uri[]): Promise<void> {
+    let files: string[] = (uris && uris.length > 1 ? uris : []).map((u) => u.fsPath);
+    if (files.length === 0) {
+      const items: (vscode.QuickPickItem & { file?: string })[] = [];
+      for (const r of this.history.runs) {
+        if (!r.dir) continue;
+        for (const c of runCheckpoints(r.dir)) items.push({ label: `${r.title}: step ${c.step}`, description: vscode.workspace.asRelativePath(path.join(r.dir, c.dir)), file: path.join(r.dir, c.dir, 'model.json') });
+      }
+      if (uri && !items.some((i) => i.file === uri.fsPath)) items.unshift({ label: vscode.workspace.asRelativePath(uri), file: uri.fsPath, picked: true });
+      if (items.length >= 2) {
+        const picks = await vscode.window.showQuickPick([...items, { label: 'Pick model.json files…', description: 'a file dialog' }], {
+          canPickMany: true,
+          title: 'Basin: interpolate between which two models? (two checkpoints of the same model)',
+        });
+        if (!picks) return;
+        files = picks.filter((p) => p.file).map((p) => p.file as string);
+        if (files.length === 0 && picks.length) files = [];
+        else if (files.length !== 2) {
+          void vscode.window.showErrorMessage(`Basin: Interpolate needs exactly two models; ${files.length} were picked.`);
+          return;
+        }
+      }
+      if (files.length === 0) {
+        const picked = await vscode.window.showOpenDialog({ canSelectMany: true, filters: { 'TF.js model': ['json'] }, title: 'Basin: pick two model.json files (checkpoints of the same model)' });
+        files = (uri ? [uri, ...(picked ?? [])] : (picked ?? [])).map((u) => u.fsPath);
+        if (!picked?.length) return;
       }
     }
-    if (checkpoints.length === 0) {
-      const picks = await vscode.window.showOpenDialog({ canSelectMany: true, filters: { 'TF.js model': ['json'] }, title: 'Basin: pick 3 or more checkpoints (model.json), in training order' });
-      checkpoints = (picks ?? []).map((u) => u.fsPath).sort();
-    }
-    if (checkpoints.length < 3) {
-      void vscode.window.showErrorMessage(`Basin: a trajectory plane needs at least 3 checkpoints (found ${checkpoints.length}). Train with a checkpoint cadence (basin.checkpointEvery) first.`);
+    if (files.length !== 2) {
+      void vscode.window.showErrorMessage(`Basin: Interpolate needs exactly two model.json files; ${files.length} were selected. Select two in the explorer (Ctrl+click) and right-click one.`);
       return;
     }
-    const run = runs.find((r) => checkpoints[0].startsWith(r.dir as string));
-    const source = run ? this.history.runSource.get(run.id) : undefined;
-    const last = vscode.Uri.file(checkpoints[checkpoints.length - 1]);
-    let problem: ProblemInput;
-    if (source && isExperiment(vscode.Uri.file(source))) {
-      // The run's data comes from its experiment module: the final checkpoint is the model.
-      problem = { experiment: source, model: last.fsPath };
-    } else {
-      const data = await this.dataFor(uri ?? last);
-      if (!data) return;
-      problem = { model: last.fsPath, data };
-    }
-    const target: Target = { problem, file: last.fsPath, label: `${checkpoints.length} checkpoints` };
-    const id = `trajectory-${++this.seq}`;
+    const problem = await this.problemForCheckpoint(files[0]);
+    if (!problem) return;
+    const label = files.map((f) => this.modelLabel(f)).join(' → ');
+    const target: Target = { problem, file: files[0], label };
+    const id = `interpolate-${++this.seq}-${Date.now()}`;
+    const title = `Loss along the line between two models · ${label}`;
     this.openPanel();
-    const r = await this.job('trajectory', target, { checkpoints }, 'Trajectory Plane', { onPartial: (x) => this.history.putResult({ id, title: `Trajectory: ${target.label}`, result: x, partial: true }) });
-    if (r && 'kind' in r) this.history.putResult({ id, title: `Trajectory: ${target.label}`, result: r });
+    const r = await this.job('interpolate', target, { other: files[1] }, 'Interpolate', { onPartial: (x) => this.history.putResult({ id, title, result: x, partial: true }) });
+    if (r && 'kind' in r) this.history.putResult({ id, title, result: r });
   }
 
+  /** "run title: step N" for a checkpoint of a known run, else the file relative to the workspace. */
+  private modelLabel(file: string): string {
+    for (const r of this.history.runs) {
+      if (!r.dir || !file.startsWith(r.dir + path.sep)) continue;
+      const c = runCheckpoints(r.dir).find((x) => path.join(r.dir as string, x.dir, 'model.json') === file);
+      if (c) return `${r.title} step ${c.step}`;
+    }
+    return vscode.workspace.asRelativePath(file);
+  }
+
+  /** A checkpoint's problem: its run's module (or data) when it belongs to a run, else model.json + data. */
+  private async problemForCheckpoint(file: string): Promise<ProblemInput | undefined> {
+    const dir = path.dirname(path.dirname(path.dirname(file)));
+    const read = fs.existsSync(path.join(dir, 'manifest.json')) ? readRunDir(dir) : undefined;
+    if (read && !('problem' in read)) {
+      const p = read.manifest.problem;
+      if (p.experiment) return { experiment: p.experiment, model: file };
+      if (p.data) return { model: file, data: p.data, labels: p.labels, noHeader: p.noHeader, loss: p.loss };
+    }
+    const data = await this.dataFor(vscode.Uri.file(file));
+    return data ? { model: file, data } : undefined;
+  }
+
+  /** A trajectory plane from a run's checkpoints (the run given, or picked), or from picked model.json files. */
+  private async trajectory(arg?: vscode.Uri | string): Promise<void> {
+    const runs = this.history.runs.filter((r) => r.dir && fs.existsSync(path.join(r.dir, 'manifest.json')));
+    let run = typeof arg === 'string' ? this.findRun(arg) : undefined;
+    let checkpoints: string[] = [];
+    if (!run && runs.length) {
+      const pick = await vscode.window.showQuickPick([...runs.map((r) => ({ ...this.runItem(r), run: r as RunView | undefined })), { label: 'Pick checkpoint files…', description: 'a file dialog', run: undefined }], { title: 'Basin: trajectory of which run?' });
+      if (!pick) return;
+      run = pick.run;
+    }
+    if (run?.dir) {
+      checkpoints = runCheckpoints(run.dir).map((c) => path.join(run.dir as string, c.dir, 'model.json'));
+      if (checkpoints.length < 3) {
+        void vscode.window.showErrorMessage(
+          `Basin: a trajectory plane needs at least 3 checkpoints; the run ${run.title} has ${checkpoints.length}. ` +
+            'Runs started in the editor keep about basin.checkpointsPerRun of them (Settings: "Basin: Checkpoints Per Run"); train again, or set train.checkpointEvery in the module.',
+        );
+        return;
+      }
+    } else {
+      const picks = await vscode.window.showOpenDialog({ canSelectMany: true, filters: { 'TF.js model': ['json'] }, title: 'Basin: pick 3 or more checkpoints (model.json), in training order' });
+      checkpoints = (picks ?? []).map((u) => u.fsPath).sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+      if (!picks?.length) return;
+      if (checkpoints.length < 3) {
+        void vscode.window.showErrorMessage(`Basin: a trajectory plane needs at least 3 checkpoints; ${checkpoints.length} were picked.`);
+        return;
+      }
+    }
+    const last = checkpoints[checkpoints.length - 1];
+    const problem = await this.problemForCheckpoint(last);
+    if (!problem) return;
+    const label = run ? `${run.title} (${checkpoints.length} checkpoints)` : `${checkpoints.length} checkpoints`;
+    const target: Target = { problem, file: last, label };
+    const id = `trajectory-${++this.seq}-${Date.now()}`;
+    const title = `Trajectory plane · ${label}`;
+    this.openPanel();
+    const r = await this.job('trajectory', target, { checkpoints }, 'Trajectory Plane', { onPartial: (x) => this.history.putResult({ id, title, result: x, partial: true }) });
+    if (r && 'kind' in r) this.history.putResult({ id, title, result: r });
+  }
+
+  /** Overlays the runs the user picks (loss and sharpness, each with its 2/eta) and shows that view. */
   private async compareRuns(): Promise<void> {
-    const panel = this.openPanel();
-    panel.post({ type: 'init', snapshot: { ...this.history.snapshot(), focus: 'compare' } });
+    const runs = this.history.runs.filter((r) => r.probes.length > 0);
+    if (runs.length === 0) {
+      void vscode.window.showInformationMessage('Basin: no runs to compare yet. Train a module (Basin: Train and Probe) first.');
+      return;
+    }
+    let ids = runs.map((r) => r.id);
+    if (runs.length > 2) {
+      const picks = await vscode.window.showQuickPick(
+        runs.map((r, i) => ({ ...this.runItem(r), id: r.id, picked: i >= runs.length - 2 })),
+        { canPickMany: true, title: 'Basin: compare which runs?' },
+      );
+      if (!picks?.length) return;
+      ids = picks.map((p) => p.id);
+    }
+    this.history.compare(ids);
+    this.openPanel();
   }
 
   private stop(): void {

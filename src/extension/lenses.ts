@@ -21,6 +21,17 @@ function modelLine(doc: vscode.TextDocument): number {
   return 0;
 }
 
+/** Layer-defining calls, in source order: tf.layers.dense(...), layers.conv2d(...), ... */
+const LAYER_CALL = /\blayers\.(dense|conv2d|batchNormalization)\s*\(/;
+/** A layer line longer than this gets its value as a CodeLens too (a half-width editor cuts it off). */
+const LONG_LINE = 60;
+
+function layerLines(doc: vscode.TextDocument): number[] {
+  const lines: number[] = [];
+  for (let i = 0; i < doc.lineCount; i++) if (LAYER_CALL.test(doc.lineAt(i).text)) lines.push(i);
+  return lines;
+}
+
 export class BasinCodeLens implements vscode.CodeLensProvider {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.changed.event;
@@ -47,8 +58,19 @@ export class BasinCodeLens implements vscode.CodeLensProvider {
           command: 'basin.openPanel',
           tooltip: 'Basin: the latest probe of this module (open the panel)',
         }),
-        new vscode.CodeLens(range, { title: 'Probe again', command: 'basin.trainAndProbe', arguments: [doc.uri] }),
+        new vscode.CodeLens(range, { title: 'Probe again', command: 'basin.probeNow', arguments: [doc.uri], tooltip: "Basin: probe the run's newest checkpoint (no training)" }),
+        new vscode.CodeLens(range, { title: 'Train again', command: 'basin.trainAndProbe', arguments: [doc.uri] }),
       );
+      // Per-layer sharpness over long layer lines, where the end-of-line value is out of sight.
+      const layers = [...latest.run.probes].reverse().find((q) => q.layerSharpness)?.layerSharpness;
+      if (layers) {
+        const entries = Object.entries(layers);
+        layerLines(doc).forEach((line, i) => {
+          const e = entries[i];
+          if (!e || doc.lineAt(line).text.length <= LONG_LINE) return;
+          lenses.push(new vscode.CodeLens(new vscode.Range(line, 0, line, 0), { title: `λ ${e[0]} ${fmt(e[1])}`, command: 'basin.openPanel', tooltip: `Basin: top Hessian eigenvalue of layer ${e[0]}'s parameters` }));
+        });
+      }
     } else {
       lenses.push(
         new vscode.CodeLens(range, { title: 'Basin: Train and Probe', command: 'basin.trainAndProbe', arguments: [doc.uri] }),
@@ -59,8 +81,6 @@ export class BasinCodeLens implements vscode.CodeLensProvider {
   }
 }
 
-/** Layer-defining calls, in source order: tf.layers.dense(...), layers.conv2d(...), ... */
-const LAYER_CALL = /\blayers\.(dense|conv2d|batchNormalization)\s*\(/;
 
 export class LayerDecorations implements vscode.Disposable {
   private readonly type = vscode.window.createTextEditorDecorationType({
@@ -82,8 +102,7 @@ export class LayerDecorations implements vscode.Disposable {
 
   /** Shows each layer's sharpness beside the line that defines it (layers in model order). */
   show(doc: vscode.TextDocument, sharpness: Record<string, number>, step: number): void {
-    const lines: number[] = [];
-    for (let i = 0; i < doc.lineCount; i++) if (LAYER_CALL.test(doc.lineAt(i).text)) lines.push(i);
+    const lines = layerLines(doc);
     const layers = Object.entries(sharpness);
     const decos: vscode.DecorationOptions[] = [];
     layers.forEach(([name, value], i) => {
@@ -93,7 +112,7 @@ export class LayerDecorations implements vscode.Disposable {
       decos.push({
         range: new vscode.Range(end, end),
         renderOptions: { after: { contentText: `λ ${fmt(value)}` } },
-        hoverMessage: new vscode.MarkdownString(`**${name}**: top Hessian eigenvalue of this layer's parameters, ${fmt(value, 6)} (step ${step})`),
+        hoverMessage: new vscode.MarkdownString(`**λ ${fmt(value, 6)}** · ${name}: top Hessian eigenvalue of this layer's parameters (step ${step})`),
       });
     });
     this.current.set(doc.uri.fsPath, decos);

@@ -18,10 +18,15 @@ export type PanelCommand = Extract<FromWebview, { type: 'command' }>['command'];
 /** The VS Code command each panel button runs (a Map: a string from the page selects nothing else). */
 export const PANEL_COMMAND_IDS: ReadonlyMap<PanelCommand, string> = new Map<PanelCommand, string>([
   ['stop', 'basin.stop'],
-  ['probe', 'basin.trainAndProbe'],
+  ['probe', 'basin.probeNow'],
   ['export', 'basin.export'],
   ['compare', 'basin.compareRuns'],
+  ['resume', 'basin.resume'],
+  ['trajectory', 'basin.trajectory'],
 ]);
+
+/** What the panel asks for: a command, and the run it shows (for the run menu's actions). */
+export type PanelCommandHandler = (c: PanelCommand, runId?: string) => void;
 
 export class BasinPanel implements vscode.Disposable {
   static readonly viewType = 'basin.panel';
@@ -32,7 +37,7 @@ export class BasinPanel implements vscode.Disposable {
   private nextExport = 1;
   private ready = false;
 
-  static createOrShow(context: vscode.ExtensionContext, history: History, onCommand: (c: PanelCommand) => void): BasinPanel {
+  static createOrShow(context: vscode.ExtensionContext, history: History, onCommand: PanelCommandHandler): BasinPanel {
     if (BasinPanel.current) {
       BasinPanel.current.panel.reveal(vscode.ViewColumn.Beside, true);
       return BasinPanel.current;
@@ -42,7 +47,7 @@ export class BasinPanel implements vscode.Disposable {
     return BasinPanel.current;
   }
 
-  static revive(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, history: History, onCommand: (c: PanelCommand) => void): BasinPanel {
+  static revive(panel: vscode.WebviewPanel, context: vscode.ExtensionContext, history: History, onCommand: PanelCommandHandler): BasinPanel {
     panel.webview.options = BasinPanel.options(context);
     BasinPanel.current = new BasinPanel(panel, context, history, onCommand);
     return BasinPanel.current;
@@ -60,7 +65,7 @@ export class BasinPanel implements vscode.Disposable {
     readonly panel: vscode.WebviewPanel,
     private readonly context: vscode.ExtensionContext,
     private readonly history: History,
-    private readonly onCommand: (c: PanelCommand) => void,
+    private readonly onCommand: PanelCommandHandler,
   ) {
     panel.iconPath = vscode.Uri.joinPath(context.extensionUri, 'media', 'basin.svg');
     panel.webview.html = this.html(panel.webview);
@@ -98,7 +103,7 @@ export class BasinPanel implements vscode.Disposable {
         break;
       }
       case 'command':
-        this.onCommand(m.command);
+        this.onCommand(m.command, m.runId);
         break;
     }
   }

@@ -10,8 +10,10 @@ import type { JobResult, ProbeRecord, TrainDone, TrainSettings } from './results
 export interface RunView {
   id: string;
   title: string;
-  /** The run directory. */
+  /** The run directory (none for a probe of a module's untrained model). */
   dir?: string;
+  /** When it started (ms since 1970), to tell runs apart. */
+  started?: number;
   settings?: TrainSettings;
   probes: ProbeRecord[];
   done?: TrainDone;
@@ -30,8 +32,10 @@ export interface ResultView {
 export interface PanelSnapshot {
   runs: RunView[];
   results: ResultView[];
-  /** The run or result shown first. */
+  /** The run or result shown first (brought into view), or 'compare'. */
   focus?: string;
+  /** The runs overlaid in the comparison card (Basin: Compare Runs). */
+  compare?: string[];
   status?: string;
 }
 
@@ -60,6 +64,19 @@ export interface ResultMessage {
   type: 'result';
   view: ResultView;
 }
+/**
+ * Bring a card into view: a run's charts (`id` a run id), a result card (a result id) or the
+ * comparison of runs ('compare'). A new result is revealed with it: the panel is a notebook.
+ */
+export interface RevealMessage {
+  type: 'reveal';
+  id: string;
+}
+/** Overlay these runs (loss and sharpness, each with its 2/eta line) in the comparison card, and reveal it. */
+export interface CompareMessage {
+  type: 'compare';
+  runIds: string[];
+}
 export interface StatusMessage {
   type: 'status';
   text: string;
@@ -70,7 +87,7 @@ export interface ExportRequest {
   type: 'exportPng';
   requestId: number;
 }
-export type ToWebview = InitMessage | RunStartedMessage | ProbesMessage | RunEndedMessage | ResultMessage | StatusMessage | ExportRequest;
+export type ToWebview = InitMessage | RunStartedMessage | ProbesMessage | RunEndedMessage | ResultMessage | StatusMessage | ExportRequest | RevealMessage | CompareMessage;
 
 export interface ReadyMessage {
   type: 'ready';
@@ -81,10 +98,14 @@ export interface ExportedMessage {
   /** chart name -> PNG data URL. */
   images: Record<string, string>;
 }
-/** A button in the panel asked the host to run a command. */
+/**
+ * A button in the panel asked the host to run a command; `runId` is the run the panel shows (the
+ * run menu's actions: probe it now, resume it, its trajectory plane).
+ */
 export interface CommandMessage {
   type: 'command';
-  command: 'stop' | 'probe' | 'export' | 'compare';
+  command: 'stop' | 'probe' | 'export' | 'compare' | 'resume' | 'trajectory';
+  runId?: string;
 }
 export type FromWebview = ReadyMessage | ExportedMessage | CommandMessage;
 

@@ -45,7 +45,7 @@ export const BACKEND_NAMES: readonly NonNullable<RunRequest['backend']>[] = ['te
 export const FLATNESS_MEASURE_NAMES: readonly NonNullable<JobOptions['measures']>[number][] = ['sam', 'asam', 'epsilon', 'pacbayes', 'radius'];
 export const OPTIMIZER_NAMES: readonly TrainSettings['optimizer'][] = ['gd', 'sgd', 'momentum', 'nesterov', 'adam', 'sam', 'asam', 'flow'];
 /** The commands the panel may ask the host to run (its buttons). */
-export const PANEL_COMMANDS: ReadonlySet<CommandMessage['command']> = new Set<CommandMessage['command']>(['stop', 'probe', 'export', 'compare']);
+export const PANEL_COMMANDS: ReadonlySet<CommandMessage['command']> = new Set<CommandMessage['command']>(['stop', 'probe', 'export', 'compare', 'resume', 'trajectory']);
 
 /**
  * Every job option with its general type (`Record`: a field added to `JobOptions` must be added
@@ -86,6 +86,9 @@ const OPTION_SPECS: Record<keyof JobOptions, FieldSpec> = {
   directions: int(1),
   train: { type: 'settings' },
   runDir: str,
+  resume: { type: 'boolean' },
+  keepCheckpoints: int(1),
+  layerProbes: int(1),
 };
 
 type Entry = keyof JobOptions | [keyof JobOptions, Partial<OptionRule>];
@@ -108,7 +111,7 @@ const JOB_TABLE: Record<JobKind, ReadonlyMap<keyof JobOptions, OptionRule>> = {
   interpolate: rules('seed', ['other', { required: true }], 'x', 'test'),
   trajectory: rules('seed', ['checkpoints', { required: true }], 'x', 'y', ['steps', { spec: int(2) }], 'test'),
   flatness: rules('seed', 'measures', 'rho', 'asamRho', 'eta', 'epsilon', 'target', 'draws', 'criterion', 'delta', 'directions'),
-  train: rules('seed', 'train', ['runDir', { required: true }]),
+  train: rules('seed', 'train', ['runDir', { required: true }], 'resume', 'keepCheckpoints', 'layerProbes'),
 };
 
 /** Job kind -> the options it accepts, with their types. A `Map`: look kinds up with `get`/`has` only. */
@@ -419,6 +422,8 @@ export function checkFromWebview(msg: unknown): string | undefined {
       if (typeof command !== 'string' || !(PANEL_COMMANDS as ReadonlySet<string>).has(command)) {
         return `command: command must be one of ${[...PANEL_COMMANDS].join(', ')} (got ${show(command)})`;
       }
+      const runId = own(msg, 'runId');
+      if (runId !== undefined && typeof runId !== 'string') return `command: runId must be a string (got ${show(runId)})`;
       return undefined;
     }
     default:
@@ -490,7 +495,14 @@ export function checkToWebview(msg: unknown): string | undefined {
       return isString('text') ?? (typeof own(msg, 'busy') === 'boolean' ? undefined : `status: busy must be true or false (got ${show(own(msg, 'busy'))})`);
     case 'exportPng':
       return isId(own(msg, 'requestId')) ? undefined : `exportPng: requestId must be a whole number >= 0 (got ${show(own(msg, 'requestId'))})`;
+    case 'reveal':
+      return isString('id');
+    case 'compare': {
+      const ids = own(msg, 'runIds');
+      if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) return `compare: runIds must be an array of strings (got ${show(ids)})`;
+      return undefined;
+    }
     default:
-      return `type must be one of init, runStarted, probes, runEnded, result, status, exportPng (got ${show(type)})`;
+      return `type must be one of init, runStarted, probes, runEnded, result, status, exportPng, reveal, compare (got ${show(type)})`;
   }
 }

@@ -71,6 +71,18 @@ export interface JobOptions {
   /** Training: settings over the module's and the defaults, and the run directory. */
   train?: Partial<TrainSettings>;
   runDir?: string;
+  /** Training: continue the run in `runDir` from its newest whole checkpoint. */
+  resume?: boolean;
+  /**
+   * Training: when no checkpoint cadence in steps is set (by `train` or the module), keep about this
+   * many checkpoints over the run (a trajectory plane needs at least 3).
+   */
+  keepCheckpoints?: number;
+  /**
+   * Training: when no per-layer cadence is set, measure per-layer sharpness about this many times
+   * over the run (at probe steps), so its chart is a curve.
+   */
+  layerProbes?: number;
 }
 
 export interface RunRequest {

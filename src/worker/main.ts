@@ -14,6 +14,7 @@ import { runSlice, runSurface, type GridContext } from '../engine/surface/slice'
 import { runInterpolate, runTrajectory } from '../engine/surface/checkpoints';
 import { runFlatness } from '../engine/flatness/job';
 import { DEFAULT_SETTINGS, train, validateSettings } from '../engine/train/run';
+import { openRunForResume } from '../engine/train/resume';
 import type { JobResult, ProbeRecord, TrainDone, TrainSettings } from '../shared/results';
 import { BasinError } from '../engine/errors';
 import { MAX_PARAMS, MAX_THREADS, refuseOver } from '../engine/limits';
@@ -33,8 +34,16 @@ type Runner = (problem: Problem, o: JobOptions, ctx: JobContext & GridContext, r
 /** A training job: settings over the module's and the defaults, probe records batched every 200 ms. */
 const runTrain: Runner = async (problem, o, ctx, req) => {
   if (!o.runDir) throw new BasinError('a training job needs a run directory');
+  // A resumed run continues with the settings it was started with (its manifest's).
+  const opened = o.resume ? openRunForResume(o.runDir) : undefined;
+  for (const note of opened?.notes ?? []) console.error(`resume: ${note}`);
   const fromModule = (problem.experiment?.train ?? {}) as Partial<TrainSettings>;
-  const settings = validateSettings({ ...DEFAULT_SETTINGS, ...fromModule, ...(o.train ?? {}) }, problem.train.xShape[0]);
+  const settings = validateSettings({ ...DEFAULT_SETTINGS, ...(opened ? opened.settings : { ...fromModule, ...(o.train ?? {}) }) }, problem.train.xShape[0]);
+  // The editor's defaults: enough checkpoints for a trajectory, per-layer sharpness as a curve.
+  if (!opened && o.keepCheckpoints && !settings.checkpointEvery && settings.steps > 0) settings.checkpointEvery = Math.max(1, Math.ceil(settings.steps / o.keepCheckpoints));
+  if (!opened && o.layerProbes && !settings.layersEvery && settings.steps > 0) {
+    settings.layersEvery = settings.probeEvery * Math.max(1, Math.round(settings.steps / o.layerProbes / settings.probeEvery));
+  }
   let pending: ProbeRecord[] = [];
   let first = true;
   const flush = (): void => {
@@ -45,7 +54,7 @@ const runTrain: Runner = async (problem, o, ctx, req) => {
   };
   const timer = setInterval(flush, 200);
   try {
-    return await train(problem, settings, o.runDir, { signal: ctx.signal, onProbe: (r) => pending.push(r) });
+    return await train(problem, settings, o.runDir, { signal: ctx.signal, onProbe: (r) => pending.push(r) }, { resume: o.resume });
   } finally {
     clearInterval(timer);
     flush();

@@ -676,6 +676,106 @@ test('e. 2-D Surface on spiral.basin.ts draws the heatmap in the panel', { timeo
   });
 });
 
+/** The card the panel last brought into view ([data-revealed]): its title and whether it is in the viewport. */
+async function revealedCard(frame) {
+  return frame.evaluate(() => {
+    const el = document.querySelector('.revealed');
+    if (!el) return undefined;
+    const r = el.getBoundingClientRect();
+    const title = el.querySelector('h2, h3')?.textContent?.trim() ?? '';
+    return { id: el.getAttribute('data-revealed'), title, inView: r.top < window.innerHeight && r.bottom > 0 && r.top >= -1 };
+  });
+}
+
+/** Run directories of edge-of-stability in the workspace. */
+function eosRunDirs() {
+  const runsDir = path.join(WS, '.basin', 'runs');
+  return fs.existsSync(runsDir) ? fs.readdirSync(runsDir).filter((d) => d.startsWith('edge-of-stability')) : [];
+}
+
+test('f. Sharpness Spectrum asks for nothing on the open module and shows both cards, the newest in view', { timeout: 150_000 }, async () => {
+  await step('spectrum', async () => {
+    await openFile('spiral.basin.ts');
+    await runCommand('Basin: Sharpness Spectrum');
+    await sleep(1_000);
+    assert.equal(await page.locator('.quick-input-widget').isVisible(), false, 'Sharpness Spectrum asked which model though a module is open');
+    await waitIdle('Sharpness Spectrum', 120_000);
+    assert.deepEqual(await basinErrors(), [], 'Basin reported errors');
+    const frame = await panelFrame(10_000);
+    const text = await until('both spectrum cards', async () => {
+      const t = await panelText();
+      return t.includes('Top 5 Hessian eigenvalues · spiral.basin.ts') && t.includes('Hessian spectral density · spiral.basin.ts') && t;
+    }, 30_000);
+    assert.ok(!/eigs-top\.json/.test(text));
+    const shown = await until('the density card to be revealed', async () => {
+      const r = await revealedCard(frame);
+      return r && /Hessian spectral density/.test(r.title) && r;
+    }, 10_000);
+    assert.ok(shown.inView, `the newest card (${shown.title}) is not in view`);
+  });
+});
+
+test('g. Probe now (panel button) probes the run\'s newest checkpoint: no new run folder, trace and noise in the same run', { timeout: 150_000 }, async () => {
+  assert.ok(eosRunDone, 'needs the run of test b');
+  const before = eosRunDirs();
+  await step('probe-now', async () => {
+    const frame = await panelFrame(10_000);
+    const select = frame.locator('#run-select');
+    const label = await select.evaluate((s) => s.options[s.selectedIndex]?.textContent ?? '');
+    log(`run menu: ${label}`);
+    assert.match(label, /edge-of-stability\.basin\.ts · \d\d:\d\d · gd lr 0\.2 · completed/, 'the run menu names start time, optimizer, lr and status');
+    await frame.locator('.run-actions button', { hasText: 'Probe now' }).click();
+    await sleep(1_000);
+    await waitIdle('Probe now', 120_000);
+    assert.deepEqual(await basinErrors(), [], 'Basin reported errors');
+    assert.deepEqual(eosRunDirs(), before, 'Probe now made a new run folder');
+    const rows = await runsTable(frame);
+    assert.equal(rows.length, 1, 'Probe now added a run to the Runs table');
+    const trace = await chartTableRows(frame, 'run-trace');
+    log(`panel Trace table: ${trace.count} rows; last ${trace.last.join(', ')}`);
+    assert.equal(trace.last[0], '1500', 'the probe is recorded at the step of the newest checkpoint');
+    const sharp = await chartTableRows(frame, 'run-sharpness');
+    const lam = Number(sharp.last[1]);
+    assert.ok(Math.abs(lam - cliLambdaMax) <= 1e-2 * Math.abs(cliLambdaMax), `Probe now's lambda_max ${lam} vs the CLI's final ${cliLambdaMax}`);
+    for (const key of ['run-trace', 'run-sharpness']) await frame.locator(`section[aria-labelledby="card-${key}-title"] button.toggle`, { hasText: 'Table' }).click();
+  });
+});
+
+test('h. Compare Runs brings the overlay of the runs into view, with a legend per run', { timeout: 60_000 }, async () => {
+  assert.ok(eosRunDone, 'needs the run of test b');
+  await step('compare-runs', async () => {
+    await runCommand('Basin: Compare Runs');
+    const frame = await panelFrame(10_000);
+    const shown = await until('the comparison to be revealed', async () => {
+      const r = await revealedCard(frame);
+      return r && r.id === 'compare' && r;
+    }, 15_000);
+    assert.ok(shown.inView, 'the comparison is not in view');
+    const text = await panelText();
+    assert.match(text, /Sharpness of the compared runs/);
+    assert.match(text, /2\/η threshold/);
+  });
+});
+
+test('i. Trajectory Plane from the run menu: the run kept enough checkpoints; the plane comes into view', { timeout: 200_000 }, async () => {
+  assert.ok(eosRunDone, 'needs the run of test b');
+  const dir = path.join(WS, '.basin', 'runs', eosRunDirs()[0]);
+  const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  assert.ok(manifest.checkpoints.length >= 3, `the editor run kept ${manifest.checkpoints.length} checkpoints`);
+  await step('trajectory', async () => {
+    const frame = await panelFrame(10_000);
+    await frame.locator('.run-actions button', { hasText: 'Trajectory plane' }).click();
+    await sleep(1_000);
+    await waitIdle('Trajectory Plane', 180_000);
+    assert.deepEqual(await basinErrors(), [], 'Basin reported errors');
+    const shown = await until('the trajectory card to be revealed', async () => {
+      const r = await revealedCard(frame);
+      return r && /Trajectory plane/.test(r.title) && r;
+    }, 20_000);
+    assert.ok(shown.inView, 'the trajectory card is not in view');
+  });
+});
+
 // With BASIN_E2E_SCREENSHOTS=1, a run whose every step passed refreshes the README's screenshots.
 // (A maintenance step, not a test: it is not registered as one, so CI reports no skipped test.)
 if (process.env.BASIN_E2E_SCREENSHOTS) {
@@ -683,7 +783,7 @@ if (process.env.BASIN_E2E_SCREENSHOTS) {
     assert.deepEqual(failedSteps, [], 'not copying the screenshots of a run with failed steps');
     const dest = path.join(ROOT, 'media', 'screenshots');
     fs.mkdirSync(dest, { recursive: true });
-    for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png']]) {
+    for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png'], ['spectrum', 'spectrum.png'], ['compare-runs', 'compare-runs.png'], ['trajectory', 'trajectory.png']]) {
       const file = fs.readdirSync(ARTIFACTS).find((f) => f.endsWith(`-${from}.png`));
       assert.ok(file, `no ${from} screenshot in ${ARTIFACTS}`);
       fs.copyFileSync(path.join(ARTIFACTS, file), path.join(dest, to));

@@ -148,13 +148,13 @@ test('well-formed requests pass unchanged: what the extension and the worker tes
 
 test('the option table: every JobOptions field belongs to some job; the table is the one the engine reads', () => {
   const used = new Set([...JOB_OPTIONS.values()].flatMap((m) => [...m.keys()]));
-  const all: (keyof JobOptions)[] = ['seed', 'hvp', 'layer', 'k', 'which', 'method', 'maxIter', 'tol', 'stopOn', 'matvecs', 'steps', 'runs', 'gridPoints', 'dirs', 'x', 'y', 'norm', 'ignore', 'test', 'other', 'checkpoints', 'measures', 'rho', 'asamRho', 'eta', 'epsilon', 'target', 'draws', 'criterion', 'delta', 'directions', 'train', 'runDir'];
+  const all: (keyof JobOptions)[] = ['seed', 'hvp', 'layer', 'k', 'which', 'method', 'maxIter', 'tol', 'stopOn', 'matvecs', 'steps', 'runs', 'gridPoints', 'dirs', 'x', 'y', 'norm', 'ignore', 'test', 'other', 'checkpoints', 'measures', 'rho', 'asamRho', 'eta', 'epsilon', 'target', 'draws', 'criterion', 'delta', 'directions', 'train', 'runDir', 'resume', 'keepCheckpoints', 'layerProbes'];
   assert.deepEqual([...used].sort(), [...all].sort());
   const keys = (job: string): string[] => [...(JOB_OPTIONS.get(job as 'info')?.keys() ?? [])];
   assert.deepEqual(keys('eigs'), EIGS.split(', '));
   assert.deepEqual(keys('trace'), ['seed', 'hvp', 'layer', 'method', 'matvecs']);
   assert.deepEqual(keys('surface'), ['seed', 'dirs', 'x', 'y', 'norm', 'ignore', 'test']);
-  assert.deepEqual(keys('train'), ['seed', 'train', 'runDir']);
+  assert.deepEqual(keys('train'), ['seed', 'train', 'runDir', 'resume', 'keepCheckpoints', 'layerProbes']);
   assert.equal(JOB_OPTIONS.get('__proto__' as 'info'), undefined);
 });
 
@@ -185,11 +185,11 @@ test('messages from the panel: only known commands; exported images are strings'
   assert.equal(checkFromWebview(null), 'expected an object with a type (got null)');
   assert.equal(checkFromWebview({ type: 'eval' }), 'type must be one of ready, exported, command (got the string "eval")');
   for (const command of ['constructor', '__proto__', 'workbench.action.terminal.new', 7]) {
-    assert.equal(checkFromWebview({ type: 'command', command }), `command: command must be one of stop, probe, export, compare (got ${typeof command === 'string' ? `the string "${command}"` : command})`);
+    assert.equal(checkFromWebview({ type: 'command', command }), `command: command must be one of stop, probe, export, compare, resume, trajectory (got ${typeof command === 'string' ? `the string "${command}"` : command})`);
   }
   assert.equal(checkFromWebview({ type: 'exported', requestId: 'a', images: {} }), 'exported: requestId must be a whole number >= 0 (got the string "a")');
   assert.equal(checkFromWebview({ type: 'exported', requestId: 1, images: { loss: 3 } }), "exported: images['loss'] must be a string (got 3)");
-  assert.deepEqual([...PANEL_COMMANDS], ['stop', 'probe', 'export', 'compare']);
+  assert.deepEqual([...PANEL_COMMANDS], ['stop', 'probe', 'export', 'compare', 'resume', 'trajectory']);
   for (const ok of [{ type: 'ready' }, { type: 'command', command: 'compare' }, { type: 'exported', requestId: 2, images: { loss: 'data:image/png;base64,AA' } }]) {
     assert.equal(checkFromWebview(ok), undefined);
   }
@@ -213,7 +213,7 @@ test('messages to the panel: snapshots, runs, probes and results are checked bef
   assert.equal(checkToWebview({ type: 'result', view: { ...view, partial: 'yes' } }), 'result: view.partial must be true or false (got the string "yes")');
   assert.equal(checkToWebview({ type: 'status', text: 'x', busy: 'no' }), 'status: busy must be true or false (got the string "no")');
   assert.equal(checkToWebview({ type: 'exportPng', requestId: -1 }), 'exportPng: requestId must be a whole number >= 0 (got -1)');
-  assert.equal(checkToWebview({ type: 'toString' }), 'type must be one of init, runStarted, probes, runEnded, result, status, exportPng (got the string "toString")');
+  assert.equal(checkToWebview({ type: 'toString' }), 'type must be one of init, runStarted, probes, runEnded, result, status, exportPng, reveal, compare (got the string "toString")');
   for (const ok of [
     { type: 'init', snapshot: { runs: [runView], results: [view], focus: 'run-1', status: 'Ready' } },
     { type: 'runStarted', run: { ...runView, dir: '/r', settings: { lr: 0.1 } } },
