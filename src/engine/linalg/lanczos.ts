@@ -249,7 +249,7 @@ export interface LanczosResult {
   angleBounds: number[];
   /**
    * Absolute error bounds: min(r_i, r_i^2 / gap_i) (the squared form only when gap_i > r_i), never
-   * below max(op.relativeNoise, 64 eps) * max |theta|. See the module comment for what they cover.
+   * below max(op.relativeNoise, 64 eps) * max |theta| nor below `noise`. See the module comment for what they cover.
    */
   errorBounds: number[];
   matvecs: number;
@@ -381,7 +381,7 @@ export async function lanczos(op: LinearOperator, opts: LanczosOptions): Promise
     ritzResiduals.push(residuals[i]);
     outResiduals.push(residuals[i] + noise);
     angleBounds.push(angleBound(values, residuals, i, noise));
-    errorBounds.push(Math.max(ritzBound(values, residuals, i), floor));
+    errorBounds.push(Math.max(ritzBound(values, residuals, i), floor, noise));
     const y = new Float64Array(n);
     for (let j = 0; j < m; j++) axpy(s[j * m + i], state.basis[j], y);
     const ny = norm(y);
