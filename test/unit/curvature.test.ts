@@ -9,6 +9,11 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describeFailure, runCli } from '../../src/cli/commands';
+import type { EigsResult, SliceResult } from '../../src/shared/results';
 import { tf } from '../../src/engine/tf';
 import { initBackend } from '../../src/engine/backend';
 import { Objective } from '../../src/engine/objective';
@@ -222,4 +227,105 @@ test('refusals: the Fisher of a custom loss or of cross-entropy on probabilities
   } finally {
     ev.dispose();
   }
+});
+
+/** Runs `basin` in-process; returns the exit code and what it printed. */
+async function basin(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const io = { out: (s: string) => void (out += s), err: (s: string) => void (err += s), tty: false };
+  try {
+    return { code: await runCli([...args, '--quiet'], io, new AbortController().signal), out, err };
+  } catch (e) {
+    const f = describeFailure(e);
+    return { code: f.code, out, err: err + f.text };
+  }
+}
+
+/** A regression experiment with a custom loss (mean absolute error), in a temp dir. */
+function customLossExperiment(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'basin-curvature-'));
+  const file = path.join(dir, 'mae.basin.mjs');
+  fs.writeFileSync(file, `let T;
+export default {
+  model(tf) {
+    T = tf;
+    return tf.sequential({ layers: [
+      tf.layers.dense({ inputShape: [2], units: 4, activation: 'tanh', kernelInitializer: tf.initializers.glorotNormal({ seed: 1 }) }),
+      tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotNormal({ seed: 2 }) }),
+    ] });
+  },
+  data(tf) {
+    const x = [], y = [];
+    for (let i = 0; i < 24; i++) { const a = Math.sin(i), b = Math.cos(3 * i); x.push([a, b]); y.push([a * b + 0.5]); }
+    return { x: tf.tensor2d(x), y: tf.tensor2d(y) };
+  },
+  loss: (yTrue, yPred) => T.mean(T.square(T.sub(yPred, yTrue))),
+};
+`);
+  return file;
+}
+
+const SPIRAL = path.join(__dirname, '../../examples/spiral.basin.ts');
+
+test('basin eigs/trace --curvature: the result says which curvature, with the gradient overlap; bad values and misplaced options are usage errors', async () => {
+  const e = await basin(['eigs', SPIRAL, '--curvature', 'fisher', '--k', '2', '--json']);
+  assert.equal(e.code, 0, e.err);
+  const r = JSON.parse(e.out) as EigsResult;
+  assert.equal(r.curvature, 'fisher');
+  assert.equal(r.gradientOverlap?.perVector.length, 2);
+  assert.ok(r.productNoise! > 0 && r.residuals.every((x) => x >= r.productNoise!), 'residuals include the product noise');
+  const g = await basin(['eigs', SPIRAL, '--curvature', 'ggn', '--k', '2', '--json']);
+  const rg = JSON.parse(g.out) as EigsResult;
+  // The same matrix by two code paths: GGN = Fisher for softmax cross-entropy.
+  for (let i = 0; i < 2; i++) assert.ok(Math.abs(rg.eigenvalues[i] - r.eigenvalues[i]) <= 1e-5 * r.eigenvalues[0] + rg.errorBounds[i] + r.errorBounds[i]);
+  const t = await basin(['trace', SPIRAL, '--curvature', 'empirical-fisher', '--matvecs', '9']);
+  assert.equal(t.code, 0, t.err);
+  assert.match(t.out, /^empirical Fisher trace \(Hutch\+\+, 9 products\)/);
+  const text = await basin(['eigs', SPIRAL, '--curvature', 'ggn']);
+  assert.match(text.out, /^Top 1 generalized Gauss-Newton eigenvalue \(lanczos/);
+  assert.match(text.out, /% of \|g\|\^2 in the span of these 1 eigenvectors/);
+  const bad = await basin(['eigs', SPIRAL, '--curvature', 'newton']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.err, /--curvature must be one of hessian, ggn, fisher, empirical-fisher/);
+  const misplaced = await basin(['slice', SPIRAL, '--curvature', 'ggn']);
+  assert.equal(misplaced.code, 2);
+  assert.match(misplaced.err, /--curvature does not apply to 'slice' \(it is an option of eigs, trace, density, train\)/);
+  const fd = await basin(['eigs', SPIRAL, '--curvature', 'ggn', '--hvp', 'fd']);
+  assert.equal(fd.code, 1);
+  assert.match(fd.err, /^basin: finite differences compute Hessian products only; the generalized Gauss-Newton is computed exactly/);
+});
+
+test('custom regression loss: info prints no accuracy; the Fisher is refused, the GGN and empirical Fisher run', async () => {
+  const file = customLossExperiment();
+  const info = await basin(['info', file]);
+  assert.equal(info.code, 0, info.err);
+  assert.match(info.out, /samples; custom = /);
+  assert.doesNotMatch(info.out, /accuracy/);
+  const fisher = await basin(['eigs', file, '--curvature', 'fisher']);
+  assert.equal(fisher.code, 1);
+  assert.match(fisher.err, /^basin: the true Fisher needs the loss to be a negative log-likelihood, and a custom loss does not say of which distribution/);
+  for (const c of ['ggn', 'empirical-fisher']) {
+    const r = await basin(['eigs', file, '--curvature', c, '--json']);
+    assert.equal(r.code, 0, r.err);
+    assert.ok((JSON.parse(r.out) as EigsResult).eigenvalues[0] > 0);
+  }
+});
+
+test('eigs --method power without --tol uses 1e-6, as Lanczos does', async () => {
+  const power = JSON.parse((await basin(['eigs', SPIRAL, '--method', 'power', '--max-iter', '400', '--json'])).out) as EigsResult;
+  const lz = JSON.parse((await basin(['eigs', SPIRAL, '--json'])).out) as EigsResult;
+  // With PyHessian's 1e-3 it stops after 9 products at 0.881 here, 15% below 1.031.
+  assert.ok(Math.abs(power.eigenvalues[0] - lz.eigenvalues[0]) < 2e-5 * lz.eigenvalues[0], `power ${power.eigenvalues[0]} vs Lanczos ${lz.eigenvalues[0]}`);
+});
+
+test("slice --dir eigen reports each direction's residual and angle bound, and accepts --tol", async () => {
+  const loose = JSON.parse((await basin(['slice', SPIRAL, '--dir', 'eigen', '--x', '-0.1:0.1:3', '--tol', '1e-2', '--json'])).out) as SliceResult;
+  const tight = JSON.parse((await basin(['slice', SPIRAL, '--dir', 'eigen', '--x', '-0.1:0.1:3', '--tol', '1e-8', '--json'])).out) as SliceResult;
+  const [a, b] = [loose.directions[0], tight.directions[0]];
+  assert.ok(a.residual! > 0 && b.residual! > 0 && a.angleBound! > 0);
+  assert.ok(b.residual! < a.residual!, `a tighter tolerance, a smaller residual: ${b.residual} vs ${a.residual}`);
+  assert.ok(b.angleBound! < 1e-2, `angle bound ${b.angleBound}`);
+  const bad = await basin(['slice', SPIRAL, '--dir', 'eigen', '--tol', '-1']);
+  assert.notEqual(bad.code, 70, bad.err);
 });
