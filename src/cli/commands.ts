@@ -23,7 +23,8 @@ import type { HvpChoice } from '../engine/hvp/operators';
 import { train } from '../engine/train/run';
 import { compareRuns, defaultRunDir, describeDone, moduleSettings, probePrinter, refuseExistingRun, trainSettings } from './train';
 import { openRunForResume } from '../engine/train/resume';
-import type { TrainSettings } from '../shared/results';
+import type { CurvatureName, TrainSettings } from '../shared/results';
+import { CURVATURE_NAMES } from '../shared/validate';
 import { BasinError } from '../engine/errors';
 import { makeDirs } from '../engine/files';
 import { CancelledError } from '../engine/linalg/operator';
@@ -150,15 +151,15 @@ type Job = (problem: Problem, ctx: JobContext & GridContext) => Promise<JobResul
 
 
 /** Validates the command's options and returns the job to run; no slow work happens here. */
-function buildJob(command: string, p: Parsed, common: { seed: number; hvp?: HvpChoice; layer?: string }): Job {
-  const { seed, hvp, layer } = common;
-  const dirOpts = () => ({ seed, norm: choice(p, 'norm', NORM_KINDS), ignore: choice(p, 'ignore', IGNORE_KINDS), test: p.options.has('test') });
+function buildJob(command: string, p: Parsed, common: { seed: number; hvp?: HvpChoice; layer?: string; curvature?: CurvatureName }): Job {
+  const { seed, hvp, layer, curvature } = common;
+  const dirOpts = () => ({ seed, norm: choice(p, 'norm', NORM_KINDS), ignore: choice(p, 'ignore', IGNORE_KINDS), test: p.options.has('test'), tol: numOption(p, 'tol') });
   switch (command) {
     case 'info':
       return async (problem) => runInfo(problem);
     case 'eigs': {
       const o = {
-        seed, hvp, layer,
+        seed, hvp, layer, curvature,
         k: intOption(p, 'k') ?? 1,
         which: choice(p, 'which', ['top', 'bottom'] as const),
         method: choice(p, 'method', ['lanczos', 'power'] as const),
@@ -169,11 +170,11 @@ function buildJob(command: string, p: Parsed, common: { seed: number; hvp?: HvpC
       return (problem, ctx) => runEigs(problem, o, ctx);
     }
     case 'trace': {
-      const o = { seed, hvp, layer, method: choice(p, 'method', ['hutchpp', 'hutchinson'] as const), matvecs: intOption(p, 'matvecs') };
+      const o = { seed, hvp, layer, curvature, method: choice(p, 'method', ['hutchpp', 'hutchinson'] as const), matvecs: intOption(p, 'matvecs') };
       return (problem, ctx) => runTrace(problem, o, ctx);
     }
     case 'density': {
-      const o = { seed, hvp, layer, steps: intOption(p, 'steps'), runs: intOption(p, 'runs'), gridPoints: intOption(p, 'grid', 2) };
+      const o = { seed, hvp, layer, curvature, steps: intOption(p, 'steps'), runs: intOption(p, 'runs'), gridPoints: intOption(p, 'grid', 2) };
       return (problem, ctx) => runDensity(problem, o, ctx);
     }
     case 'slice': {
@@ -251,7 +252,7 @@ export async function runCli(argv: string[], io: CliIo, signal: AbortSignal): Pr
   }
   const spec = problemSpec(p, checkpoints);
   // Validate every option before any slow work.
-  const job = buildJob(command, p, { seed, hvp: choice(p, 'hvp', ['auto', 'exact', 'fd'] as const), layer: strOption(p, 'layer') });
+  const job = buildJob(command, p, { seed, hvp: choice(p, 'hvp', ['auto', 'exact', 'fd'] as const), layer: strOption(p, 'layer'), curvature: choice(p, 'curvature', CURVATURE_NAMES) });
 
   await initBackend(backend);
   const printer = progressPrinter(io, p.options.has('quiet'));

@@ -1,5 +1,5 @@
 /** Human-readable tables for the CLI's results. */
-import type { DensityResult, EigsResult, FlatnessResult, InfoResult, JobResult, SliceResult, SurfaceResult, TraceResult } from '../shared/results';
+import type { CurvatureName, DensityResult, EigsResult, FlatnessResult, InfoResult, JobResult, SliceResult, SurfaceResult, TraceResult } from '../shared/results';
 export { gridCsv } from '../shared/csv';
 
 export function fmt(x: number, digits = 6): string {
@@ -14,6 +14,18 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
 }
 
+const CURVATURE_TITLES: Record<CurvatureName, string> = {
+  hessian: 'Hessian',
+  ggn: 'generalized Gauss-Newton',
+  fisher: 'Fisher',
+  'empirical-fisher': 'empirical Fisher',
+};
+
+/** What a result analysed: the Hessian unless it says otherwise (results written before --curvature). */
+function curvatureTitle(c: CurvatureName | undefined): string {
+  return CURVATURE_TITLES[c ?? 'hessian'] ?? String(c);
+}
+
 function footer(r: { backendDetail: string; seed: number; ms: number; hvpMethod?: string; hvpReason?: string; model: string; params: number; samples: number; lossName: string; lossValue: number }): string {
   const lines = [
     `model    ${r.model}: ${r.params.toLocaleString()} parameters, ${r.samples} samples, ${r.lossName} = ${fmt(r.lossValue)}`,
@@ -24,16 +36,25 @@ function footer(r: { backendDetail: string; seed: number; ms: number; hvpMethod?
 }
 
 function eigs(r: EigsResult): string {
-  const rows = [['#', 'eigenvalue', '± bound', 'residual']];
-  r.eigenvalues.forEach((v, i) => rows.push([String(i + 1), fmt(v, 8), fmt(r.errorBounds[i], 2), fmt(r.residuals[i], 2)]));
-  const head = `${r.which === 'top' ? 'Top' : 'Bottom'} ${r.eigenvalues.length} Hessian eigenvalue${r.eigenvalues.length > 1 ? 's' : ''}` +
+  const ov = r.gradientOverlap;
+  const rows = [['#', 'eigenvalue', '± bound', 'residual', ...(ov ? ['grad cos^2'] : [])]];
+  r.eigenvalues.forEach((v, i) => rows.push([String(i + 1), fmt(v, 8), fmt(r.errorBounds[i], 2), fmt(r.residuals[i], 2), ...(ov ? [fmt(ov.perVector[i] ?? NaN, 3)] : [])]));
+  const head = `${r.which === 'top' ? 'Top' : 'Bottom'} ${r.eigenvalues.length} ${curvatureTitle(r.curvature)} eigenvalue${r.eigenvalues.length > 1 ? 's' : ''}` +
     `${r.layer ? ` of layer '${r.layer}'` : ''} (${r.method}, ${r.hvps} products${r.converged ? '' : ', NOT converged'})`;
   const cond = r.condition ? `\ncondition ${fmt(r.condition.value, 4)}  (${r.condition.definition})` : '';
-  return `${head}\n${table(rows)}${cond}\n\n${footer(r)}`;
+  const noise = r.productNoise !== undefined ? `\nresidual = Ritz residual + the products' float32 noise (${fmt(r.productNoise, 2)}, an estimate)` : '';
+  let grad = '';
+  if (ov) {
+    grad = `\ngradient |g| ${fmt(ov.gradNorm, 4)}: ${(ov.fraction * 100).toFixed(ov.fraction > 0.999 || ov.fraction < 0.001 ? 4 : 1)}% of |g|^2 in the span of these ${r.eigenvalues.length} eigenvectors (Gur-Ari et al. 2018)`;
+    if (r.which === 'top' && ov.gradNorm > 0 && (ov.perVector[0] ?? 1) < 1e-6) {
+      grad += `\nnote: lambda_max is in a direction the gradient has no component along: GD is not limited by it`;
+    }
+  }
+  return `${head}\n${table(rows)}${cond}${noise}${grad}\n\n${footer(r)}`;
 }
 
 function trace(r: TraceResult): string {
-  return `Hessian trace${r.layer ? ` of layer '${r.layer}'` : ''} (${r.method === 'hutchpp' ? 'Hutch++' : 'Hutchinson'}, ${r.hvps} products)\n` +
+  return `${curvatureTitle(r.curvature)} trace${r.layer ? ` of layer '${r.layer}'` : ''} (${r.method === 'hutchpp' ? 'Hutch++' : 'Hutchinson'}, ${r.hvps} products)\n` +
     `trace  ${fmt(r.trace, 8)}  ± ${fmt(r.stderr, 2)} (standard error)\n\n${footer(r)}`;
 }
 
@@ -50,7 +71,8 @@ function density(r: DensityResult): string {
     const a = lo + ((hi - lo) * b) / bins;
     rows.push([`${fmt(a, 4)} .. ${fmt(a + (hi - lo) / bins, 4)}`, fmt(mass[b], 3), '#'.repeat(Math.round(mass[b] * 40))]);
   }
-  return `Spectral density (SLQ: ${r.runs} run${r.runs > 1 ? 's' : ''} x ${r.steps} steps, ${r.hvps} products, sigma^2 ${fmt(r.sigma2, 2)})\n${table(rows)}\n\n${footer(r)}`;
+  const what = r.curvature && r.curvature !== 'hessian' ? ` of the ${curvatureTitle(r.curvature)}` : '';
+  return `Spectral density${what}${r.layer ? ` of layer '${r.layer}'` : ''} (SLQ: ${r.runs} run${r.runs > 1 ? 's' : ''} x ${r.steps} steps, ${r.hvps} products, sigma^2 ${fmt(r.sigma2, 2)})\n${table(rows)}\n\n${footer(r)}`;
 }
 
 function info(r: InfoResult): string {
@@ -76,6 +98,8 @@ function directionLine(r: SliceResult | SurfaceResult): string {
     .map((d, i) => {
       const extra = [
         d.eigenvalue !== undefined ? `lambda ${fmt(d.eigenvalue, 5)}` : '',
+        d.residual !== undefined ? `residual ${fmt(d.residual, 2)}` : '',
+        d.angleBound !== undefined ? (d.angleBound < 1 ? `sin(angle to eigenvector) <= ${fmt(d.angleBound, 2)}` : 'angle to eigenvector not bounded (no gap)') : '',
         d.cosineBeforeOrthogonalization !== undefined ? `cos with x before orthogonalizing ${fmt(d.cosineBeforeOrthogonalization, 2)}` : '',
         d.explained !== undefined ? `explains ${(d.explained * 100).toFixed(1)}%` : '',
       ].filter(Boolean);

@@ -11,6 +11,7 @@ import { BasinError } from '../engine/errors';
 import { choice, intOption, numOption, strOption, UsageError, type Parsed } from './args';
 import { fmt } from './format';
 import { readRunDir } from '../shared/runDir';
+import { CURVATURE_NAMES } from '../shared/validate';
 
 const OPTIMIZERS = ['gd', 'sgd', 'momentum', 'nesterov', 'adam', 'sam', 'asam', 'flow'] as const;
 
@@ -35,6 +36,7 @@ export function trainSettings(p: Parsed, seed: number | undefined, fromModule: P
     checkpointEvery: nonNeg('checkpoint-every'),
     checkpointSeconds: seconds(p, 'checkpoint-seconds'),
     probeSubset: intOption(p, 'probe-subset'),
+    curvature: choice(p, 'curvature', CURVATURE_NAMES),
   };
   const defined = (o: Partial<TrainSettings>): Partial<TrainSettings> => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   return { ...DEFAULT_SETTINGS, ...defined(fromModule), ...defined(cli) };
@@ -63,7 +65,7 @@ export function moduleSettings(train: unknown, file: string): Partial<TrainSetti
   if (train === undefined) return {};
   if (!train || typeof train !== 'object') throw new BasinError('the `train` export must be an object of training settings', file);
   const t = train as Record<string, unknown>;
-  const known = new Set(Object.keys(DEFAULT_SETTINGS).concat(['batchSize', 'momentum', 'rho', 'igr', 'weightDecay', 'probeSubset']));
+  const known = new Set(Object.keys(DEFAULT_SETTINGS).concat(['batchSize', 'momentum', 'rho', 'igr', 'weightDecay', 'probeSubset', 'curvature']));
   for (const k of Object.keys(t)) if (!known.has(k)) throw new BasinError(`unknown training setting '${k}' in the train export (${[...known].join(', ')})`, file);
   return t as Partial<TrainSettings>;
 }
@@ -77,17 +79,30 @@ export function defaultRunDir(description: string): string {
 /** The live table: a header, then one row per probe with the metrics it has. */
 export function probePrinter(write: (s: string) => void): (r: ProbeRecord) => void {
   let header = false;
+  let curvature = false;
+  let unseen = false;
   return (r) => {
     if (r.lambdaMax === undefined) return; // per-step loss lines are for the file, not the terminal
     if (!header) {
-      write(`${['step', 'loss', 'acc', 'lambda_max', 'threshold', 'trace', 'IGR term', 'SGD term', 'B_simple'].map((h, i) => (i === 0 ? h.padStart(7) : h.padStart(11))).join('')}\n`);
+      curvature = r.curvatureMax !== undefined;
+      const names = ['step', 'loss', 'acc', 'lambda_max', 'threshold', 'trace', 'IGR term', 'SGD term', 'B_simple', ...(curvature ? ['curv. max'] : [])];
+      write(`${names.map((h, i) => (i === 0 ? h.padStart(7) : h.padStart(11))).join('')}\n`);
       header = true;
     }
     const cell = (v: number | undefined, d = 4): string => (v === undefined ? '-' : fmt(v, d)).padStart(11);
     write(
       `${String(r.step).padStart(7)}${cell(r.loss, 5)}${cell(r.accuracy, 3)}${cell(r.lambdaMax, 5)}${cell(r.threshold, 4)}${cell(r.trace)}` +
-        `${cell(r.igrTerm, 3)}${cell(r.sgdTerm, 3)}${cell(r.noiseScale)}\n`,
+        `${cell(r.igrTerm, 3)}${cell(r.sgdTerm, 3)}${cell(r.noiseScale)}${curvature ? cell(r.curvatureMax, 5) : ''}\n`,
     );
+    // Said when it starts and when it ends, not on every row.
+    if ((r.lambdaMaxUnseen === true) !== unseen) {
+      unseen = r.lambdaMaxUnseen === true;
+      write(
+        unseen
+          ? `        note: lambda_max is in a direction the gradient has no component along (cos^2 ${fmt(r.lambdaMaxOverlap ?? 0, 2)}): GD is not limited by it\n`
+          : `        note: the gradient has a component along lambda_max's direction again (cos^2 ${fmt(r.lambdaMaxOverlap ?? 0, 2)})\n`,
+      );
+    }
   };
 }
 

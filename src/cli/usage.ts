@@ -10,14 +10,14 @@ export const FLAGS: ReadonlySet<string> = new Set(['json', 'help', 'version', 'q
 
 /** Where the model and data come from: every command that loads a problem takes these. */
 const PROBLEM = ['model', 'data', 'labels', 'no-header', 'loss', 'experiment', 'backend', 'chunk-size', 'out'];
-/** Curvature jobs: the Hessian-vector product and the block of one layer. */
-const CURVATURE = [...PROBLEM, 'seed', 'hvp', 'layer'];
+/** Curvature jobs: the curvature, the Hessian-vector product and the block of one layer. */
+const CURVATURE = [...PROBLEM, 'seed', 'hvp', 'layer', 'curvature'];
 /** Directions of slices and surfaces. */
 const DIRECTIONS = ['seed', 'norm', 'ignore', 'test', 'csv'];
 
 export const TRAIN_FLAGS = [
   'optimizer', 'lr', 'steps', 'batch-size', 'momentum', 'rho', 'igr', 'weight-decay', 'schedule',
-  'probe-every', 'trace-every', 'noise-every', 'layers-every', 'checkpoint-every', 'checkpoint-seconds', 'probe-subset', 'resume',
+  'probe-every', 'trace-every', 'noise-every', 'layers-every', 'checkpoint-every', 'checkpoint-seconds', 'probe-subset', 'resume', 'curvature',
 ];
 
 /** The options (without the leading --) of each command; flags of FLAGS are accepted everywhere. */
@@ -27,8 +27,8 @@ export const COMMAND_OPTIONS: ReadonlyMap<string, ReadonlySet<string>> = new Map
     eigs: [...CURVATURE, 'k', 'which', 'method', 'max-iter', 'tol', 'stop'],
     trace: [...CURVATURE, 'method', 'matvecs'],
     density: [...CURVATURE, 'steps', 'runs', 'grid'],
-    slice: [...PROBLEM, ...DIRECTIONS, 'dir', 'x'],
-    surface: [...PROBLEM, ...DIRECTIONS, 'dir', 'x', 'y'],
+    slice: [...PROBLEM, ...DIRECTIONS, 'dir', 'x', 'tol'],
+    surface: [...PROBLEM, ...DIRECTIONS, 'dir', 'x', 'y', 'tol'],
     interpolate: [...PROBLEM, 'x', 'test', 'csv'],
     trajectory: [...PROBLEM, 'x', 'y', 'steps', 'test', 'csv'],
     flatness: [...PROBLEM, 'seed', 'measures', 'rho', 'asam-rho', 'eta', 'epsilon', 'target', 'draws', 'delta', 'directions', 'criterion'],
@@ -52,15 +52,18 @@ Usage:
 
 Commands:
   info      describe the model: layers, parameters, loss and accuracy on the data
-  eigs      Hessian eigenvalues       --k N (1)  --which top|bottom  --method lanczos|power
-                                      --max-iter N  --tol T (1e-6)  --stop bound|residual
-                                      (tol bounds the relative eigenvalue error estimate, or
-                                      with --stop residual the rigorous Ritz residual)
-  trace     Hessian trace             --method hutchpp|hutchinson  --matvecs M (60)
+  eigs      curvature eigenvalues     --k N (1)  --which top|bottom  --method lanczos|power
+                                      --max-iter N  --tol T (1e-6, both methods)
+                                      --stop bound|residual (tol bounds the relative eigenvalue
+                                      error estimate, or with --stop residual the residual
+                                      bound: Ritz residual plus the products' float32 noise);
+                                      also the gradient's overlap with the eigenvectors
+  trace     curvature trace           --method hutchpp|hutchinson  --matvecs M (60)
   density   spectral density (SLQ)    --steps S (90)  --runs R (1)  --grid G (10000)
   slice     1-D loss slices           --dir KIND[,KIND...] (random; also gradient, eigen,
                                       eigenK, bottom, bottomK)
                                       --x start:stop:steps (-1:1:51)
+                                      --tol T (1e-5) for eigenvector directions
   surface   2-D loss surface          --dir KIND[,KIND] (random)  --x (-1:1:51)  --y (as x)
   interpolate A.json B.json           loss on (1-a) A + a B    --x (-0.5:1.5:401)
   trajectory C1.json ... Cn.json      loss on the plane of the checkpoints' two principal
@@ -71,6 +74,8 @@ Commands:
                                       --probe-every K (10) --trace-every --noise-every
                                       --layers-every --checkpoint-every --probe-subset N
                                       --checkpoint-seconds S (30: a checkpoint at least every S s)
+                                      --curvature ggn|fisher|empirical-fisher (also probe its
+                                      top eigenvalue beside the Hessian's)
                                       --out DIR (runs/NAME-TIME)  --resume DIR
   compare   RUN... side by side
   report    RUN|RESULT.json...        one self-contained HTML file drawing runs and results with
@@ -95,8 +100,12 @@ Inputs:
 
 Options:
   --seed N          random seed (0)          --backend tensorflow|wasm|cpu (best available)
+  --curvature hessian|ggn|fisher|empirical-fisher
+                    eigs, trace, density: the curvature analysed (hessian): the generalized
+                    Gauss-Newton J^T H_L J, the true Fisher (= GGN for MSE and cross-entropy on
+                    logits) or the empirical Fisher (sum of per-sample gradient outer products)
   --hvp auto|exact|fd  Hessian-vector products (auto: checked, fastest correct)
-  --layer NAME      analyse the Hessian block of one layer's parameters
+  --layer NAME      analyse the curvature block of one layer's parameters
   --chunk-size N    samples per evaluation chunk (bounded memory)
   --json            print one JSON object      --out FILE   also write the JSON to FILE
   --quiet           no progress on stderr      --help, --version

@@ -6,6 +6,7 @@
  */
 import type { ModelIR } from './model/ir';
 import { Objective } from './objective';
+import { OUTPUT_CURVATURES, type OutputCurvatureName } from './curvature/output';
 
 export interface PlaneLosses {
   loss: Float64Array;
@@ -26,6 +27,12 @@ export interface Evaluator {
   gradient(theta?: ArrayLike<number>): Promise<{ loss: number; grad: Float64Array }>;
   /** Exact H v by double backprop. */
   hvp(v: Float64Array): Promise<Float64Array>;
+  /**
+   * A curvature product C v other than the Hessian's: generalized Gauss-Newton, Fisher or empirical
+   * Fisher (src/engine/curvature). Optional: an evaluator without it computes Hessian products
+   * only, and curvature jobs fall back to a TF.js evaluator or refuse (curvature/index.ts).
+   */
+  curvature?(kind: OutputCurvatureName, v: Float64Array): Promise<Float64Array>;
   /** Classification accuracy at the current parameters (or at `theta`). */
   accuracy(theta?: ArrayLike<number>): Promise<number>;
   /** Losses (and accuracies) at origin + sum_k c_k d_k for P rows of coefficients (see Objective). */
@@ -63,6 +70,9 @@ export class LocalEvaluator implements Evaluator {
   }
   async hvp(v: Float64Array): Promise<Float64Array> {
     return this.objective.hvpExact(v);
+  }
+  async curvature(kind: OutputCurvatureName, v: Float64Array): Promise<Float64Array> {
+    return this.objective.curvatureProduct(OUTPUT_CURVATURES[kind], v);
   }
   async accuracy(theta?: ArrayLike<number>): Promise<number> {
     return this.objective.accuracy(theta);

@@ -4,14 +4,15 @@
  * returns a plain result (`src/shared/results.ts`) that says which backend, seed and product
  * method ran.
  */
-import type { DensityResult, EigsResult, HvpInfo, InfoResult, Progress, RunMeta, TraceResult } from '../shared/results';
+import type { CurvatureName, DensityResult, EigsResult, HvpInfo, InfoResult, Progress, RunMeta, TraceResult } from '../shared/results';
 import { backendInfo } from './backend';
 import { lanczos, lanczosSteps, powerIteration, hutchinson, hutchpp, slq, spectralDensity } from './linalg';
 import type { LinearOperator } from './linalg/operator';
-import { BlockOperator, selectHessian, type HvpChoice, type HvpSelection } from './hvp/operators';
+import { BlockOperator, type HvpChoice } from './hvp/operators';
+import { CURVATURES, CURVATURE_TITLES, gradientOverlap, selectCurvature } from './curvature';
 import { twiceDifferentiable } from './model/forward';
 import type { ModelIR } from './model/ir';
-import type { Evaluator } from './evaluator';
+import { LocalEvaluator, type Evaluator } from './evaluator';
 import { nonFiniteLossMessage, type Problem } from './problem';
 import { BasinError } from './errors';
 import { runMeta } from './meta';
@@ -26,8 +27,10 @@ export interface JobContext {
 export interface CommonOptions {
   seed?: number;
   hvp?: HvpChoice;
-  /** Restrict to the Hessian block of one layer's parameters. */
+  /** Restrict to the curvature's block of one layer's parameters. */
   layer?: string;
+  /** The curvature analysed (default the Hessian); see src/engine/curvature. */
+  curvature?: CurvatureName;
 }
 
 export interface EigsOptions extends CommonOptions {
@@ -53,8 +56,11 @@ export interface DensityOptions extends CommonOptions {
 
 interface Prepared {
   obj: Evaluator;
-  sel: HvpSelection;
+  sel: { op: { matvecs: number } };
   op: LinearOperator;
+  curvature: CurvatureName;
+  /** A TF.js evaluator made for curvature products the job's evaluator lacks. */
+  fallback?: Evaluator;
   meta: Omit<RunMeta, 'ms'>;
   hvp: HvpInfo;
   t0: number;
@@ -82,6 +88,10 @@ function checkChoice<T extends string>(what: string, value: T | undefined, value
 function checkCommon(opts: CommonOptions): void {
   if (opts.seed !== undefined && !(Number.isInteger(opts.seed) && opts.seed >= 0)) throw new BasinError(`the seed must be a whole number >= 0 (got ${opts.seed})`);
   checkChoice('the Hessian-vector product', opts.hvp, ['auto', 'exact', 'fd']);
+  checkChoice('the curvature', opts.curvature, CURVATURES);
+  if (opts.hvp === 'fd' && opts.curvature !== undefined && opts.curvature !== 'hessian') {
+    throw new BasinError(`finite differences compute Hessian products only; the ${CURVATURE_TITLES[opts.curvature]} is computed exactly (choose auto or exact)`);
+  }
 }
 
 /** Refuses float64 vectors of length `dim` that would pass MAX_VECTOR_BYTES. */
@@ -107,7 +117,7 @@ export function checkEigsOptions(opts: EigsOptions, dim: number): void {
   checkChoice('the method', opts.method, ['lanczos', 'power']);
   checkChoice('the stopping rule', opts.stopOn, ['bound', 'residual']);
   const k = opts.k ?? 1;
-  refuseOver('the number of eigenvalues asked for', k, dim, { hint: `the Hessian${opts.layer ? ` block of layer '${opts.layer}'` : ''} has dimension ${dim.toLocaleString('en-US')}` });
+  refuseOver('the number of eigenvalues asked for', k, dim, { hint: `the ${CURVATURE_TITLES[opts.curvature ?? 'hessian']}${opts.layer ? ` block of layer '${opts.layer}'` : ''} has dimension ${dim.toLocaleString('en-US')}` });
   if (opts.method === 'power') {
     if ((opts.which ?? 'top') !== 'top') throw new BasinError('power iteration finds the top eigenvalues only; use the Lanczos method for the bottom ones');
     refuseOver('the number of Hessian-vector products planned (eigenvalues x iterations)', k * (opts.maxIter ?? 100), MAX_PRODUCTS);
@@ -143,25 +153,29 @@ async function prepare(problem: Problem, opts: CommonOptions, ctx: JobContext): 
   try {
     const lossValue = await obj.loss();
     if (!Number.isFinite(lossValue)) throw new BasinError(nonFiniteLossMessage(problem, lossValue), problem.description);
-    ctx.onProgress?.({ done: 0, total: 1, message: 'checking Hessian-vector products' });
-    const sel = await selectHessian(obj, opts.hvp ?? 'auto', (opts.seed ?? 0) + 7919);
+    const curvature = opts.curvature ?? 'hessian';
+    ctx.onProgress?.({ done: 0, total: 1, message: curvature === 'hessian' ? 'checking Hessian-vector products' : `preparing ${CURVATURE_TITLES[curvature]} products` });
+    const sel = await selectCurvature(obj, curvature, {
+      hvp: opts.hvp,
+      seed: opts.seed ?? 0,
+      loss: problem.loss,
+      fallback: () => new LocalEvaluator(problem.objective()),
+    });
     let op: LinearOperator = sel.op;
     if (opts.layer) {
       const b = layerBlock(problem.ir, opts.layer);
       op = new BlockOperator(sel.op, b.offset, b.size);
     }
-    return {
-      obj,
-      sel,
-      op,
-      t0,
-      meta: runMeta(problem, obj, opts.seed ?? 0, lossValue),
-      hvp: { hvpMethod: sel.method, hvpReason: sel.reason, hvpAgreement: sel.agreement, hvpCheckProducts: sel.checkMatvecs },
-    };
+    return { obj, sel, op, curvature, fallback: sel.fallback, t0, meta: runMeta(problem, obj, opts.seed ?? 0, lossValue), hvp: sel.hvp };
   } catch (e) {
     obj.dispose();
     throw e;
   }
+}
+
+function release(p: Prepared): void {
+  p.fallback?.dispose();
+  p.obj.dispose();
 }
 
 function progress(ctx: JobContext, label: string) {
@@ -180,14 +194,18 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
     let errorBounds: number[];
     let residuals: number[];
     let converged: boolean;
+    let vectors: Float64Array[];
+    let productNoise: number;
     if (method === 'power') {
       eigenvalues = [];
       errorBounds = [];
       residuals = [];
       converged = true;
       const found: Float64Array[] = [];
+      const noises: number[] = [];
       for (let i = 0; i < k; i++) {
-        const r = await powerIteration(p.op, { rng, against: found, signal: ctx.signal, maxIter: opts.maxIter, tol: opts.tol, onProgress: progress(ctx, 'power iteration') });
+        // The same default tolerance as Lanczos (1e-6), not PyHessian's 1e-3.
+        const r = await powerIteration(p.op, { rng, against: found, signal: ctx.signal, maxIter: opts.maxIter, tol: opts.tol ?? 1e-6, onProgress: progress(ctx, 'power iteration') });
         eigenvalues.push(r.eigenvalue);
         found.push(r.eigenvector);
         // Power iteration has no rigorous bound; report the residual of the returned vector.
@@ -198,10 +216,15 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
           res += (av[j] - r.eigenvalue * r.eigenvector[j]) ** 2;
           nv += r.eigenvector[j] ** 2;
         }
-        residuals.push(Math.sqrt(res / nv));
-        errorBounds.push(Math.sqrt(res / nv));
+        // Folds in the products' float32 noise, as Lanczos does: relative noise x |A v| / |v|.
+        const noise = (p.op.relativeNoise ?? 0) * Math.sqrt(av.reduce((a, x) => a + x * x, 0) / nv);
+        noises.push(noise);
+        residuals.push(Math.sqrt(res / nv) + noise);
+        errorBounds.push(Math.sqrt(res / nv) + noise);
         converged &&= r.converged;
       }
+      vectors = found;
+      productNoise = noises.reduce((a, x) => Math.max(a, x), 0);
     } else {
       const r = await lanczos(p.op, {
         k,
@@ -218,18 +241,27 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
       eigenvalues = order.map((i) => r.eigenvalues[i]);
       errorBounds = order.map((i) => r.errorBounds[i]);
       residuals = order.map((i) => r.residuals[i]);
+      vectors = order.map((i) => r.eigenvectors[i]);
+      productNoise = r.noise;
       converged = r.converged;
     }
+    // The gradient's overlap with the eigenvectors (of the layer's block when one layer was analysed).
+    const g = (await p.obj.gradient()).grad;
+    const block = opts.layer ? layerBlock(problem.ir, opts.layer) : undefined;
+    const overlap = gradientOverlap(block ? g.subarray(block.offset, block.offset + block.size) : g, vectors);
     const hvps = (p.sel.op.matvecs as number) ?? 0;
     return {
       kind: 'eigs',
       ...p.meta,
       ...p.hvp,
+      curvature: p.curvature,
       which,
       method,
       eigenvalues,
       errorBounds,
       residuals,
+      productNoise,
+      gradientOverlap: overlap,
       hvps,
       converged,
       layer: opts.layer,
@@ -237,7 +269,7 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
       ms: performance.now() - p.t0,
     };
   } finally {
-    p.obj.dispose();
+    release(p);
   }
 }
 
@@ -270,6 +302,7 @@ export async function runTrace(problem: Problem, opts: TraceOptions, ctx: JobCon
       kind: 'trace',
       ...p.meta,
       ...p.hvp,
+      curvature: p.curvature,
       method,
       trace: r.trace,
       stderr: r.stderr,
@@ -278,7 +311,7 @@ export async function runTrace(problem: Problem, opts: TraceOptions, ctx: JobCon
       ms: performance.now() - p.t0,
     };
   } finally {
-    p.obj.dispose();
+    release(p);
   }
 }
 
@@ -294,6 +327,8 @@ export async function runDensity(problem: Problem, opts: DensityOptions, ctx: Jo
       kind: 'density',
       ...p.meta,
       ...p.hvp,
+      curvature: p.curvature,
+      layer: opts.layer,
       steps,
       runs,
       grid: d.grid,
@@ -305,7 +340,7 @@ export async function runDensity(problem: Problem, opts: DensityOptions, ctx: Jo
       ms: performance.now() - p.t0,
     };
   } finally {
-    p.obj.dispose();
+    release(p);
   }
 }
 
@@ -329,7 +364,8 @@ export function runInfo(problem: Problem): InfoResult {
       samples: obj.numSamples,
       lossName: problem.lossName,
       lossValue: obj.lossAt(),
-      accuracy: problem.lossName === 'meanSquaredError' ? undefined : obj.accuracy(),
+      // Accuracy means something for the built-in classification losses only (not for MSE, nor a custom loss).
+      accuracy: problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'binaryCrossentropy' ? obj.accuracy() : undefined,
       hvpMethods: twice.ok ? 'exact (double backprop) and finite differences' : `finite differences only: ${twice.reason}`,
     };
   } finally {

@@ -29,6 +29,32 @@ interface Chunk {
   n: number;
 }
 
+/**
+ * What a curvature sees of one chunk in output space (the model's outputs as the loss receives
+ * them: logits when the loss folds in the output activation). Tensors live until the chunk's
+ * product is done.
+ */
+export interface OutputSpace {
+  /** The outputs f, [n, ...outShape]. */
+  out: Tensor;
+  /** The targets. */
+  y: Tensor;
+  /** Samples in the chunk. */
+  n: number;
+  /** J v, the outputs' change along the parameter direction v (the shape of `out`). */
+  jv: Tensor;
+  loss: LossSpec;
+  /** Whether `out` are logits (softmax or sigmoid folded into the loss). */
+  logits: boolean;
+  /** The gradient of the chunk's mean loss with respect to the outputs. */
+  lossGrad(): Tensor;
+  /** The Hessian of the chunk's mean loss with respect to the outputs, times u (the shape of `out`). */
+  lossHvp(u: Tensor): Tensor;
+}
+
+/** An output-space curvature: M (J v) for the chunk, the shape of `out` (see src/engine/curvature). */
+export type OutputCurvature = (space: OutputSpace) => Tensor;
+
 export class Objective {
   readonly dim: number;
   readonly numSamples: number;
@@ -217,6 +243,66 @@ export class Objective {
   }
 
   /**
+   * J v on one chunk, where J is the Jacobian of the model's outputs (as the loss sees them) with
+   * respect to the parameters: forward mode by the double-backprop trick (TF.js has no forward
+   * mode), J v = d/du <J^T u, v>, which is linear in u so any u (zeros) will do. Costs a forward
+   * pass, a backward pass and the backward pass's own backward pass, like an exact H v.
+   */
+  private jvp(c: Chunk, ps: Tensor[], vs: Tensor[], logits: boolean): Tensor {
+    const outShape = this.ir.nodes[this.ir.output].outShape;
+    const u0 = tf.zeros([c.n, ...outShape]);
+    const jtuDotV = (u: Tensor): Tensor => {
+      const g = tf.grads((...p: Tensor[]) => tf.sum(tf.mul(forward(this.ir, p, this.consts, c.x, { logits }), u)))(ps);
+      return tf.addN(g.map((gi, i) => tf.sum(tf.mul(gi, vs[i]))));
+    };
+    return this.differentiated(() => tf.grad(jtuDotV)(u0), false);
+  }
+
+  /** J^T u on one chunk: one backward pass through the model with the output cotangent u. */
+  private vjp(c: Chunk, ps: Tensor[], u: Tensor, logits: boolean): Tensor[] {
+    return this.differentiated(() => tf.grads((...p: Tensor[]) => tf.sum(tf.mul(forward(this.ir, p, this.consts, c.x, { logits }), u)))(ps));
+  }
+
+  /**
+   * A curvature product of the form C v = sum over chunks (n_c / N) J_c^T M_c J_c v, with M_c the
+   * output-space matrix of a curvature (`middle`, see src/engine/curvature): the generalized
+   * Gauss-Newton, the Fisher, the empirical Fisher. Per chunk: J v (double-backprop trick), M (J v)
+   * in output space (cheap: the outputs are few), J^T of that (one backward pass). Every tensor is
+   * released.
+   */
+  curvatureProduct(middle: OutputCurvature, v: Float64Array): Float64Array {
+    this.counts.hvp++;
+    const logits = usesLogits(this.ir, this.loss);
+    return tidyValue(() => {
+      const vs = this.shaped(v);
+      let acc: Tensor[] | undefined;
+      for (const c of this.chunks) {
+        const w = this.weight(c);
+        const m = tidyKeep(() => {
+          const out = forward(this.ir, this.params, this.consts, c.x, { logits });
+          const jv = this.jvp(c, this.params, vs, logits);
+          const lossOf = (o: Tensor): Tensor => lossFromOutput(this.loss, o, c.y, logits);
+          const space: OutputSpace = {
+            out,
+            y: c.y,
+            n: c.n,
+            jv,
+            loss: this.loss,
+            logits,
+            lossGrad: () => this.differentiated(() => tf.grad(lossOf)(out)),
+            lossHvp: (u) => this.differentiated(() => tf.grad((o: Tensor) => tf.sum(tf.mul(tf.grad(lossOf)(o), u)))(out), false),
+          };
+          return middle(space);
+        });
+        const jtu = this.vjp(c, this.params, m, logits);
+        const scaled = this.chunks.length === 1 ? jtu : jtu.map((h) => tf.mul(h, w));
+        acc = acc ? acc.map((a, i) => tf.add(a, scaled[i])) : scaled;
+      }
+      return Objective.flatten(acc ?? []);
+    });
+  }
+
+  /**
    * Accuracy at the current parameters (or at `theta`): argmax agreement, or the 0.5 threshold for
    * one output.
    */
@@ -346,6 +432,11 @@ function releaseFailedTape(): void {
   if (!state || state.gradientDepth !== 0 || !state.activeTape) return;
   for (const node of state.activeTape) for (const t of node.saved ?? []) t.dispose();
   state.activeTape = null;
+}
+
+/** Runs fn in a scope and keeps only the tensor it returns (released with the enclosing scope). */
+function tidyKeep(fn: () => Tensor): Tensor {
+  return tf.tidy(fn);
 }
 
 /** Like tf.tidy, for functions that return plain data: every tensor made inside is released. */

@@ -19,6 +19,23 @@ export interface RunMeta {
   ms: number;
 }
 
+/**
+ * The curvature a job analysed: the Hessian of the mean loss, the generalized Gauss-Newton
+ * J^T H_L J, the true Fisher (curvlinops' conventions: equal to the GGN for MSE and the
+ * cross-entropies on logits) or the empirical Fisher c sum_n g_n g_n^T.
+ */
+export type CurvatureName = 'hessian' | 'ggn' | 'fisher' | 'empirical-fisher';
+
+/** How much of the gradient lies along computed eigenvectors (Gur-Ari, Roberts & Dyer 2018). */
+export interface GradientOverlapInfo {
+  /** |P g|^2 / |g|^2 with P the projection on the span of the computed eigenvectors. */
+  fraction: number;
+  /** cos^2(g, v_i) for each eigenvector, in the order of the eigenvalues. */
+  perVector: number[];
+  /** |g| (of the layer's block when one layer was analysed). */
+  gradNorm: number;
+}
+
 export interface HvpInfo {
   hvpMethod: 'exact' | 'fd';
   hvpReason: string;
@@ -32,11 +49,27 @@ export interface EigsResult extends RunMeta, HvpInfo {
   kind: 'eigs';
   which: 'top' | 'bottom';
   method: 'lanczos' | 'power';
+  /** The curvature analysed (absent in results written before it existed: the Hessian). */
+  curvature?: CurvatureName;
   /** Descending. */
   eigenvalues: number[];
-  /** Absolute error bound for each eigenvalue (Ritz residual based, floored at the product noise). */
+  /**
+   * Absolute error estimate for each eigenvalue: the Ritz residual bound, or its Kato-Temple square
+   * over the gap to the other Ritz values when they are separated (which assumes no unseen
+   * eigenvalue lies in that gap), never below the product noise `productNoise`.
+   */
   errorBounds: number[];
+  /**
+   * Residual bound for each eigenvalue: the Ritz residual |A~ y - theta y| of the float32 products
+   * A~ plus their noise `productNoise`. Some eigenvalue of the exact curvature lies within it as
+   * long as the products' error is at most that noise (an estimate: relative noise of 1e-6, or 1e-5
+   * for finite differences, times the norm seen by the iteration), so it is not a proof.
+   */
   residuals: number[];
+  /** The absolute product noise folded into `residuals` (relative noise x norm estimate). */
+  productNoise?: number;
+  /** The gradient's overlap with the computed eigenvectors. */
+  gradientOverlap?: GradientOverlapInfo;
   hvps: number;
   converged: boolean;
   /** When the block of one layer was analysed. */
@@ -47,6 +80,7 @@ export interface EigsResult extends RunMeta, HvpInfo {
 
 export interface TraceResult extends RunMeta, HvpInfo {
   kind: 'trace';
+  curvature?: CurvatureName;
   method: 'hutchpp' | 'hutchinson';
   trace: number;
   stderr: number;
@@ -56,6 +90,8 @@ export interface TraceResult extends RunMeta, HvpInfo {
 
 export interface DensityResult extends RunMeta, HvpInfo {
   kind: 'density';
+  curvature?: CurvatureName;
+  layer?: string;
   steps: number;
   runs: number;
   grid: number[];
@@ -109,6 +145,13 @@ export interface DirectionInfo {
   length: number;
   /** For eigenvector directions: the eigenvalue. */
   eigenvalue?: number;
+  /**
+   * For eigenvector directions: the Ritz residual bound (with the product noise) of the eigenpair,
+   * and the bound on the sine of the angle to the true eigenvector, residual / gap (Davis-Kahan;
+   * 1 when the gap to the other Ritz values is not larger than the residual: no claim).
+   */
+  residual?: number;
+  angleBound?: number;
   /** For plane axes: cosine with the x direction before y was made orthogonal to it. */
   cosineBeforeOrthogonalization?: number;
   /** For PCA directions: fraction of the trajectory's variance explained. */
@@ -196,6 +239,12 @@ export interface TrainSettings {
   checkpointSeconds?: number;
   /** Probe on the first N training samples instead of all. */
   probeSubset?: number;
+  /**
+   * A curvature probed besides the Hessian ('ggn', 'fisher', 'empirical-fisher'): its top
+   * eigenvalue is recorded as `curvatureMax` next to the Hessian's `lambdaMax` (undefined or
+   * 'hessian': the Hessian only).
+   */
+  curvature?: CurvatureName;
   /** Stop when the loss exceeds this multiple of the initial loss (or is not finite). */
   divergeFactor: number;
 }
@@ -213,6 +262,17 @@ export interface ProbeRecord {
   testLoss?: number;
   testAccuracy?: number;
   lambdaMax?: number;
+  /** Products the lambda_max probe used (warm start plus fresh random directions). */
+  lambdaMaxProducts?: number;
+  /** cos^2 between the gradient and lambda_max's eigenvector (Gur-Ari et al. 2018). */
+  lambdaMaxOverlap?: number;
+  /**
+   * True when lambda_max's eigenvector is (numerically) orthogonal to a nonzero gradient
+   * (cos^2 < 1e-6): gradient descent has no component along it and is not limited by it.
+   */
+  lambdaMaxUnseen?: boolean;
+  /** The top eigenvalue of `settings.curvature` (e.g. the GGN's), beside the Hessian's lambdaMax. */
+  curvatureMax?: number;
   /** The stability threshold on lambda_max: 2/lr, or the momentum version. */
   threshold?: number;
   trace?: number;

@@ -13,7 +13,7 @@
  * Plain TypeScript with type-only imports: the worker, the extension host and the webview use it.
  */
 import type { CommandMessage } from './protocol';
-import type { TrainSettings } from './results';
+import type { CurvatureName, TrainSettings } from './results';
 import type { JobKind, JobOptions, ProblemInput, RunRequest, ToWorker } from './workerProtocol';
 
 /** What a field holds. Numbers are always finite; strings never empty. */
@@ -43,6 +43,7 @@ const strings = (minItems: number, maxItems?: number): FieldSpec => ({ type: 'st
 
 export const BACKEND_NAMES: readonly NonNullable<RunRequest['backend']>[] = ['tensorflow', 'wasm', 'cpu'];
 export const FLATNESS_MEASURE_NAMES: readonly NonNullable<JobOptions['measures']>[number][] = ['sam', 'asam', 'epsilon', 'pacbayes', 'radius'];
+export const CURVATURE_NAMES: readonly CurvatureName[] = ['hessian', 'ggn', 'fisher', 'empirical-fisher'];
 export const OPTIMIZER_NAMES: readonly TrainSettings['optimizer'][] = ['gd', 'sgd', 'momentum', 'nesterov', 'adam', 'sam', 'asam', 'flow'];
 /** The commands the panel may ask the host to run (its buttons). */
 export const PANEL_COMMANDS: ReadonlySet<CommandMessage['command']> = new Set<CommandMessage['command']>(['stop', 'probe', 'export', 'compare', 'resume', 'trajectory']);
@@ -56,6 +57,7 @@ const OPTION_SPECS: Record<keyof JobOptions, FieldSpec> = {
   seed: int(0),
   hvp: choice(['auto', 'exact', 'fd']),
   layer: str,
+  curvature: choice(CURVATURE_NAMES),
   k: int(1),
   which: choice(['top', 'bottom']),
   method: choice(['lanczos', 'power', 'hutchpp', 'hutchinson']),
@@ -103,11 +105,11 @@ const rules = (...entries: Entry[]): ReadonlyMap<keyof JobOptions, OptionRule> =
  */
 const JOB_TABLE: Record<JobKind, ReadonlyMap<keyof JobOptions, OptionRule>> = {
   info: rules('seed'),
-  eigs: rules('seed', 'hvp', 'layer', 'k', 'which', ['method', { spec: choice(['lanczos', 'power']) }], 'maxIter', 'tol', 'stopOn'),
-  trace: rules('seed', 'hvp', 'layer', ['method', { spec: choice(['hutchpp', 'hutchinson']) }], 'matvecs'),
-  density: rules('seed', 'hvp', 'layer', 'steps', 'runs', 'gridPoints'),
-  slice: rules('seed', 'dirs', 'x', 'norm', 'ignore', 'test'),
-  surface: rules('seed', ['dirs', { spec: strings(1, 2) }], 'x', 'y', 'norm', 'ignore', 'test'),
+  eigs: rules('seed', 'hvp', 'layer', 'curvature', 'k', 'which', ['method', { spec: choice(['lanczos', 'power']) }], 'maxIter', 'tol', 'stopOn'),
+  trace: rules('seed', 'hvp', 'layer', 'curvature', ['method', { spec: choice(['hutchpp', 'hutchinson']) }], 'matvecs'),
+  density: rules('seed', 'hvp', 'layer', 'curvature', 'steps', 'runs', 'gridPoints'),
+  slice: rules('seed', 'dirs', 'x', 'norm', 'ignore', 'test', 'tol'),
+  surface: rules('seed', ['dirs', { spec: strings(1, 2) }], 'x', 'y', 'norm', 'ignore', 'test', 'tol'),
   interpolate: rules('seed', ['other', { required: true }], 'x', 'test'),
   trajectory: rules('seed', ['checkpoints', { required: true }], 'x', 'y', ['steps', { spec: int(2) }], 'test'),
   flatness: rules('seed', 'measures', 'rho', 'asamRho', 'eta', 'epsilon', 'target', 'draws', 'criterion', 'delta', 'directions'),
@@ -150,6 +152,7 @@ const SETTINGS_TABLE: Record<keyof TrainSettings, FieldSpec> = {
   checkpointEvery: int(0),
   checkpointSeconds: num(0, true),
   probeSubset: int(1),
+  curvature: choice(CURVATURE_NAMES),
   divergeFactor: num(0),
 };
 /** The training settings a `train` job's `options.train` may override (their ranges: src/engine/train/run.ts). */

@@ -9,7 +9,7 @@
  * usable one (a whole number >= 0), else -1 (a message that is not an object, has no id, or whose
  * id is already in use).
  */
-import type { JobResult, ProbeRecord, Progress, TrainDone, TrainSettings } from './results';
+import type { CurvatureName, JobResult, ProbeRecord, Progress, TrainDone, TrainSettings } from './results';
 
 /** Where a job's model and data come from (the CLI's --model/--data/--loss or an experiment module). */
 export interface ProblemInput {
@@ -32,10 +32,13 @@ export interface JobOptions {
   seed?: number;
   hvp?: 'auto' | 'exact' | 'fd';
   layer?: string;
+  /** Curvature jobs: 'hessian' (default), 'ggn', 'fisher' or 'empirical-fisher'. */
+  curvature?: CurvatureName;
   k?: number;
   which?: 'top' | 'bottom';
   method?: 'lanczos' | 'power' | 'hutchpp' | 'hutchinson';
   maxIter?: number;
+  /** Eigenvalues: the tolerance; slices and surfaces: the tolerance of eigenvector directions (1e-5). */
   tol?: number;
   stopOn?: 'bound' | 'residual';
   matvecs?: number;

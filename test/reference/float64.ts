@@ -925,3 +925,165 @@ export function randomProblem(
   const { y, yShape } = randomTargets(ir, loss, batch, seed + 2, opts.softTargets ?? false);
   return { ir, params: randomParams(ir, seed, opts.paramScale ?? 1), x, xShape, y, yShape, loss };
 }
+
+// ---------------------------------------------------------------------------------------------
+// Curvatures beyond the Hessian: generalized Gauss-Newton, Fisher, empirical Fisher (dense)
+// ---------------------------------------------------------------------------------------------
+
+/** Values per sample of the output node and the number of rows the loss averages over. */
+function outputLayout(p: RefProblem): { perSample: number; last: number } {
+  const outShape = p.ir.nodes[p.ir.output].outShape;
+  return { perSample: prod(outShape), last: outShape[outShape.length - 1] };
+}
+
+/**
+ * The Jacobian of the model's outputs as the loss receives them (logits when the loss folds in the
+ * output activation) with respect to the parameters: m x n row-major, m = samples x outputs per
+ * sample, one reverse sweep per output.
+ */
+export function refOutputJacobian(p: RefProblem): { jacobian: Float64Array; outputs: Float64Array } {
+  const r = record(p, undefined, true);
+  const n = p.ir.numParams;
+  const m = r.outputs.length;
+  const jacobian = new Float64Array(m * n);
+  for (let o = 0; o < m; o++) jacobian.set(r.tape.reverse(r.outputs[o], r.vars).grad, o * n);
+  return { jacobian, outputs: Float64Array.from(r.outputs, (o) => r.tape.value(o)) };
+}
+
+/**
+ * The Hessian of the mean loss with respect to the outputs (as the loss receives them): m x m,
+ * block diagonal by sample, from the textbook second derivatives (independent of TF.js and of the
+ * engine's closed forms): MSE 2/m I; softmax cross-entropy on logits (sum_j y_j)(diag p - p p^T)/N;
+ * sigmoid binary cross-entropy on logits diag(q (1 - q))/m. Only these (the losses whose GGN is
+ * positive semi-definite).
+ */
+export function refLossOutputHessian(p: RefProblem, outputs: Float64Array): Float64Array {
+  const m = outputs.length;
+  const N = p.xShape[0];
+  const h = new Float64Array(m * m);
+  const fold = foldsOutputActivation(p.ir, p.loss);
+  const { perSample } = outputLayout(p);
+  if (p.loss === 'meanSquaredError') {
+    for (let i = 0; i < m; i++) h[i * m + i] = 2 / m;
+  } else if (p.loss === 'categoricalCrossentropy' && fold) {
+    for (let s = 0; s < N; s++) {
+      const z = outputs.subarray(s * perSample, (s + 1) * perSample);
+      const mx = Math.max(...z);
+      const e = Array.from(z, (v) => Math.exp(v - mx));
+      const tot = e.reduce((a, b) => a + b, 0);
+      const q = e.map((v) => v / tot);
+      let ySum = 0;
+      for (let j = 0; j < perSample; j++) ySum += p.y[s * perSample + j];
+      for (let a = 0; a < perSample; a++) {
+        for (let b = 0; b < perSample; b++) {
+          h[(s * perSample + a) * m + s * perSample + b] = (ySum * ((a === b ? q[a] : 0) - q[a] * q[b])) / N;
+        }
+      }
+    }
+  } else if (p.loss === 'binaryCrossentropy' && fold) {
+    for (let i = 0; i < m; i++) {
+      const q = 1 / (1 + Math.exp(-outputs[i]));
+      h[i * m + i] = (q * (1 - q)) / m;
+    }
+  } else {
+    throw new Error(`refLossOutputHessian: no reference for ${p.loss} without logits`);
+  }
+  return h;
+}
+
+/** J^T M J for an m x n Jacobian and an m x m middle matrix: n x n row-major. */
+function sandwich(j: Float64Array, mid: Float64Array, m: number, n: number): Float64Array {
+  const mj = new Float64Array(m * n);
+  for (let a = 0; a < m; a++) {
+    for (let b = 0; b < m; b++) {
+      const w = mid[a * m + b];
+      if (w === 0) continue;
+      for (let c = 0; c < n; c++) mj[a * n + c] += w * j[b * n + c];
+    }
+  }
+  const out = new Float64Array(n * n);
+  for (let a = 0; a < m; a++) {
+    for (let r = 0; r < n; r++) {
+      const jr = j[a * n + r];
+      if (jr === 0) continue;
+      for (let c = 0; c < n; c++) out[r * n + c] += jr * mj[a * n + c];
+    }
+  }
+  return out;
+}
+
+/** The generalized Gauss-Newton matrix J^T H_L J (dense, n x n). */
+export function refGGN(p: RefProblem): Float64Array {
+  const { jacobian, outputs } = refOutputJacobian(p);
+  return sandwich(jacobian, refLossOutputHessian(p, outputs), outputs.length, p.ir.numParams);
+}
+
+/** The problem restricted to sample s with targets `y` (one sample's worth). */
+function oneSample(p: RefProblem, s: number, y: Float64Array): RefProblem {
+  const inSize = p.x.length / p.xShape[0];
+  return { ...p, x: p.x.slice(s * inSize, (s + 1) * inSize), xShape: [1, ...p.xShape.slice(1)], y, yShape: [1, ...p.yShape.slice(1)] };
+}
+
+/** Adds w g g^T to the n x n matrix a. */
+function addOuter(a: Float64Array, g: Float64Array, w: number): void {
+  const n = g.length;
+  for (let r = 0; r < n; r++) for (let c = 0; c < n; c++) a[r * n + c] += w * g[r] * g[c];
+}
+
+/**
+ * The true Fisher by its definition, for the cross-entropies on logits: F = c sum_n E_{y ~ p(y |
+ * f_n)} [g_n(y) g_n(y)^T] with g_n(y) the parameter gradient of sample n's negative log-likelihood
+ * for label y, every label enumerated with its model probability (softmax: k one-hot labels;
+ * sigmoid: all 2^k label vectors), the gradients from this oracle's reverse sweeps on one-sample
+ * problems. c = 1/N (softmax), 1/(N k) (sigmoid), curvlinops' reduction factors.
+ */
+export function refFisher(p: RefProblem): Float64Array {
+  const n = p.ir.numParams;
+  const N = p.xShape[0];
+  const { perSample } = outputLayout(p);
+  const out = refForward(p); // probabilities (the output activation applied)
+  const f = new Float64Array(n * n);
+  if (!foldsOutputActivation(p.ir, p.loss)) throw new Error('refFisher: cross-entropies on logits only');
+  for (let s = 0; s < N; s++) {
+    const probs = out.subarray(s * perSample, (s + 1) * perSample);
+    if (p.loss === 'categoricalCrossentropy') {
+      for (let c = 0; c < perSample; c++) {
+        const y = new Float64Array(perSample);
+        y[c] = 1;
+        // One sample's loss is its negative log-likelihood.
+        addOuter(f, refGradient(oneSample(p, s, y)).grad, probs[c] / N);
+      }
+    } else {
+      for (let mask = 0; mask < 1 << perSample; mask++) {
+        const y = Float64Array.from({ length: perSample }, (_, j) => (mask >> j) & 1);
+        let pr = 1;
+        for (let j = 0; j < perSample; j++) pr *= y[j] ? probs[j] : 1 - probs[j];
+        // One sample's loss is its NLL / k.
+        const g = refGradient(oneSample(p, s, y)).grad.map((v) => v * perSample);
+        addOuter(f, g, pr / (N * perSample));
+      }
+    }
+  }
+  return f;
+}
+
+/**
+ * The empirical Fisher c sum_n g_n g_n^T with the training labels, g_n the gradient of sample n's
+ * loss l_n (curvlinops' convention: L = c sum_n l_n; MSE and BCE c = 1/(N k), l_n the sample's
+ * summed error; CE c = 1/N), from one-sample problems.
+ */
+export function refEmpiricalFisher(p: RefProblem): Float64Array {
+  const n = p.ir.numParams;
+  const N = p.xShape[0];
+  const { perSample } = outputLayout(p);
+  const perRow = p.loss === 'categoricalCrossentropy';
+  const c = perRow ? 1 / N : 1 / (N * perSample);
+  const f = new Float64Array(n * n);
+  for (let s = 0; s < N; s++) {
+    const g = refGradient(oneSample(p, s, p.y.slice(s * perSample, (s + 1) * perSample))).grad;
+    // One sample's mean loss is l_n (CE) or l_n / k (MSE, BCE).
+    if (!perRow) for (let i = 0; i < n; i++) g[i] *= perSample;
+    addOuter(f, g, c);
+  }
+  return f;
+}

@@ -20,7 +20,7 @@ import type { JobOptions } from '../../src/shared/workerProtocol';
 const problem = { model: 'm/model.json', data: 'm/data.json' };
 const run = (job: unknown, options: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> => ({ type: 'run', id: 4, job, problem, options, ...extra });
 const KINDS = 'info, eigs, trace, density, slice, surface, interpolate, trajectory, flatness, train';
-const EIGS = 'seed, hvp, layer, k, which, method, maxIter, tol, stopOn';
+const EIGS = 'seed, hvp, layer, curvature, k, which, method, maxIter, tol, stopOn';
 
 /** The error checkToWorker gives, with the id it answers to. */
 function refused(msg: unknown): [number, string] {
@@ -88,7 +88,7 @@ test('options: each must apply to the job, with the right type and range; requir
     ['trace', { method: 'power' }, 'options.method must be one of hutchpp, hutchinson (got the string "power")'],
     ['trace', { matvecs: Number.NaN }, 'options.matvecs must be a whole number >= 1 (got NaN)'],
     ['density', { gridPoints: 1 }, 'options.gridPoints must be a whole number >= 2 (got 1)'],
-    ['density', { steps: 90, x: '-1:1:3' }, 'options.x does not apply to density jobs (density takes seed, hvp, layer, steps, runs, gridPoints)'],
+    ['density', { steps: 90, x: '-1:1:3' }, 'options.x does not apply to density jobs (density takes seed, hvp, layer, curvature, steps, runs, gridPoints)'],
     ['slice', { dirs: [] }, 'options.dirs must be a list of one or more non-empty strings (got an array of 0)'],
     ['slice', { dirs: 'eigen' }, 'options.dirs must be a list of one or more non-empty strings (got the string "eigen")'],
     ['slice', { test: 1 }, 'options.test must be true or false (got 1)'],
@@ -109,7 +109,7 @@ test('options: each must apply to the job, with the right type and range; requir
     [
       'train',
       { runDir: 'r', train: { lr: 0.1, learningRate: 1 } },
-      "options.train has unknown training setting 'learningRate' (known: optimizer, lr, steps, batchSize, momentum, rho, igr, weightDecay, schedule, seed, probeEvery, traceEvery, noiseEvery, layersEvery, checkpointEvery, checkpointSeconds, probeSubset, divergeFactor)",
+      "options.train has unknown training setting 'learningRate' (known: optimizer, lr, steps, batchSize, momentum, rho, igr, weightDecay, schedule, seed, probeEvery, traceEvery, noiseEvery, layersEvery, checkpointEvery, checkpointSeconds, probeSubset, curvature, divergeFactor)",
     ],
   ];
   for (const [job, options, message] of cases) {
@@ -148,12 +148,12 @@ test('well-formed requests pass unchanged: what the extension and the worker tes
 
 test('the option table: every JobOptions field belongs to some job; the table is the one the engine reads', () => {
   const used = new Set([...JOB_OPTIONS.values()].flatMap((m) => [...m.keys()]));
-  const all: (keyof JobOptions)[] = ['seed', 'hvp', 'layer', 'k', 'which', 'method', 'maxIter', 'tol', 'stopOn', 'matvecs', 'steps', 'runs', 'gridPoints', 'dirs', 'x', 'y', 'norm', 'ignore', 'test', 'other', 'checkpoints', 'measures', 'rho', 'asamRho', 'eta', 'epsilon', 'target', 'draws', 'criterion', 'delta', 'directions', 'train', 'runDir', 'resume', 'keepCheckpoints', 'layerProbes'];
+  const all: (keyof JobOptions)[] = ['seed', 'hvp', 'layer', 'curvature', 'k', 'which', 'method', 'maxIter', 'tol', 'stopOn', 'matvecs', 'steps', 'runs', 'gridPoints', 'dirs', 'x', 'y', 'norm', 'ignore', 'test', 'other', 'checkpoints', 'measures', 'rho', 'asamRho', 'eta', 'epsilon', 'target', 'draws', 'criterion', 'delta', 'directions', 'train', 'runDir', 'resume', 'keepCheckpoints', 'layerProbes'];
   assert.deepEqual([...used].sort(), [...all].sort());
   const keys = (job: string): string[] => [...(JOB_OPTIONS.get(job as 'info')?.keys() ?? [])];
   assert.deepEqual(keys('eigs'), EIGS.split(', '));
-  assert.deepEqual(keys('trace'), ['seed', 'hvp', 'layer', 'method', 'matvecs']);
-  assert.deepEqual(keys('surface'), ['seed', 'dirs', 'x', 'y', 'norm', 'ignore', 'test']);
+  assert.deepEqual(keys('trace'), ['seed', 'hvp', 'layer', 'curvature', 'method', 'matvecs']);
+  assert.deepEqual(keys('surface'), ['seed', 'dirs', 'x', 'y', 'norm', 'ignore', 'test', 'tol']);
   assert.deepEqual(keys('train'), ['seed', 'train', 'runDir', 'resume', 'keepCheckpoints', 'layerProbes']);
   assert.equal(JOB_OPTIONS.get('__proto__' as 'info'), undefined);
 });

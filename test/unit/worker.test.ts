@@ -158,7 +158,7 @@ test('malformed messages get a user error naming the problem; the worker stays a
     assert.deepEqual(await answer({ type: 'run', id: 5, job: 'eigs', problem, options: { rho: 0.05 } }), {
       inReplyTo: 5,
       kind: 'user',
-      message: 'invalid run message: options.rho does not apply to eigs jobs (eigs takes seed, hvp, layer, k, which, method, maxIter, tol, stopOn)',
+      message: 'invalid run message: options.rho does not apply to eigs jobs (eigs takes seed, hvp, layer, curvature, k, which, method, maxIter, tol, stopOn)',
     });
     assert.deepEqual(await answer({ type: 'run', id: 6, job: 'eigs', problem: { ...problem, threads: 'all' }, options: {} }), {
       inReplyTo: 6,

@@ -78,6 +78,8 @@ export interface LanczosTridiagonal {
    * missing from the start vector) have not been looked for yet.
    */
   atBreakdown: boolean;
+  /** A running estimate of |A|: the largest |alpha_j| + beta_j + beta_{j-1} seen (a lower bound on the 1-norm of T). */
+  normEstimate: number;
 }
 
 export interface LanczosTridiagonalOptions extends IterOptions {
@@ -122,6 +124,7 @@ export async function lanczosTridiagonal(
     droppedBeta: 0,
     exhausted: false,
     atBreakdown: false,
+    normEstimate: 0,
   };
   let normEstimate = 0;
   const coeffs = new Float64Array(Math.max(1, Math.min(steps, n)));
@@ -147,6 +150,7 @@ export async function lanczosTridiagonal(
     const b = norm(w);
     state.residualNorm = b;
     normEstimate = Math.max(normEstimate, Math.abs(a) + b + (j > 0 ? state.beta[j - 1] : 0));
+    state.normEstimate = normEstimate;
     const breakdown = b <= BREAKDOWN_TOL * normEstimate;
     state.atBreakdown = breakdown;
     if (opts.afterStep?.(state)) break;
@@ -224,11 +228,28 @@ export interface LanczosResult {
   eigenvalues: number[];
   /** Unit Ritz vectors, in the same order. */
   eigenvectors: Float64Array[];
-  /** Ritz residual norms |A y_i - theta_i y_i| = |beta_m s_{m,i}|. */
+  /**
+   * Residual bounds: the Ritz residual |A~ y_i - theta_i y_i| = |beta_m s_{m,i}| of the products A~
+   * actually computed, plus `noise` (their error: op.relativeNoise times the norm estimate). With
+   * float32 products the Ritz residual alone can be far below the true distance to an eigenvalue of
+   * A; with the noise added, some eigenvalue of A lies within r_i as long as |A~ v - A v| <=
+   * relativeNoise |A| |v| (Weyl). 0 noise for exact operators (dense test matrices).
+   */
   residuals: number[];
+  /** The Ritz residuals alone, |beta_m s_{m,i}|. */
+  ritzResiduals: number[];
+  /** The absolute product noise added to the residuals. */
+  noise: number;
+  /**
+   * Bounds on sin(angle) between each Ritz vector and the eigenvector of the eigenvalue it
+   * approximates: r_i / gap_i (Davis-Kahan sin theta), gap_i from the other Ritz values shrunk by
+   * their residuals; 1 (no claim) when the gap is not larger than r_i. Like the squared eigenvalue
+   * bound, it assumes no unseen eigenvalue lies within the gap.
+   */
+  angleBounds: number[];
   /**
    * Absolute error bounds: min(r_i, r_i^2 / gap_i) (the squared form only when gap_i > r_i), never
-   * below max(op.relativeNoise, 64 eps) * max |theta|. See the module comment for what they cover.
+   * below max(op.relativeNoise, 64 eps) * max |theta| nor below `noise`. See the module comment for what they cover.
    */
   errorBounds: number[];
   matvecs: number;
@@ -287,6 +308,15 @@ function ritzBound(values: Float64Array, residuals: Float64Array, i: number): nu
   return m > 1 && gap > r ? Math.min(r, (r * r) / gap) : r;
 }
 
+/** Davis-Kahan: sin(angle) <= (r_i + noise) / gap_i, 1 when the gap does not exceed that residual. */
+function angleBound(values: Float64Array, residuals: Float64Array, i: number, noise: number): number {
+  const r = residuals[i] + noise;
+  let gap = Infinity;
+  for (let j = 0; j < values.length; j++) if (j !== i) gap = Math.min(gap, Math.abs(values[i] - values[j]) - residuals[j] - noise);
+  if (values.length < 2 || !(gap > r)) return r === 0 && values.length < 2 ? 0 : 1;
+  return Math.min(1, r / gap);
+}
+
 /**
  * The most products `lanczos` takes on an operator of dimension n for k eigenpairs and `maxIter`:
  * min(n, max(k, maxIter ?? max(3k + 20, 50))). It keeps that many float64 basis vectors of length n.
@@ -342,11 +372,16 @@ export async function lanczos(op: LinearOperator, opts: LanczosOptions): Promise
   const eigenvalues: number[] = [];
   const eigenvectors: Float64Array[] = [];
   const outResiduals: number[] = [];
+  const ritzResiduals: number[] = [];
+  const angleBounds: number[] = [];
   const errorBounds: number[] = [];
+  const noise = relativeNoise * state.normEstimate;
   for (const i of wanted) {
     eigenvalues.push(values[i]);
-    outResiduals.push(residuals[i]);
-    errorBounds.push(Math.max(ritzBound(values, residuals, i), floor));
+    ritzResiduals.push(residuals[i]);
+    outResiduals.push(residuals[i] + noise);
+    angleBounds.push(angleBound(values, residuals, i, noise));
+    errorBounds.push(Math.max(ritzBound(values, residuals, i), floor, noise));
     const y = new Float64Array(n);
     for (let j = 0; j < m; j++) axpy(s[j * m + i], state.basis[j], y);
     const ny = norm(y);
@@ -357,6 +392,9 @@ export async function lanczos(op: LinearOperator, opts: LanczosOptions): Promise
     eigenvalues,
     eigenvectors,
     residuals: outResiduals,
+    ritzResiduals,
+    noise,
+    angleBounds,
     errorBounds,
     matvecs: state.matvecs,
     iterations: m,

@@ -2,6 +2,7 @@
 import type { LossName, ModelIR } from '../model/ir';
 import type { Split } from '../data';
 import type { BackendName } from '../backend';
+import type { OutputCurvatureName } from '../curvature/output';
 
 export interface ShardInit {
   ir: ModelIR;
@@ -16,6 +17,7 @@ export type ShardRequest =
   | { id: number; op: 'loss'; theta?: Float32Array }
   | { id: number; op: 'gradient'; theta?: Float32Array }
   | { id: number; op: 'hvp'; v: Float64Array }
+  | { id: number; op: 'curvature'; kind: OutputCurvatureName; v: Float64Array }
   | { id: number; op: 'accuracy'; theta?: Float32Array }
   | { id: number; op: 'setParameters'; theta: Float32Array }
   | { id: number; op: 'plane'; origin: Float32Array; dirs: Float64Array[]; coeffs: Float64Array; withAccuracy: boolean };

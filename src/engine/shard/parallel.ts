@@ -16,6 +16,7 @@ import type { ModelIR, LossName } from '../model/ir';
 import type { Split } from '../data';
 import type { BackendName } from '../backend';
 import type { ShardInit, ShardReply, ShardRequest } from './messages';
+import type { OutputCurvatureName } from '../curvature/output';
 
 /** The shard worker bundle beside this one (dist/shard.js), if built. */
 export function shardWorkerPath(): string | undefined {
@@ -213,6 +214,16 @@ export class ParallelEvaluator implements Evaluator {
     const r = await this.combine(
       (s) => s.request({ op: 'hvp', v }),
       async () => ({ vector: await this.local.hvp(v) }),
+    );
+    return r.vector ?? new Float64Array(this.dim);
+  }
+
+  /** A curvature product (GGN, Fisher, empirical Fisher): each is a sample-weighted mean over shards, like H v. */
+  async curvature(kind: OutputCurvatureName, v: Float64Array): Promise<Float64Array> {
+    this.counts.hvp++;
+    const r = await this.combine(
+      (s) => s.request({ op: 'curvature', kind, v }),
+      async () => ({ vector: await this.local.curvature(kind, v) }),
     );
     return r.vector ?? new Float64Array(this.dim);
   }

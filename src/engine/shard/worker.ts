@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../backend';
 import { Objective } from '../objective';
+import { OUTPUT_CURVATURES } from '../curvature/output';
 import type { ShardInit, ShardReply, ShardRequest } from './messages';
 
 async function main(): Promise<void> {
@@ -32,6 +33,12 @@ async function main(): Promise<void> {
           const h = obj.hvpExact(req.v);
           reply = { id: req.id, ok: true, vector: h };
           transfer.push(h.buffer as ArrayBuffer);
+          break;
+        }
+        case 'curvature': {
+          const c = obj.curvatureProduct(OUTPUT_CURVATURES[req.kind], req.v);
+          reply = { id: req.id, ok: true, vector: c };
+          transfer.push(c.buffer as ArrayBuffer);
           break;
         }
         case 'accuracy':

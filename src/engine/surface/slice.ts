@@ -16,7 +16,7 @@ import { runMeta } from '../meta';
 import { BasinError } from '../errors';
 import { norm } from '../linalg/operator';
 import { lanczos, lanczosSteps } from '../linalg';
-import { MAX_GRID_BYTES, MAX_KRYLOV_STEPS, MAX_VECTOR_BYTES, refuseOver } from '../limits';
+import { checkPositive, MAX_GRID_BYTES, MAX_KRYLOV_STEPS, MAX_VECTOR_BYTES, refuseOver } from '../limits';
 import { selectHessian, yieldToLoop } from '../hvp/operators';
 import { Rng } from '../rng';
 import { coarseToFineOrder, orthogonalize, parseRange, randomDirection, type IgnoreKind, type NormKind } from '../directions';
@@ -33,6 +33,11 @@ export interface DirectionOptions {
   norm?: NormKind;
   ignore?: IgnoreKind;
   seed?: number;
+  /**
+   * Tolerance of eigenvector directions (default 1e-5): Lanczos stops when each eigenvalue's error
+   * bound is within tol of it; each direction reports its residual and angle bound.
+   */
+  tol?: number;
 }
 
 /** Refuse grids whose result arrays alone would pass this many bytes (defined in limits.ts). */
@@ -63,13 +68,14 @@ export async function makeDirections(
   const ignore = opts.ignore ?? 'biasbn';
   const topK = maxEigenIndex(kinds, 'eigen');
   const bottomK = maxEigenIndex(kinds, 'bottom');
-  const spectra: Record<'top' | 'bottom', { values: number[]; vectors: Float64Array[] } | undefined> = { top: undefined, bottom: undefined };
+  const spectra: Record<'top' | 'bottom', { values: number[]; vectors: Float64Array[]; residuals: number[]; angles: number[] } | undefined> = { top: undefined, bottom: undefined };
+  checkPositive('the tolerance of eigenvector directions', opts.tol);
   if (topK > 0 || bottomK > 0) {
     const sel = await selectHessian(ev, 'auto', seed + 7919);
     for (const [which, k] of [['top', topK], ['bottom', bottomK]] as const) {
       if (k === 0) continue;
-      const r = await lanczos(sel.op, { k, which, rng: new Rng(seed + 1), stopOn: 'bound', tol: 1e-5, signal: opts.signal });
-      spectra[which] = { values: r.eigenvalues, vectors: r.eigenvectors };
+      const r = await lanczos(sel.op, { k, which, rng: new Rng(seed + 1), stopOn: 'bound', tol: opts.tol ?? 1e-5, signal: opts.signal });
+      spectra[which] = { values: r.eigenvalues, vectors: r.eigenvectors, residuals: r.residuals, angles: r.angleBounds };
     }
   }
   let grad: Float64Array | undefined;
@@ -94,7 +100,10 @@ export async function makeDirections(
       const e = spectrum.vectors[k - 1];
       const v = opts.norm ? normalizeDirection(e, theta, problem.ir, opts.norm, ignore) : Float64Array.from(e);
       const name = `${top !== undefined ? 'eigen' : 'bottom'}${k}`;
-      out.push({ vector: v, info: { kind: name, norm: opts.norm ?? 'unit', length: norm(v), eigenvalue: spectrum.values[k - 1] } });
+      out.push({
+        vector: v,
+        info: { kind: name, norm: opts.norm ?? 'unit', length: norm(v), eigenvalue: spectrum.values[k - 1], residual: spectrum.residuals[k - 1], angleBound: spectrum.angles[k - 1] },
+      });
     } else {
       throw new BasinError(
         `unknown direction '${kind}' (use random, gradient, eigen or eigenK for the K-th top eigenvector, bottom or bottomK for the K-th most negative)`,

@@ -14,12 +14,14 @@
  * Every file but metrics.jsonl is written under a temporary name and renamed; a kill can only cut
  * the last metrics line. Resuming (resume.ts) continues from the newest whole checkpoint.
  *
- * Probes (docs/methods.md, "Training dynamics"): lambda_max by Lanczos warm-started from the previous
- * eigenvector (a few products per probe, not a restart), the stability threshold of the optimizer
+ * Probes (docs/methods.md, "Training dynamics"): lambda_max by Lanczos started from the previous eigenvector plus a fresh random direction
+ * (`probeTop`: a warm start alone can be trapped in one block of a block-structured Hessian), its
+ * eigenvector's overlap with the gradient, the stability threshold of the optimizer
  * (2/eta, or its momentum version), the trace (Hutch++), the implicit-gradient-regularization
  * term (h/4)|grad L|^2 (Barrett & Dherin 2021), SGD's implicit term (Smith et al. 2021), the
  * gradient noise scale B_simple (McCandlish et al. 2018), distance from initialization, weight
- * norm and per-layer sharpness.
+ * norm, per-layer sharpness, and optionally the top eigenvalue of another curvature (GGN, Fisher,
+ * empirical Fisher) beside the Hessian's.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -35,6 +37,7 @@ import { makeDirs } from '../files';
 import { CancelledError, norm } from '../linalg/operator';
 import { hutchpp, lanczos } from '../linalg';
 import { BlockOperator, selectHessian, yieldToLoop } from '../hvp/operators';
+import { gradientOverlap, selectCurvature, type CurvatureSelection } from '../curvature';
 import type { LinearOperator } from '../linalg/operator';
 import { Rng } from '../rng';
 import { writeCheckpoint } from '../model/archive';
@@ -96,13 +99,43 @@ export function validateSettings(s: TrainSettings, samples: number): TrainSettin
   return { ...s, batchSize, checkpointSeconds: secs };
 }
 
-interface Prober {
+/** cos^2 below which an eigenvector counts as unseen by a nonzero gradient (an angle within 1e-3 of 90 degrees). */
+export const UNSEEN_OVERLAP = 1e-6;
+
+export interface ProbeTop {
+  value: number;
+  vector: Float64Array;
+  products: number;
+}
+
+/**
+ * The top eigenpair of `op` for a training probe, cheaply and without the warm start's trap.
+ * Lanczos starts from prev / |prev| + r, r a fresh random unit vector: the previous eigenvector
+ * makes it converge in a few products when the top direction moved little, and r gives every
+ * direction the component a cold start would have (about 1/sqrt(n)). Warm-starting from prev alone
+ * can never leave the block prev lies in when the operator is block diagonal (a symmetry the
+ * training preserves, e.g. biases that gradient descent cannot move): the Krylov space stays in
+ * that block and a larger eigenvalue in another block is never seen. At least `minIter` products
+ * (4) are taken so that a larger eigenvalue along r has surfaced before the stopping test (the
+ * Kato-Temple bound, tol relative) is trusted.
+ */
+export async function probeTop(op: LinearOperator, prev: Float64Array | undefined, rng: Rng, opts: { maxIter: number; tol: number; minIter?: number }): Promise<ProbeTop> {
+  const r = rng.normalVector(op.dim);
+  const nr = norm(r);
+  const v0 = new Float64Array(op.dim);
+  const np = prev ? norm(prev) : 0;
+  for (let i = 0; i < op.dim; i++) v0[i] = r[i] / nr + (np > 0 ? prev![i] / np : 0);
+  const lz = await lanczos(op, { k: 1, which: 'top', v0, rng, maxIter: opts.maxIter, minIter: opts.minIter ?? 4, tol: opts.tol, stopOn: 'bound' });
+  return { value: lz.eigenvalues[0], vector: lz.eigenvectors[0], products: lz.matvecs };
+}
+
+export interface Prober {
   /** `final`: the last probe of a run, which always includes per-layer sharpness. */
   probe(theta: Float64Array, step: number, epoch: number, lr: number, opt: Optimizer, stepLoss?: number, final?: boolean): Promise<ProbeRecord>;
   dispose(): void;
 }
 
-async function makeProber(problem: Problem, s: TrainSettings, theta0: Float64Array, mini: Objective): Promise<Prober> {
+export async function makeProber(problem: Problem, s: TrainSettings, theta0: Float64Array, mini: Objective): Promise<Prober> {
   const train = s.probeSubset ? sliceSplit(problem.train, 0, s.probeSubset) : problem.train;
   const ev: Evaluator = s.probeSubset
     ? new LocalEvaluator(new Objective(problem.ir, problem.theta, problem.loss, train))
@@ -110,6 +143,11 @@ async function makeProber(problem: Problem, s: TrainSettings, theta0: Float64Arr
   const testEv = problem.test ? await problem.evaluator({ split: 'test', threads: 1 }) : undefined;
   const sel = await selectHessian(ev, 'auto', s.seed + 7919);
   const op = sel.op;
+  let curv: CurvatureSelection | undefined;
+  if (s.curvature !== undefined && s.curvature !== 'hessian') {
+    curv = await selectCurvature(ev, s.curvature, { loss: problem.loss, seed: s.seed, fallback: () => new LocalEvaluator(new Objective(problem.ir, problem.theta, problem.loss, train)) });
+  }
+  let curvV0: Float64Array | undefined;
   const classification = problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'binaryCrossentropy';
   const layers = [...new Set(problem.ir.params.map((p) => p.layer))].map((layer) => {
     const ps = problem.ir.params.filter((p) => p.layer === layer);
@@ -125,7 +163,8 @@ async function makeProber(problem: Problem, s: TrainSettings, theta0: Float64Arr
       const t0 = performance.now();
       const t32 = Float32Array.from(theta);
       await ev.setParameters(t32);
-      const before = op.matvecs;
+      if (curv?.fallback) await curv.fallback.setParameters(t32);
+      const before = op.matvecs + (curv?.op.matvecs ?? 0);
       const g = await ev.gradient();
       const gradNorm = norm(g.grad);
       const rec: ProbeRecord = { step, epoch, lr, loss: g.loss, ms: 0, probeSamples: ev.numSamples };
@@ -135,9 +174,18 @@ async function makeProber(problem: Problem, s: TrainSettings, theta0: Float64Arr
         rec.testLoss = await testEv.loss(t32);
         if (classification) rec.testAccuracy = await testEv.accuracy(t32);
       }
-      const lz = await lanczos(op, { k: 1, which: 'top', v0, rng, maxIter: 30, tol: 1e-4, stopOn: 'bound' });
-      v0 = lz.eigenvectors[0];
-      rec.lambdaMax = lz.eigenvalues[0];
+      const top = await probeTop(op, v0, rng, { maxIter: 40, tol: 1e-4 });
+      v0 = top.vector;
+      rec.lambdaMax = top.value;
+      rec.lambdaMaxProducts = top.products;
+      const overlap = gradientOverlap(g.grad, [top.vector]).perVector[0];
+      rec.lambdaMaxOverlap = overlap;
+      if (gradNorm > 0 && overlap < UNSEEN_OVERLAP) rec.lambdaMaxUnseen = true;
+      if (curv) {
+        const c = await probeTop(curv.op, curvV0, rng, { maxIter: 40, tol: 1e-4 });
+        curvV0 = c.vector;
+        rec.curvatureMax = c.value;
+      }
       rec.threshold = opt.threshold(lr);
       rec.igrTerm = (lr / 4) * gradNorm * gradNorm;
       rec.gradNorm = gradNorm;
@@ -173,16 +221,17 @@ async function makeProber(problem: Problem, s: TrainSettings, theta0: Float64Arr
         rec.layerSharpness = {};
         for (const l of layers) {
           const block: LinearOperator = new BlockOperator(op, l.offset, l.size);
-          const r = await lanczos(block, { k: 1, which: 'top', v0: layerV0.get(l.layer), rng, maxIter: 20, tol: 1e-3, stopOn: 'bound' });
-          layerV0.set(l.layer, r.eigenvectors[0]);
-          rec.layerSharpness[l.layer] = r.eigenvalues[0];
+          const r = await probeTop(block, layerV0.get(l.layer), rng, { maxIter: 20, tol: 1e-3 });
+          layerV0.set(l.layer, r.vector);
+          rec.layerSharpness[l.layer] = r.value;
         }
       }
-      rec.hvps = op.matvecs - before;
+      rec.hvps = op.matvecs + (curv?.op.matvecs ?? 0) - before;
       rec.ms = performance.now() - t0;
       return rec;
     },
     dispose() {
+      curv?.fallback?.dispose();
       ev.dispose();
       testEv?.dispose();
     },
