@@ -1,0 +1,197 @@
+// ONNX import (issue 12): models written by PyTorch's own torch.onnx.export
+// (scripts/make-onnx-fixtures.py -> test/fixtures/onnx/) are imported into Basin's IR, and the
+// numbers Basin computes on them are checked against PyTorch's float64 values written by the same
+// script. Hostile files (truncated protobuf, huge declared tensors, unsupported ops, external
+// data) are refused with clear messages; they are built from the fixtures in temporary folders.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { onnx } from 'onnx-proto';
+import { BasinError } from '../../src/engine/errors';
+import { loadOnnxModel } from '../../src/engine/model/onnx/import';
+import { fromTorchOrder, toTorchOrder } from '../../src/engine/model/onnx/torch';
+
+// The bundle runs from .test-dist/unit/.
+const FIXTURES = path.join(__dirname, '../../test/fixtures/onnx');
+const fixture = (name: string): string => path.join(FIXTURES, name);
+
+interface Ref {
+  names: string[];
+  shapes: number[][];
+  numParams: number;
+  loss: number;
+  grad: number[];
+  v: number[];
+  hv: number[];
+  topEigenvalues: number[];
+  bottomEigenvalue: number;
+  logits: number[][];
+}
+const ref = (name: string): Ref => JSON.parse(fs.readFileSync(fixture(`${name}.ref.json`), 'utf8')) as Ref;
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'basin-onnx-'));
+}
+
+/** The fixture `name` decoded, changed by `edit`, and written to a fresh temp folder. */
+function edited(name: string, edit: (m: onnx.ModelProto) => void): string {
+  const m = onnx.ModelProto.decode(fs.readFileSync(fixture(`${name}.onnx`)));
+  edit(m);
+  const dir = tmp();
+  const file = path.join(dir, 'model', `${name}.onnx`);
+  fs.mkdirSync(path.dirname(file));
+  fs.writeFileSync(file, onnx.ModelProto.encode(m).finish());
+  return file;
+}
+
+function refused(fn: () => unknown, message: string | RegExp): void {
+  assert.throws(fn, (e: unknown) => {
+    assert.ok(e instanceof BasinError, `not a BasinError: ${String(e)}`);
+    if (typeof message === 'string') assert.equal(e.message, message);
+    else assert.match(e.message, message);
+    return true;
+  });
+}
+
+test('MLP: the ONNX nodes become Dense and activation layers with PyTorch parameter names and counts', () => {
+  const m = loadOnnxModel(fixture('mlp.onnx'));
+  const r = ref('mlp');
+  assert.equal(m.ir.numParams, r.numParams);
+  assert.deepEqual(
+    m.ir.nodes.map((n) => `${n.name}:${n.op.kind}:${n.outShape.join('x')}`),
+    ['input:input:4', '/fc1/Gemm:dense:12', '/Tanh:activation:12', '/fc2/Gemm:dense:3'],
+  );
+  assert.deepEqual(
+    m.ir.params.map((p) => `${p.name}@${p.layer}:${p.role}:${p.shape.join('x')}`),
+    ['fc1.weight@/fc1/Gemm:kernel:4x12', 'fc1.bias@/fc1/Gemm:bias:12', 'fc2.weight@/fc2/Gemm:kernel:12x3', 'fc2.bias@/fc2/Gemm:bias:3'],
+  );
+  assert.deepEqual(m.torch.map((t) => t.name), r.names);
+  assert.deepEqual(m.torch.map((t) => t.shape), r.shapes);
+  assert.equal(m.opset, 13);
+  assert.equal(m.nchwInput, false);
+});
+
+test('convnet: Conv/BatchNorm/residual Add/MaxPool/Flatten, running statistics as constants, NHWC shapes', () => {
+  const m = loadOnnxModel(fixture('convnet.onnx'));
+  const r = ref('convnet');
+  assert.equal(m.ir.numParams, r.numParams);
+  assert.deepEqual(
+    m.ir.nodes.map((n) => `${n.name}:${n.op.kind}:${n.outShape.join('x')}`),
+    [
+      'input:input:6x8x2',
+      '/conv1/Conv:conv2d:6x8x4',
+      '/bn1/BatchNormalization:batchNorm:6x8x4',
+      '/Relu:activation:6x8x4',
+      '/conv2/Conv:conv2d:6x8x4',
+      '/Add:add:6x8x4',
+      '/Relu_1:activation:6x8x4',
+      '/pool/MaxPool:maxPool2d:3x4x4',
+      '/Flatten:flatten:48',
+      '/fc/Gemm:dense:3',
+    ],
+  );
+  assert.deepEqual(m.torch.map((t) => t.name), r.names);
+  assert.deepEqual(m.ir.constants.map((c) => c.name), ['bn1.running_mean', 'bn1.running_var']);
+  assert.deepEqual(Array.from(m.ir.constants[0].values, (v) => Math.round(v * 100) / 100), [0.1, -0.2, 0.05, 0.3]);
+  const conv1 = m.ir.nodes[1].op;
+  assert.ok(conv1.kind === 'conv2d' && conv1.padding === 'same' && conv1.kernelSize.join() === '3,3');
+  assert.deepEqual(m.ir.params[0].shape, [3, 3, 2, 4]);
+  assert.equal(m.nchwInput, true);
+});
+
+test('toTorchOrder and fromTorchOrder are inverse permutations that read the weights back in PyTorch layout', () => {
+  for (const name of ['mlp', 'convnet']) {
+    const m = loadOnnxModel(fixture(`${name}.onnx`));
+    const theta = new Float32Array(m.ir.numParams);
+    m.values.forEach((v, i) => theta.set(v, m.ir.params[i].offset));
+    const flat = toTorchOrder(m, theta, ref(name).names);
+    // PyTorch's layout is the initializers' own: compare with the raw ONNX tensors.
+    const model = onnx.ModelProto.decode(fs.readFileSync(fixture(`${name}.onnx`)));
+    let at = 0;
+    for (const n of ref(name).names) {
+      const t = model.graph.initializer.find((i) => i.name === n) as onnx.TensorProto;
+      const raw = new Float32Array(Uint8Array.from(t.rawData).buffer);
+      assert.deepEqual(Array.from(flat.subarray(at, at + raw.length)), Array.from(raw), n);
+      at += raw.length;
+    }
+    assert.deepEqual(Array.from(fromTorchOrder(m, flat, ref(name).names)), Array.from(theta));
+  }
+});
+
+test('hostile: a truncated protobuf is refused by name', () => {
+  const dir = tmp();
+  const file = path.join(dir, 'cut.onnx');
+  const bytes = fs.readFileSync(fixture('convnet.onnx'));
+  fs.writeFileSync(file, bytes.subarray(0, 1000));
+  refused(() => loadOnnxModel(file), /^.*cut\.onnx: not a valid ONNX model: the protobuf cannot be decoded \(.*\); the file is truncated or not \.onnx$/);
+  fs.writeFileSync(file, '');
+  refused(() => loadOnnxModel(file), `${file}: not a valid ONNX model: it holds no graph nodes (the file is empty, truncated or not .onnx)`);
+});
+
+test('hostile: a huge declared tensor is refused before anything is allocated', () => {
+  const file = edited('mlp', (m) => {
+    m.graph.initializer[0].dims = [1e9, 1e9];
+  });
+  refused(
+    () => loadOnnxModel(file),
+    `${file}: the number of values initializer 'fc1.weight' declares (dimensions [1000000000, 1000000000]) is 1.00e+18, over the limit of 50,000,000`,
+  );
+  const short = edited('mlp', (m) => {
+    m.graph.initializer[0].dims = [12, 5];
+  });
+  refused(() => loadOnnxModel(short), `${short}: initializer 'fc1.weight' (float32, dimensions [12, 5]) stores 192 bytes but needs 240: the file is truncated or damaged`);
+});
+
+test('hostile: an unsupported op is refused with the node name, op type and the supported list', () => {
+  const file = edited('mlp', (m) => {
+    m.graph.node[1].opType = 'Cos';
+  });
+  refused(() => loadOnnxModel(file), new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: node '/Tanh' \\(Cos\\): this op is not supported; supported: Gemm, MatMul \\(\\+ Add of a bias\\), Conv, .*Identity, Constant$`));
+  const leaky = edited('mlp', (m) => {
+    m.graph.node[1].opType = 'LeakyRelu';
+  });
+  refused(() => loadOnnxModel(leaky), `${leaky}: node '/Tanh' (LeakyRelu): LeakyRelu is not supported: Basin's model IR has no leaky ReLU (use ReLU, ELU or SELU)`);
+});
+
+test('hostile: external data is refused without opening anything, outside the folder named as such', () => {
+  const outside = edited('mlp', (m) => {
+    const t = m.graph.initializer[0];
+    t.rawData = new Uint8Array();
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [{ key: 'location', value: '../../../etc/passwd' }];
+  });
+  const dir = path.dirname(outside);
+  refused(() => loadOnnxModel(outside), `${outside}: initializer 'fc1.weight' refers to external data at '../../../etc/passwd', outside the model's folder (${dir}); refused, nothing was read`);
+  const absolute = edited('mlp', (m) => {
+    const t = m.graph.initializer[0];
+    t.rawData = new Uint8Array();
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [{ key: 'location', value: '/dev/zero' }];
+  });
+  refused(() => loadOnnxModel(absolute), /initializer 'fc1.weight' refers to external data at '\/dev\/zero', outside the model's folder .*; refused, nothing was read$/);
+  // Inside the folder: a FIFO there would hang a reader, so a refusal proves nothing was opened.
+  const inside = edited('mlp', (m) => {
+    const t = m.graph.initializer[0];
+    t.rawData = new Uint8Array();
+    t.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
+    t.externalData = [{ key: 'location', value: 'weights.bin' }];
+  });
+  refused(
+    () => loadOnnxModel(inside),
+    `${inside}: initializer 'fc1.weight' keeps its values in the external file 'weights.bin', which Basin does not read; export the model with its weights inside the .onnx file (torch.onnx.export does for models under 2 GB)`,
+  );
+});
+
+test('hostile: not a regular file, missing file, shared weights', () => {
+  const dir = tmp();
+  const folder = path.join(dir, 'm.onnx');
+  fs.mkdirSync(folder);
+  refused(() => loadOnnxModel(folder), `${folder}: this is a directory, not a regular file`);
+  refused(() => loadOnnxModel(path.join(dir, 'none.onnx')), `${path.join(dir, 'none.onnx')}: file not found`);
+  const shared = edited('mlp', (m) => {
+    m.graph.node[2].input[1] = 'fc1.weight';
+  });
+  refused(() => loadOnnxModel(shared), `${shared}: node '/fc2/Gemm' (Gemm): the initializer 'fc1.weight' is used by several nodes (shared weights are not supported)`);
+});
