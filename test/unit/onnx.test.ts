@@ -36,9 +36,9 @@ function tmp(): string {
 }
 
 /** The fixture `name` decoded, changed by `edit`, and written to a fresh temp folder. */
-function edited(name: string, edit: (m: onnx.ModelProto) => void): string {
+function edited(name: string, edit: (m: { graph: onnx.GraphProto }) => void): string {
   const m = onnx.ModelProto.decode(fs.readFileSync(fixture(`${name}.onnx`)));
-  edit(m);
+  edit(m as unknown as { graph: onnx.GraphProto });
   const dir = tmp();
   const file = path.join(dir, 'model', `${name}.onnx`);
   fs.mkdirSync(path.dirname(file));
@@ -108,7 +108,7 @@ test('toTorchOrder and fromTorchOrder are inverse permutations that read the wei
     m.values.forEach((v, i) => theta.set(v, m.ir.params[i].offset));
     const flat = toTorchOrder(m, theta, ref(name).names);
     // PyTorch's layout is the initializers' own: compare with the raw ONNX tensors.
-    const model = onnx.ModelProto.decode(fs.readFileSync(fixture(`${name}.onnx`)));
+    const model = onnx.ModelProto.decode(fs.readFileSync(fixture(`${name}.onnx`))) as unknown as { graph: onnx.GraphProto };
     let at = 0;
     for (const n of ref(name).names) {
       const t = model.graph.initializer.find((i) => i.name === n) as onnx.TensorProto;
@@ -191,7 +191,7 @@ test('hostile: not a regular file, missing file, shared weights', () => {
   refused(() => loadOnnxModel(folder), `${folder}: this is a directory, not a regular file`);
   refused(() => loadOnnxModel(path.join(dir, 'none.onnx')), `${path.join(dir, 'none.onnx')}: file not found`);
   const shared = edited('mlp', (m) => {
-    m.graph.node[2].input[1] = 'fc1.weight';
+    (m.graph.node[2].input as string[])[1] = 'fc1.weight';
   });
   refused(() => loadOnnxModel(shared), `${shared}: node '/fc2/Gemm' (Gemm): the initializer 'fc1.weight' is used by several nodes (shared weights are not supported)`);
 });
