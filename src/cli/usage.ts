@@ -89,7 +89,7 @@ Inputs:
   --data FILE       .json {"x","y"}, .csv (header; --labels COL[,COL], default last column;
                     --no-header: every row is data, labels by 0-based column index),
                     or x.npy,y.npy
-  --loss NAME       meanSquaredError | categoricalCrossentropy | binaryCrossentropy
+  --loss NAME       meanSquaredError | categoricalCrossentropy | binaryCrossentropy | crossEntropyFromLogits
                     (default: from the output activation)
   EXPERIMENT        a .ts/.js module exporting model(tf), data(tf), loss (see README)
 

@@ -702,7 +702,8 @@ export function validateSplit(split: Split, ir: ModelIR, loss: LossName | 'custo
   if (split.yShape[0] !== n) throw new BasinError(`${which} data has ${n} inputs but ${split.yShape[0]} labels`, source);
   const outSize = outShape.reduce((a, b) => a * b, 1);
   let ys = split.yShape.slice(1);
-  if (ys.reduce((a, b) => a * b, 1) === 1 && outSize > 1 && loss === 'categoricalCrossentropy') {
+  const categorical = loss === 'categoricalCrossentropy' || loss === 'crossEntropyFromLogits';
+  if (ys.reduce((a, b) => a * b, 1) === 1 && outSize > 1 && categorical) {
     const y = new Float32Array(n * outSize);
     for (let i = 0; i < n; i++) {
       const c = split.y[i];
@@ -723,15 +724,15 @@ export function validateSplit(split: Split, ir: ModelIR, loss: LossName | 'custo
   if (bx >= 0) throw new BasinError(`${which} inputs contain ${split.x[bx]} (sample ${Math.floor(bx / flatIn)})`, source);
   const by = bad(split.y);
   if (by >= 0) throw new BasinError(`${which} labels contain ${split.y[by]} (sample ${Math.floor(by / outSize)})`, source);
-  if (loss === 'categoricalCrossentropy' || loss === 'binaryCrossentropy') {
+  if (categorical || loss === 'binaryCrossentropy') {
     const i = split.y.findIndex((v) => v < 0 || v > 1);
     if (i >= 0) throw new BasinError(`label value ${split.y[i]} (sample ${Math.floor(i / outSize)}) is outside [0, 1], which ${loss} needs`, source);
   }
-  if (loss === 'categoricalCrossentropy' && outSize > 1) {
+  if (categorical && outSize > 1) {
     for (let i = 0; i < n; i++) {
       let s = 0;
       for (let j = 0; j < outSize; j++) s += split.y[i * outSize + j];
-      if (Math.abs(s - 1) > 1e-3) throw new BasinError(`labels of sample ${i} sum to ${s}, not 1 (categoricalCrossentropy needs one-hot or probability rows)`, source);
+      if (Math.abs(s - 1) > 1e-3) throw new BasinError(`labels of sample ${i} sum to ${s}, not 1 (${loss} needs class indices, one-hot or probability rows)`, source);
     }
   }
   return split;

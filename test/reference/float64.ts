@@ -497,6 +497,17 @@ function lossNode(
       }
       return tape.scale(tape.sum(terms), -last / m);
     }
+    case 'crossEntropyFromLogits': {
+      // The outputs are the logits whatever the output activation (nn.CrossEntropyLoss).
+      for (let g = 0; g < m; g += last) {
+        const group = o.slice(g, g + last);
+        const lse = logSumExp(tape, group);
+        for (let j = 0; j < last; j++) {
+          if (y[g + j] !== 0) terms.push(tape.scale(tape.sub(group[j], lse), y[g + j]));
+        }
+      }
+      return tape.scale(tape.sum(terms), -last / m);
+    }
     case 'binaryCrossentropy':
       for (let i = 0; i < m; i++) {
         if (fold) {

@@ -3,13 +3,20 @@
 // numbers Basin computes on them are checked against PyTorch's float64 values written by the same
 // script. Hostile files (truncated protobuf, huge declared tensors, unsupported ops, external
 // data) are refused with clear messages; they are built from the fixtures in temporary folders.
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
+import { initBackend } from '../../src/engine/backend';
+import { validateSplit } from '../../src/engine/data';
 import { BasinError } from '../../src/engine/errors';
+import { LocalEvaluator } from '../../src/engine/evaluator';
+import { Objective } from '../../src/engine/objective';
+import { createOrtEvaluator } from '../../src/engine/ort/evaluator';
+import { tf } from '../../src/engine/tf';
+import { mlpIR, randomInputs, randomParams, refGradHvp, type RefProblem } from '../reference/float64';
 import { loadOnnxModel } from '../../src/engine/model/onnx/import';
 import { fromTorchOrder, toTorchOrder } from '../../src/engine/model/onnx/torch';
 
@@ -30,6 +37,10 @@ interface Ref {
   logits: number[][];
 }
 const ref = (name: string): Ref => JSON.parse(fs.readFileSync(fixture(`${name}.ref.json`), 'utf8')) as Ref;
+
+before(async () => {
+  await initBackend('wasm');
+});
 
 function tmp(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'basin-onnx-'));
@@ -194,4 +205,50 @@ test('hostile: not a regular file, missing file, shared weights', () => {
     (m.graph.node[2].input as string[])[1] = 'fc1.weight';
   });
   refused(() => loadOnnxModel(shared), `${shared}: node '/fc2/Gemm' (Gemm): the initializer 'fc1.weight' is used by several nodes (shared weights are not supported)`);
+});
+
+/** max |a - b| / max(max |b|, tiny). */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let num = 0;
+  let den = 1e-30;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return num / den;
+}
+
+test('crossEntropyFromLogits: integer labels, softmax taken on the raw outputs; TF.js and ONNX Runtime match the float64 oracle', async () => {
+  // A softmax output layer: the loss must still treat the outputs (probabilities) as logits.
+  const ir = mlpIR([3, 5, 4], ['tanh', 'softmax']);
+  const params = randomParams(ir, 3);
+  const { x, xShape } = randomInputs(ir, 10, 4);
+  const labels = Float32Array.from({ length: 10 }, (_, i) => (i * 7) % 4);
+  const split = validateSplit({ x: Float32Array.from(x), xShape, y: labels, yShape: [10, 1] }, ir, 'crossEntropyFromLogits', 'test');
+  assert.deepEqual(split.yShape, [10, 4]);
+  assert.deepEqual(Array.from(split.y.subarray(4, 8)), [0, 0, 0, 1]);
+  const p: RefProblem = { ir, params, x, xShape, y: Float64Array.from(split.y), yShape: split.yShape, loss: 'crossEntropyFromLogits' };
+  const v = Float64Array.from({ length: ir.numParams }, (_, i) => Math.sin(i + 1));
+  const want = refGradHvp(p, v);
+  const before = tf.memory().numTensors;
+  const obj = new Objective(ir, Float32Array.from(params), 'crossEntropyFromLogits', split);
+  const ev = new LocalEvaluator(obj);
+  const got = await ev.gradient();
+  assert.ok(Math.abs(got.loss - want.loss) / want.loss < 1e-6, `loss ${got.loss} vs ${want.loss}`);
+  assert.ok(relErr(got.grad, want.grad) < 1e-5, `gradient ${relErr(got.grad, want.grad)}`);
+  assert.ok(relErr(await ev.hvp(v), want.hvp) < 1e-4, 'H v');
+  ev.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  const ort = await createOrtEvaluator(ir, Float32Array.from(params), 'crossEntropyFromLogits', split);
+  assert.ok(ort.evaluator, `ONNX Runtime refused: ${ort.reason}`);
+  const og = await ort.evaluator.gradient();
+  assert.ok(Math.abs(og.loss - want.loss) / want.loss < 1e-6, `ORT loss ${og.loss} vs ${want.loss}`);
+  assert.ok(relErr(og.grad, want.grad) < 1e-5, 'ORT gradient');
+  assert.ok(relErr(await ort.evaluator.hvp(v), want.hvp) < 1e-4, 'ORT H v');
+  ort.evaluator.dispose();
+  // Labels outside the classes are refused.
+  assert.throws(
+    () => validateSplit({ x: Float32Array.from(x), xShape, y: labels.map((c) => c + 1), yShape: [10, 1] }, ir, 'crossEntropyFromLogits', 'd.npz'),
+    new BasinError('label 1 is 4: class indices must be integers in 0..3 for 4 outputs', 'd.npz'),
+  );
 });

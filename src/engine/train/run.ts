@@ -110,7 +110,7 @@ async function makeProber(problem: Problem, s: TrainSettings, theta0: Float64Arr
   const testEv = problem.test ? await problem.evaluator({ split: 'test', threads: 1 }) : undefined;
   const sel = await selectHessian(ev, 'auto', s.seed + 7919);
   const op = sel.op;
-  const classification = problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'binaryCrossentropy';
+  const classification = problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'crossEntropyFromLogits' || problem.lossName === 'binaryCrossentropy';
   const layers = [...new Set(problem.ir.params.map((p) => p.layer))].map((layer) => {
     const ps = problem.ir.params.filter((p) => p.layer === layer);
     return { layer, offset: ps[0].offset, size: ps.reduce((a, p) => a + p.size, 0) };
