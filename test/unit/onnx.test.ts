@@ -10,7 +10,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { initBackend } from '../../src/engine/backend';
-import { validateSplit } from '../../src/engine/data';
+import { loadDataFile, validateSplit } from '../../src/engine/data';
+import { spawnSync } from 'node:child_process';
+import * as zlib from 'node:zlib';
+import { loadProblem } from '../../src/engine/problem';
+import { lanczos } from '../../src/engine/linalg/lanczos';
 import { BasinError } from '../../src/engine/errors';
 import { LocalEvaluator } from '../../src/engine/evaluator';
 import { Objective } from '../../src/engine/objective';
@@ -251,4 +255,149 @@ test('crossEntropyFromLogits: integer labels, softmax taken on the raw outputs; 
     () => validateSplit({ x: Float32Array.from(x), xShape, y: labels.map((c) => c + 1), yShape: [10, 1] }, ir, 'crossEntropyFromLogits', 'd.npz'),
     new BasinError('label 1 is 4: class indices must be integers in 0..3 for 4 outputs', 'd.npz'),
   );
+});
+
+const CLI = path.join(__dirname, '../../dist/cli.js');
+
+for (const name of ['mlp', 'convnet']) {
+  test(`${name}: loss, gradient, H v and top eigenvalues equal PyTorch's float64 values`, async () => {
+    const r = ref(name);
+    const problem = await loadProblem({ model: fixture(`${name}.onnx`), data: fixture(`${name}.npz`), loss: 'crossEntropyFromLogits' });
+    assert.equal(problem.ir.numParams, r.numParams);
+    assert.equal(problem.lossName, 'crossEntropyFromLogits');
+    const imported = loadOnnxModel(fixture(`${name}.onnx`));
+    const v = fromTorchOrder(imported, r.v, r.names);
+    // The float64 oracle on the imported IR: exact up to the float32 weights and data.
+    const rp: RefProblem = {
+      ir: problem.ir,
+      params: Float64Array.from(problem.theta),
+      x: Float64Array.from(problem.train.x),
+      xShape: problem.train.xShape,
+      y: Float64Array.from(problem.train.y),
+      yShape: problem.train.yShape,
+      loss: 'crossEntropyFromLogits',
+    };
+    const exact = refGradHvp(rp, v);
+    assert.ok(Math.abs(exact.loss - r.loss) / r.loss < 1e-9, `oracle loss ${exact.loss} vs PyTorch ${r.loss}`);
+    assert.ok(relErr(toTorchOrder(imported, exact.grad, r.names), r.grad) < 1e-9, 'oracle gradient');
+    assert.ok(relErr(toTorchOrder(imported, exact.hvp, r.names), r.hv) < 1e-9, 'oracle H v');
+    // Basin's engines (ONNX Runtime here, TF.js with BASIN_ENGINE=tfjs), float32.
+    for (const engine of ['default', 'tfjs']) {
+      const saved = process.env.BASIN_ENGINE;
+      if (engine === 'tfjs') process.env.BASIN_ENGINE = 'tfjs';
+      try {
+        const ev = await problem.evaluator({ threads: 1 });
+        const g = await ev.gradient();
+        assert.ok(Math.abs(g.loss - r.loss) / r.loss < 1e-6, `${engine} loss ${g.loss} vs ${r.loss}`);
+        assert.ok(relErr(toTorchOrder(imported, g.grad, r.names), r.grad) < 1e-5, `${engine} gradient ${relErr(toTorchOrder(imported, g.grad, r.names), r.grad)}`);
+        const hv = await ev.hvp(v);
+        assert.ok(relErr(toTorchOrder(imported, hv, r.names), r.hv) < 1e-4, `${engine} H v ${relErr(toTorchOrder(imported, hv, r.names), r.hv)}`);
+        const eig = await lanczos({ dim: problem.ir.numParams, matvec: (w) => ev.hvp(w) }, { k: 3, which: 'top', tol: 1e-8, maxIter: problem.ir.numParams });
+        for (let i = 0; i < 3; i++) {
+          const rel = Math.abs(eig.eigenvalues[i] - r.topEigenvalues[i]) / Math.abs(r.topEigenvalues[0]);
+          assert.ok(rel < 1e-4, `${engine} eigenvalue ${i}: ${eig.eigenvalues[i]} vs ${r.topEigenvalues[i]}`);
+        }
+        ev.dispose();
+      } finally {
+        if (saved === undefined) delete process.env.BASIN_ENGINE;
+        else process.env.BASIN_ENGINE = saved;
+      }
+    }
+  });
+}
+
+test('ONNX problems: the loss must be named; LogSoftmax outputs take crossEntropyFromLogits only; flat C,H,W data is accepted', async () => {
+  const model = fixture('convnet.onnx');
+  await assert.rejects(
+    loadProblem({ model, data: fixture('convnet.npz') }),
+    new BasinError(
+      'an ONNX model holds no loss: name one (crossEntropyFromLogits for a classifier that outputs logits, as nn.CrossEntropyLoss; or meanSquaredError, categoricalCrossentropy, binaryCrossentropy)',
+      model,
+    ),
+  );
+  // x saved flat per sample ([n, C*H*W], PyTorch's C,H,W order) gives the same loss.
+  const data = loadDataFile(fixture('convnet.npz'));
+  const dir = tmp();
+  const flat = path.join(dir, 'flat.json');
+  const n = data.train.xShape[0];
+  const rows = (a: Float32Array, k: number): number[][] => Array.from({ length: n }, (_, i) => Array.from(a.subarray(i * k, (i + 1) * k)));
+  fs.writeFileSync(flat, JSON.stringify({ x: rows(data.train.x, 96), y: Array.from(data.train.y) }));
+  const p = await loadProblem({ model, data: flat, loss: 'crossEntropyFromLogits' });
+  assert.ok(Math.abs(p.objective().lossAt() - ref('convnet').loss) < 1e-5);
+  const logsm = edited('mlp', (m) => {
+    m.graph.node[2].output = ['z'];
+    m.graph.node.push({ name: '/LogSoftmax', opType: 'LogSoftmax', input: ['z'], output: ['logits'], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 1 }] });
+  });
+  const q = await loadProblem({ model: logsm, data: fixture('mlp.npz'), loss: 'crossEntropyFromLogits' });
+  assert.ok(Math.abs(q.objective().lossAt() - ref('mlp').loss) < 1e-6);
+  await assert.rejects(
+    loadProblem({ model: logsm, data: fixture('mlp.npz'), loss: 'meanSquaredError' }),
+    new BasinError(
+      'the graph ends in LogSoftmax (log-probabilities, for nn.NLLLoss): use the loss crossEntropyFromLogits, which equals NLLLoss on them; meanSquaredError would read the logits before it',
+      logsm,
+    ),
+  );
+});
+
+/** A zip archive of one deflated member that declares `declared` bytes (a zip bomb when it inflates to more). */
+function zipOf(name: string, content: Buffer, declared = content.length): Buffer {
+  const data = zlib.deflateRawSync(content);
+  const nameBuf = Buffer.from(name);
+  const local = Buffer.alloc(30);
+  local.writeUInt32LE(0x04034b50, 0);
+  local.writeUInt16LE(8, 8);
+  local.writeUInt32LE(data.length, 18);
+  local.writeUInt32LE(declared, 22);
+  local.writeUInt16LE(nameBuf.length, 26);
+  const cd = Buffer.alloc(46);
+  cd.writeUInt32LE(0x02014b50, 0);
+  cd.writeUInt16LE(8, 10);
+  cd.writeUInt32LE(zlib.crc32 ? zlib.crc32(content) : 0, 16);
+  cd.writeUInt32LE(data.length, 20);
+  cd.writeUInt32LE(declared, 24);
+  cd.writeUInt16LE(nameBuf.length, 28);
+  cd.writeUInt32LE(0, 42);
+  const cdOffset = local.length + nameBuf.length + data.length;
+  const eocd = Buffer.alloc(22);
+  eocd.writeUInt32LE(0x06054b50, 0);
+  eocd.writeUInt16LE(1, 8);
+  eocd.writeUInt16LE(1, 10);
+  eocd.writeUInt32LE(cd.length + nameBuf.length, 12);
+  eocd.writeUInt32LE(cdOffset, 16);
+  return Buffer.concat([local, nameBuf, data, cd, nameBuf, eocd]);
+}
+
+test('.npz: keys chosen by name, missing keys listed, zip bombs and truncation refused', () => {
+  const d = loadDataFile(fixture('mlp.npz'));
+  assert.deepEqual(d.train.xShape, [48, 4]);
+  assert.deepEqual(d.train.yShape, [48, 1]);
+  const file = fixture('convnet.npz');
+  assert.throws(() => loadDataFile(file, { xKey: 'images' }), new BasinError("the archive has no array 'images' (it holds 'x', 'y'; choose arrays with --x-key and --y-key)", file));
+  const swapped = loadDataFile(fixture('mlp.npz'), { xKey: 'y', yKey: 'x' });
+  assert.deepEqual(swapped.train.xShape, [48]);
+  const dir = tmp();
+  const bomb = path.join(dir, 'bomb.npz');
+  fs.writeFileSync(bomb, zipOf('x.npy', Buffer.alloc(10_000_000), 1000));
+  assert.throws(() => loadDataFile(bomb, { yKey: 'x' }), new BasinError("not a valid .npz (zip) archive: member 'x.npy' inflates to more than the 1000 bytes it declares (a zip bomb?); refused", bomb));
+  const huge = path.join(dir, 'huge.npz');
+  fs.writeFileSync(huge, zipOf('x.npy', Buffer.alloc(10), 0xfffffff0));
+  assert.throws(() => loadDataFile(huge, { yKey: 'x' }), /the inflated size of the arrays read from the archive is 8\.6 GB, over the limit of 4\.0 GB/);
+  const cut = path.join(dir, 'cut.npz');
+  fs.writeFileSync(cut, fs.readFileSync(fixture('convnet.npz')).subarray(0, 5000));
+  assert.throws(() => loadDataFile(cut), new BasinError('not a valid .npz (zip) archive: no end of central directory record (the file is truncated or not a zip)', cut));
+  assert.throws(() => loadDataFile(fixture('mlp.npz'), { labels: ['a'] }), new BasinError('label columns are chosen only in CSV data: .npz labels are an array (y, or the y key)', fixture('mlp.npz')));
+});
+
+test('CLI: basin info on an .onnx model prints the ONNX node names and the loss; bad input exits 1', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+  const r = run('info', '--model', fixture('convnet.onnx'), '--data', fixture('convnet.npz'), '--loss', 'crossEntropyFromLogits');
+  assert.equal(r.status, 0, r.stderr);
+  for (const node of ['/conv1/Conv', '/bn1/BatchNormalization', '/Add', '/pool/MaxPool', '/Flatten', '/fc/Gemm']) assert.match(r.stdout, new RegExp(`^${node.replace(/\//g, '\\/')}\\s`, 'm'));
+  assert.match(r.stdout, /: 379 trainable parameters/);
+  assert.match(r.stdout, /crossEntropyFromLogits = 1\.1968/);
+  const cut = path.join(tmp(), 'cut.onnx');
+  fs.writeFileSync(cut, fs.readFileSync(fixture('convnet.onnx')).subarray(0, 500));
+  const bad = run('info', '--model', cut, '--data', fixture('convnet.npz'), '--loss', 'crossEntropyFromLogits');
+  assert.equal(bad.status, 1);
+  assert.match(bad.stderr, /^basin: .*cut\.onnx: not a valid ONNX model/);
 });
