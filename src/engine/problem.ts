@@ -107,7 +107,7 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
   }
   if (!spec.model) throw new BasinError('give a model: --model model.json --data FILE, or an experiment module');
   source = spec.model;
-  if (!spec.data) throw new BasinError('give the data the model is evaluated on: --data FILE (.json, .csv or .npy)', spec.model);
+  if (!spec.data) throw new BasinError('give the data the model is evaluated on: --data FILE (.json, .csv, .npy or .npz)', spec.model);
   const dataset = loadDataFile(spec.data, { labels: spec.labels, noHeader: spec.noHeader, xKey: spec.xKey, yKey: spec.yKey });
   if (isOnnxFile(spec.model)) return loadOnnxProblem(spec, spec.model, dataset);
   model = await loadLayersModelFile(spec.model, { maxParams: spec.maxParams });

@@ -456,7 +456,7 @@ test('paths with commas, pairs of text files, unknown formats, options that do n
   const npz = write('data.npz', 'PK');
   expectError(() => loadDataFile(npz), npz, 'not a valid .npz (zip) archive: no end of central directory record (the file is truncated or not a zip)');
   const tsv = write('data.tsv', 'a\tb\n');
-  expectError(() => loadDataFile(tsv), tsv, "unknown data format '.tsv' (use .json, .csv or .npy)");
+  expectError(() => loadDataFile(tsv), tsv, "unknown data format '.tsv' (use .json, .csv, .npy or .npz)");
 });
 
 // ---------------------------------------------------------------------------------------------
