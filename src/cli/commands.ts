@@ -73,6 +73,8 @@ function problemSpec(p: Parsed, modelFilesAsPositionals = false): ProblemSpec {
     loss: strOption(p, 'loss'),
     chunkSize: intOption(p, 'chunk-size'),
     noHeader: p.options.has('no-header') || undefined,
+    xKey: strOption(p, 'x-key'),
+    yKey: strOption(p, 'y-key'),
   };
 }
 

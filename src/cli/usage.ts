@@ -9,7 +9,7 @@ import { VERSION } from '../engine/version';
 export const FLAGS: ReadonlySet<string> = new Set(['json', 'help', 'version', 'quiet']);
 
 /** Where the model and data come from: every command that loads a problem takes these. */
-const PROBLEM = ['model', 'data', 'labels', 'no-header', 'loss', 'experiment', 'backend', 'chunk-size', 'out'];
+const PROBLEM = ['model', 'data', 'labels', 'no-header', 'x-key', 'y-key', 'loss', 'experiment', 'backend', 'chunk-size', 'out'];
 /** Curvature jobs: the curvature, the Hessian-vector product and the block of one layer. */
 const CURVATURE = [...PROBLEM, 'seed', 'hvp', 'layer', 'curvature'];
 /** Directions of slices and surfaces. */
@@ -90,11 +90,14 @@ Slice options:
   filter normalization with biases zeroed)   --test  also on the test data   --csv FILE
 
 Inputs:
-  --model FILE      TF.js layers model.json (weight shards beside it)
+  --model FILE      TF.js layers model.json (weight shards beside it), or model.onnx
+                    (exported by torch.onnx.export or tf2onnx; give --loss, e.g.
+                    crossEntropyFromLogits for a PyTorch classifier)
   --data FILE       .json {"x","y"}, .csv (header; --labels COL[,COL], default last column;
                     --no-header: every row is data, labels by 0-based column index),
-                    or x.npy,y.npy
-  --loss NAME       meanSquaredError | categoricalCrossentropy | binaryCrossentropy
+                    x.npy,y.npy, or .npz (arrays x and y, or --x-key NAME --y-key NAME;
+                    images NCHW for a model from .onnx; integer class labels)
+  --loss NAME       meanSquaredError | categoricalCrossentropy | binaryCrossentropy | crossEntropyFromLogits
                     (default: from the output activation)
   EXPERIMENT        a .ts/.js module exporting model(tf), data(tf), loss (see README)
 

@@ -21,8 +21,10 @@ import {
   MAX_DATA_JSON_BYTES,
   MAX_DATA_VALUES,
   MAX_NPY_HEADER_BYTES,
+  MAX_NPZ_BYTES,
   refuseOver,
 } from './limits';
+import { readNpzMembers } from './npz';
 import type { LossName, ModelIR } from './model/ir';
 
 export interface Split {
@@ -443,6 +445,8 @@ interface NpyHeader {
   read: (dv: DataView, offset: number) => number;
   fortran: boolean;
   dataOffset: number;
+  /** The bytes of an .npz member (else the data is read from `file`). */
+  mem?: Buffer;
 }
 
 const shapeText = (shape: number[]): string => `(${shape.join(', ')}${shape.length === 1 ? ',' : ''})`;
@@ -494,12 +498,21 @@ function withFd<T>(file: string, body: (fd: number) => T): T {
   }
 }
 
+/**
+ * Runs `body` with a reader of the .npy bytes: the file (opened once), or `mem` (an .npz member
+ * already inflated), returning at most `length` bytes at `position` (fewer only at the end).
+ */
+function withSource<T>(file: string, mem: Buffer | undefined, body: (read: (target: Buffer, length: number, position: number) => number) => T): T {
+  if (mem) return body((target, length, position) => mem.copy(target, 0, Math.min(position, mem.length), Math.min(position + length, mem.length)));
+  return withFd(file, (fd) => body((target, length, position) => readAt(fd, target, length, position)));
+}
+
 /** Reads and checks a .npy header: format version, dtype, order, shape, and the data's length. */
-function readNpyHeader(file: string): NpyHeader {
-  const size = statRegular(file).size;
-  return withFd(file, (fd) => {
+function readNpyHeader(file: string, mem?: Buffer): NpyHeader {
+  const size = mem ? mem.length : statRegular(file).size;
+  return withSource(file, mem, (readFrom) => {
     const pre = Buffer.alloc(12);
-    const got = readAt(fd, pre, 12, 0);
+    const got = readFrom(pre, 12, 0);
     if (got < 10 || pre.toString('latin1', 0, 6) !== '\x93NUMPY') throw new BasinError('not a .npy file (bad magic)', file);
     const [major, minor] = [pre[6], pre[7]];
     if (major < 1 || major > 3) throw new BasinError(`.npy format version ${major}.${minor} is not supported (versions 1.0 to 3.0 are)`, file);
@@ -509,7 +522,7 @@ function readNpyHeader(file: string): NpyHeader {
     refuseOver('the .npy header length', headerLen, MAX_NPY_HEADER_BYTES, { file, unit: 'bytes', hint: 'numpy writes a few dozen bytes: the file is damaged' });
     if (start + headerLen > size) throw new BasinError(`truncated: the .npy header is ${headerLen} bytes but the file ends after ${size - start}`, file);
     const hb = Buffer.alloc(headerLen);
-    readAt(fd, hb, headerLen, start);
+    readFrom(hb, headerLen, start);
     const header = hb.toString(major === 3 ? 'utf8' : 'latin1').trim();
     const malformed = (what: string): BasinError => new BasinError(`malformed .npy header: ${what} (the header is ${showCell(header, 200)})`, file);
     if (!header.startsWith('{') || !header.endsWith('}')) throw malformed('not a {...} dictionary');
@@ -545,7 +558,7 @@ function readNpyHeader(file: string): NpyHeader {
     const have = size - dataOffset;
     if (have < need) throw new BasinError(`truncated: ${have} bytes of data, but shape ${shapeText(shape)} of '${descr}' needs ${need}`, file);
     if (have > need) throw new BasinError(`${have} bytes of data, but shape ${shapeText(shape)} of '${descr}' needs ${need}: the file is damaged or holds more than one array`, file);
-    return { file, shape, count, descr, itemSize, read, fortran: order === 'True', dataOffset };
+    return { file, shape, count, descr, itemSize, read, fortran: order === 'True', dataOffset, mem };
   });
 }
 
@@ -592,10 +605,10 @@ function readNpyData(h: NpyHeader): Float32Array {
   const perChunk = Math.max(1, Math.floor((8 * 1024 * 1024) / h.itemSize));
   const chunk = Buffer.alloc(Math.min(h.count, perChunk) * h.itemSize);
   const dv = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  withFd(h.file, (fd) => {
+  withSource(h.file, h.mem, (readFrom) => {
     for (let k0 = 0; k0 < h.count; k0 += perChunk) {
       const m = Math.min(perChunk, h.count - k0);
-      if (readAt(fd, chunk, m * h.itemSize, h.dataOffset + k0 * h.itemSize) < m * h.itemSize) throw new BasinError('truncated while it was read (the file changed)', h.file);
+      if (readFrom(chunk, m * h.itemSize, h.dataOffset + k0 * h.itemSize) < m * h.itemSize) throw new BasinError('truncated while it was read (the file changed)', h.file);
       for (let i = 0; i < m; i++) {
         const v = h.read(dv, i * h.itemSize);
         const at = place ? place() : k0 + i;
@@ -643,6 +656,51 @@ function fromNpy(files: string[]): Dataset {
   return { train: { x, xShape: hx.shape, y, yShape: hy.shape.length === 1 ? [hy.shape[0], 1] : hy.shape }, source: `${xFile},${yFile}` };
 }
 
+/** Checks an x/y pair of headers: samples first, the same number of them, values within the limit. */
+function checkPair(hx: NpyHeader, hy: NpyHeader, xFile: string, yWhere: string): void {
+  for (const h of [hx, hy]) {
+    if (h.shape.length === 0) throw new BasinError('holds a single number (shape ()), not an array of samples', h.file);
+    if (h.shape[0] === 0) throw new BasinError(`holds no samples (shape ${shapeText(h.shape)})`, h.file);
+    if (h.count === 0) throw new BasinError(`holds no values (shape ${shapeText(h.shape)})`, h.file);
+  }
+  if (hx.shape[0] !== hy.shape[0]) {
+    throw new BasinError(`${hx.shape[0]} inputs but ${hy.shape[0]} labels: the first dimension counts samples (shape ${shapeText(hx.shape)} here, ${shapeText(hy.shape)} in ${yWhere})`, xFile);
+  }
+  refuseOver('the number of values in x and y together', hx.count + hy.count, MAX_DATA_VALUES, { file: xFile, hint: TOO_MUCH_DATA });
+}
+
+/**
+ * numpy's .npz archive (savez or savez_compressed): inputs and labels are the arrays `x` and `y`,
+ * or those named by `xKey`/`yKey`. Image inputs stay as stored (NCHW for PyTorch); the problem
+ * transposes them for a model imported from ONNX (`nchwToNhwc`).
+ */
+function fromNpz(file: string, xKey = 'x', yKey = 'y'): Dataset {
+  const buf = readRegular(file, MAX_NPZ_BYTES, '.npz archive', 'save a subset of the samples');
+  const hint = 'choose arrays with --x-key and --y-key';
+  const arrays = readNpzMembers(buf, [xKey, yKey], file, hint);
+  const member = (k: string): string => `${file} array '${k}'`;
+  const hx = readNpyHeader(member(xKey), arrays.get(xKey));
+  const hy = readNpyHeader(member(yKey), arrays.get(yKey));
+  checkPair(hx, hy, member(xKey), `'${yKey}'`);
+  const train: Split = { x: readNpyData(hx), xShape: hx.shape, y: readNpyData(hy), yShape: hy.shape.length === 1 ? [hy.shape[0], 1] : hy.shape };
+  return { train, source: file };
+}
+
+/**
+ * An NCHW image split ([n, C, H, W], PyTorch's layout) as NHWC ([n, H, W, C], Basin's), when
+ * `chw` ([C, H, W]) is its per-sample shape; any other split is returned unchanged.
+ */
+export function nchwToNhwc(split: Split, chw: number[]): Split {
+  if (split.xShape.length !== 4 || split.xShape.slice(1).join(',') !== chw.join(',')) return split;
+  const [n, c, h, w] = split.xShape;
+  const x = new Float32Array(split.x.length);
+  for (let i = 0; i < n; i++) {
+    const base = i * c * h * w;
+    for (let ch = 0; ch < c; ch++) for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) x[base + (r * w + q) * c + ch] = split.x[base + (ch * h + r) * w + q];
+  }
+  return { ...split, x, xShape: [n, h, w, c] };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 export interface DataOptions {
@@ -650,6 +708,9 @@ export interface DataOptions {
   labels?: string[];
   /** CSV: the first row is data, not a header (a numeric first row is refused without it). */
   noHeader?: boolean;
+  /** .npz: the names of the input and label arrays (default `x` and `y`). */
+  xKey?: string;
+  yKey?: string;
 }
 
 /**
@@ -661,9 +722,17 @@ export function loadDataFile(spec: string, opts: DataOptions = {}): Dataset {
   const first = files[0];
   statRegular(first);
   const ext = path.extname(first).toLowerCase();
-  if (ext !== '.json' && ext !== '.csv' && ext !== '.npy') {
-    const npz = ext === '.npz' ? ': unpack the .npz with numpy and save x.npy and y.npy' : '';
-    throw new BasinError(`unknown data format '${ext}' (use .json, .csv or .npy${npz})`, first);
+  if (ext !== '.json' && ext !== '.csv' && ext !== '.npy' && ext !== '.npz') {
+    throw new BasinError(`unknown data format '${ext}' (use .json, .csv, .npy or .npz)`, first);
+  }
+  if ((opts.xKey !== undefined || opts.yKey !== undefined) && ext !== '.npz') {
+    throw new BasinError('arrays are chosen by name (x and y keys) only in .npz data', first);
+  }
+  if (ext === '.npz') {
+    if (files.length > 1) throw new BasinError('an .npz archive holds inputs and labels both: give one file', first);
+    if (opts.labels?.length) throw new BasinError('label columns are chosen only in CSV data: .npz labels are an array (y, or the y key)', first);
+    if (opts.noHeader) throw new BasinError('only CSV data has a header row to leave out: this is an .npz archive', first);
+    return fromNpz(first, opts.xKey, opts.yKey);
   }
   if (ext === '.npy') {
     if (opts.labels?.length) throw new BasinError('label columns are chosen only in CSV data: .npy labels are the second file (x.npy,y.npy)', first);
@@ -702,7 +771,8 @@ export function validateSplit(split: Split, ir: ModelIR, loss: LossName | 'custo
   if (split.yShape[0] !== n) throw new BasinError(`${which} data has ${n} inputs but ${split.yShape[0]} labels`, source);
   const outSize = outShape.reduce((a, b) => a * b, 1);
   let ys = split.yShape.slice(1);
-  if (ys.reduce((a, b) => a * b, 1) === 1 && outSize > 1 && loss === 'categoricalCrossentropy') {
+  const categorical = loss === 'categoricalCrossentropy' || loss === 'crossEntropyFromLogits';
+  if (ys.reduce((a, b) => a * b, 1) === 1 && outSize > 1 && categorical) {
     const y = new Float32Array(n * outSize);
     for (let i = 0; i < n; i++) {
       const c = split.y[i];
@@ -723,15 +793,15 @@ export function validateSplit(split: Split, ir: ModelIR, loss: LossName | 'custo
   if (bx >= 0) throw new BasinError(`${which} inputs contain ${split.x[bx]} (sample ${Math.floor(bx / flatIn)})`, source);
   const by = bad(split.y);
   if (by >= 0) throw new BasinError(`${which} labels contain ${split.y[by]} (sample ${Math.floor(by / outSize)})`, source);
-  if (loss === 'categoricalCrossentropy' || loss === 'binaryCrossentropy') {
+  if (categorical || loss === 'binaryCrossentropy') {
     const i = split.y.findIndex((v) => v < 0 || v > 1);
     if (i >= 0) throw new BasinError(`label value ${split.y[i]} (sample ${Math.floor(i / outSize)}) is outside [0, 1], which ${loss} needs`, source);
   }
-  if (loss === 'categoricalCrossentropy' && outSize > 1) {
+  if (categorical && outSize > 1) {
     for (let i = 0; i < n; i++) {
       let s = 0;
       for (let j = 0; j < outSize; j++) s += split.y[i * outSize + j];
-      if (Math.abs(s - 1) > 1e-3) throw new BasinError(`labels of sample ${i} sum to ${s}, not 1 (categoricalCrossentropy needs one-hot or probability rows)`, source);
+      if (Math.abs(s - 1) > 1e-3) throw new BasinError(`labels of sample ${i} sum to ${s}, not 1 (${loss} needs class indices, one-hot or probability rows)`, source);
     }
   }
   return split;

@@ -14,6 +14,15 @@ export const MAX_DATA_VALUES = 500_000_000;
  * JSON.parse needs about ten times a file's size.
  */
 export const MAX_JSON_BYTES = 64 * 1024 * 1024;
+/**
+ * Bytes of a .onnx model read into memory: protobuf messages are limited to 2 GB, and the weights
+ * (float32, inside the file) of a model within MAX_PARAMS take 200 MB.
+ */
+export const MAX_ONNX_BYTES = 1024 * 1024 * 1024;
+/** Nodes of an ONNX graph (an exported MLP or convnet has tens to hundreds). */
+export const MAX_ONNX_NODES = 100_000;
+/** Bytes of a .npz archive, and of all the members it inflates to together (a zip bomb is refused). */
+export const MAX_NPZ_BYTES = 4_000_000_000;
 /** Bytes of a JSON file Basin wrote itself (a checkpoint's optimizer state): V8's longest string. */
 export const MAX_STATE_JSON_BYTES = 512 * 1024 * 1024;
 /**

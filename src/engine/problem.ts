@@ -8,7 +8,8 @@ import { BasinError } from './errors';
 import { loadLayersModelFile } from './model/io';
 import { lowerLayersModel } from './model/lower';
 import { LOSS_NAMES, outputActivation, type LossName, type ModelIR } from './model/ir';
-import { loadDataFile, validateSplit, type Split } from './data';
+import { loadDataFile, nchwToNhwc, validateSplit, type Split } from './data';
+import { isOnnxFile, loadOnnxModel } from './model/onnx/import';
 import { compileExperiment, experimentData, experimentLoss, experimentModel, tfApi, type ExperimentModule } from './model/experiment';
 import { captureArchive, type ModelArchive } from './model/archive';
 import { USER_LOSS, type LossSpec } from './model/losses';
@@ -106,8 +107,9 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
   }
   if (!spec.model) throw new BasinError('give a model: --model model.json --data FILE, or an experiment module');
   source = spec.model;
-  if (!spec.data) throw new BasinError('give the data the model is evaluated on: --data FILE (.json, .csv or .npy)', spec.model);
-  const dataset = loadDataFile(spec.data, { labels: spec.labels, noHeader: spec.noHeader });
+  if (!spec.data) throw new BasinError('give the data the model is evaluated on: --data FILE (.json, .csv, .npy or .npz)', spec.model);
+  const dataset = loadDataFile(spec.data, { labels: spec.labels, noHeader: spec.noHeader, xKey: spec.xKey, yKey: spec.yKey });
+  if (isOnnxFile(spec.model)) return loadOnnxProblem(spec, spec.model, dataset);
   model = await loadLayersModelFile(spec.model, { maxParams: spec.maxParams });
   const lowered = lowerLayersModel(model, spec.model);
   const archive = captureArchive(model);
@@ -118,6 +120,34 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
   test = dataset.test;
   const p = finish(lowered.ir, lowered.values, loss, lossName, train, test, `${shortName(spec.model)} on ${shortName(dataset.source.split(',')[0])}`, spec, dataset.source);
   return { ...p, archive, source: spec };
+}
+
+/**
+ * A problem on an ONNX model (`model/onnx/`). ONNX files hold no loss, so one must be named; a
+ * graph ending in LogSoftmax takes crossEntropyFromLogits only (nn.NLLLoss on its log-probabilities
+ * is that loss on the logits before it). Image inputs are NCHW in the data (PyTorch's layout,
+ * also flattened C,H,W per sample) and are transposed to the IR's NHWC.
+ */
+function loadOnnxProblem(spec: ProblemSpec, file: string, dataset: ReturnType<typeof loadDataFile>): Problem {
+  const imported = loadOnnxModel(file, { maxParams: spec.maxParams });
+  const { ir } = imported;
+  if (spec.loss === undefined) {
+    throw new BasinError(`an ONNX model holds no loss: name one (crossEntropyFromLogits for a classifier that outputs logits, as nn.CrossEntropyLoss; or ${LOSS_NAMES.filter((l) => l !== 'crossEntropyFromLogits').join(', ')})`, file);
+  }
+  const loss = parseLoss(spec.loss, ir, file);
+  if (imported.logSoftmaxOutput && loss !== 'crossEntropyFromLogits') {
+    throw new BasinError(`the graph ends in LogSoftmax (log-probabilities, for nn.NLLLoss): use the loss crossEntropyFromLogits, which equals NLLLoss on them; ${loss} would read the logits before it`, file);
+  }
+  const toNhwc = (s: Split | undefined): Split | undefined => {
+    if (!s || !imported.nchwInput) return s;
+    const [h, w, c] = ir.nodes[ir.input].outShape;
+    const flat = s.xShape.length === 2 && s.xShape[1] === c * h * w;
+    return nchwToNhwc(flat ? { ...s, xShape: [s.xShape[0], c, h, w] } : s, [c, h, w]);
+  };
+  const train = toNhwc(dataset.train) as Split;
+  const description = `${shortName(file)} on ${shortName(dataset.source.split(',')[0])}`;
+  const p = finish(ir, imported.values, loss, loss, train, toNhwc(dataset.test), description, spec, dataset.source);
+  return { ...p, source: spec };
 }
 
 /**

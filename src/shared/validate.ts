@@ -125,6 +125,8 @@ const PROBLEM_TABLE: Record<keyof ProblemInput, FieldSpec> = {
   data: str,
   labels: strings(1),
   noHeader: bool,
+  xKey: str,
+  yKey: str,
   loss: str,
   experiment: str,
   chunkSize: int(1),

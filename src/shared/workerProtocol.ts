@@ -18,6 +18,9 @@ export interface ProblemInput {
   labels?: string[];
   /** CSV: the first row is data, not a header (a numeric first row is refused without it). */
   noHeader?: boolean;
+  /** .npz data: the names of the input and label arrays (default `x` and `y`). */
+  xKey?: string;
+  yKey?: string;
   loss?: string;
   experiment?: string;
   chunkSize?: number;

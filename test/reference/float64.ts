@@ -497,6 +497,17 @@ function lossNode(
       }
       return tape.scale(tape.sum(terms), -last / m);
     }
+    case 'crossEntropyFromLogits': {
+      // The outputs are the logits whatever the output activation (nn.CrossEntropyLoss).
+      for (let g = 0; g < m; g += last) {
+        const group = o.slice(g, g + last);
+        const lse = logSumExp(tape, group);
+        for (let j = 0; j < last; j++) {
+          if (y[g + j] !== 0) terms.push(tape.scale(tape.sub(group[j], lse), y[g + j]));
+        }
+      }
+      return tape.scale(tape.sum(terms), -last / m);
+    }
     case 'binaryCrossentropy':
       for (let i = 0; i < m; i++) {
         if (fold) {
@@ -897,7 +908,7 @@ export function randomTargets(
   const y = new Float64Array(m);
   if (loss === 'meanSquaredError') {
     for (let i = 0; i < m; i++) y[i] = rng.normal();
-  } else if (loss === 'categoricalCrossentropy') {
+  } else if (loss === 'categoricalCrossentropy' || loss === 'crossEntropyFromLogits') {
     for (let g = 0; g < m; g += k) {
       if (soft) {
         let s = 0;
@@ -965,7 +976,7 @@ export function refLossOutputHessian(p: RefProblem, outputs: Float64Array): Floa
   const { perSample } = outputLayout(p);
   if (p.loss === 'meanSquaredError') {
     for (let i = 0; i < m; i++) h[i * m + i] = 2 / m;
-  } else if (p.loss === 'categoricalCrossentropy' && fold) {
+  } else if ((p.loss === 'categoricalCrossentropy' && fold) || p.loss === 'crossEntropyFromLogits') {
     for (let s = 0; s < N; s++) {
       const z = outputs.subarray(s * perSample, (s + 1) * perSample);
       const mx = Math.max(...z);
@@ -1042,11 +1053,21 @@ export function refFisher(p: RefProblem): Float64Array {
   const N = p.xShape[0];
   const { perSample } = outputLayout(p);
   const out = refForward(p); // probabilities (the output activation applied)
+  if (p.loss === 'crossEntropyFromLogits') {
+    // The model outputs logits: the predictive distribution is their softmax.
+    for (let s = 0; s < N; s++) {
+      const z = out.subarray(s * perSample, (s + 1) * perSample);
+      const mx = Math.max(...z);
+      let tot = 0;
+      for (let j = 0; j < perSample; j++) tot += z[j] = Math.exp(z[j] - mx);
+      for (let j = 0; j < perSample; j++) z[j] /= tot;
+    }
+  }
   const f = new Float64Array(n * n);
-  if (!foldsOutputActivation(p.ir, p.loss)) throw new Error('refFisher: cross-entropies on logits only');
+  if (!foldsOutputActivation(p.ir, p.loss) && p.loss !== 'crossEntropyFromLogits') throw new Error('refFisher: cross-entropies on logits only');
   for (let s = 0; s < N; s++) {
     const probs = out.subarray(s * perSample, (s + 1) * perSample);
-    if (p.loss === 'categoricalCrossentropy') {
+    if (p.loss === 'categoricalCrossentropy' || p.loss === 'crossEntropyFromLogits') {
       for (let c = 0; c < perSample; c++) {
         const y = new Float64Array(perSample);
         y[c] = 1;
@@ -1076,7 +1097,7 @@ export function refEmpiricalFisher(p: RefProblem): Float64Array {
   const n = p.ir.numParams;
   const N = p.xShape[0];
   const { perSample } = outputLayout(p);
-  const perRow = p.loss === 'categoricalCrossentropy';
+  const perRow = p.loss === 'categoricalCrossentropy' || p.loss === 'crossEntropyFromLogits';
   const c = perRow ? 1 / N : 1 / (N * perSample);
   const f = new Float64Array(n * n);
   for (let s = 0; s < N; s++) {

@@ -76,6 +76,7 @@ interface Case {
 const CASES: Case[] = [
   { name: 'mlp tanh + mse', ir: mlpIR([3, 5, 2], ['tanh', 'linear']), loss: 'meanSquaredError', batch: 7 },
   { name: 'mlp tanh + softmax CE (chunked)', ir: mlpIR([3, 5, 3], ['tanh', 'softmax']), loss: 'categoricalCrossentropy', batch: 9, chunk: 4 },
+  { name: 'mlp tanh + crossEntropyFromLogits (linear output)', ir: mlpIR([3, 5, 3], ['tanh', 'linear']), loss: 'crossEntropyFromLogits', batch: 8 },
   { name: 'mlp elu + sigmoid BCE', ir: mlpIR([3, 4, 2], ['elu', 'sigmoid']), loss: 'binaryCrossentropy', batch: 6 },
   {
     name: 'convnet + softmax CE',

@@ -454,9 +454,9 @@ test('paths with commas, pairs of text files, unknown formats, options that do n
   expectError(() => loadDataFile(json, { labels: ['y'] }), json, "label columns are chosen only in CSV data: JSON data gives the labels as 'y'");
   expectError(() => loadDataFile(json, { noHeader: true }), json, 'only CSV data has a header row to leave out: this is a JSON file');
   const npz = write('data.npz', 'PK');
-  expectError(() => loadDataFile(npz), npz, "unknown data format '.npz' (use .json, .csv or .npy: unpack the .npz with numpy and save x.npy and y.npy)");
+  expectError(() => loadDataFile(npz), npz, 'not a valid .npz (zip) archive: no end of central directory record (the file is truncated or not a zip)');
   const tsv = write('data.tsv', 'a\tb\n');
-  expectError(() => loadDataFile(tsv), tsv, "unknown data format '.tsv' (use .json, .csv or .npy)");
+  expectError(() => loadDataFile(tsv), tsv, "unknown data format '.tsv' (use .json, .csv, .npy or .npz)");
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import type { OutputCurvature } from '../objective';
 
 export const empiricalFisherOutput: OutputCurvature = (s) => {
   // The chunk's mean loss is c_chunk sum_n l_n; its output gradient is c_chunk r.
-  const perSample = s.loss === 'categoricalCrossentropy' || typeof s.loss === 'function';
+  const perSample = s.loss === 'categoricalCrossentropy' || s.loss === 'crossEntropyFromLogits' || typeof s.loss === 'function';
   const c = perSample ? 1 / s.n : 1 / s.out.size;
   const g = tf.reshape(s.lossGrad(), [s.n, -1]);
   const proj = tf.sum(tf.mul(g, tf.reshape(s.jv, [s.n, -1])), -1, true);

@@ -34,7 +34,7 @@ import { BasinError } from '../errors';
 /** Why the true Fisher is not defined for this loss, or undefined when it is. */
 export function fisherUnavailable(loss: LossSpec, logits: boolean): string | undefined {
   if (typeof loss === 'function') return 'the true Fisher needs the loss to be a negative log-likelihood, and a custom loss does not say of which distribution; use the generalized Gauss-Newton or the empirical Fisher';
-  if (loss !== 'meanSquaredError' && !logits) {
+  if (loss !== 'meanSquaredError' && loss !== 'crossEntropyFromLogits' && !logits) {
     return `the true Fisher needs ${loss} on logits (a ${loss === 'categoricalCrossentropy' ? 'softmax' : 'sigmoid'} output layer, folded into the loss); this model's output activation is not; use the generalized Gauss-Newton or the empirical Fisher`;
   }
   return undefined;
@@ -47,7 +47,8 @@ export const fisherOutput: OutputCurvature = (s) => {
   switch (s.loss) {
     case 'meanSquaredError':
       return tf.mul(s.jv, 2 / s.out.size);
-    case 'categoricalCrossentropy': {
+    case 'categoricalCrossentropy':
+    case 'crossEntropyFromLogits': {
       const p = tf.softmax(rows(s.out));
       const u = rows(s.jv);
       const pu = tf.mul(p, u);

@@ -97,7 +97,7 @@ export async function runFlatness(
           break;
         }
         case 'pacbayes': {
-          const criterion = opts.criterion ?? (problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'binaryCrossentropy' ? 'error' : 'loss');
+          const criterion = opts.criterion ?? (problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'crossEntropyFromLogits' || problem.lossName === 'binaryCrossentropy' ? 'error' : 'loss');
           const r = await pacBayesFlatness(ev, { ...base, onProgress, seed, criterion, target: opts.target, draws: opts.draws });
           measures.push({
             name,

@@ -45,7 +45,7 @@ const O_NONBLOCK = fs.constants.O_NONBLOCK ?? 0;
 const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0;
 
 /** What a non-regular file is, for messages; undefined for a regular file. */
-function notRegular(st: fs.Stats): string | undefined {
+export function notRegular(st: fs.Stats): string | undefined {
   if (st.isFile()) return undefined;
   if (st.isDirectory()) return 'a directory';
   if (st.isFIFO()) return 'a FIFO (named pipe)';
@@ -59,7 +59,7 @@ function notRegular(st: fs.Stats): string | undefined {
  * Reads `size` bytes of the regular file `file` (already stat'ed as `st`) into `into` at `at`.
  * The open cannot block, and the descriptor must be the file that was checked, still that size.
  */
-function readChecked(file: string, st: fs.Stats, into: Uint8Array, at: number, flags: number, what: string, source: string): void {
+export function readChecked(file: string, st: fs.Stats, into: Uint8Array, at: number, flags: number, what: string, source: string): void {
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | O_NONBLOCK | flags);
@@ -149,7 +149,7 @@ function parseManifest(manifest: unknown[], file: string): Group[] {
 }
 
 /** Whether `p` is `root` or inside it (both absolute, resolved the same way). */
-function inside(root: string, p: string): boolean {
+export function inside(root: string, p: string): boolean {
   const rel = path.relative(root, p);
   return rel === '' || (!path.isAbsolute(rel) && rel.split(path.sep)[0] !== '..');
 }

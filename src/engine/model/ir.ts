@@ -120,9 +120,9 @@ export function outputActivation(ir: ModelIR): Activation {
 }
 
 /** Built-in losses by their TF.js/Keras names. */
-export type LossName = 'meanSquaredError' | 'categoricalCrossentropy' | 'binaryCrossentropy';
+export type LossName = 'meanSquaredError' | 'categoricalCrossentropy' | 'binaryCrossentropy' | 'crossEntropyFromLogits';
 
-export const LOSS_NAMES: readonly LossName[] = ['meanSquaredError', 'categoricalCrossentropy', 'binaryCrossentropy'];
+export const LOSS_NAMES: readonly LossName[] = ['meanSquaredError', 'categoricalCrossentropy', 'binaryCrossentropy', 'crossEntropyFromLogits'];
 
 /**
  * Exact loss definitions (per batch of n samples with k outputs each; `z` is the output node's
@@ -134,6 +134,9 @@ export const LOSS_NAMES: readonly LossName[] = ['meanSquaredError', 'categorical
  * - binaryCrossentropy: with a sigmoid output, from the logits:
  *   mean over samples and outputs of softplus(z) - y z. Otherwise on p:
  *   -mean(y log(clip(p, 1e-7, 1 - 1e-7)) + (1 - y) log(1 - clip(p, 1e-7, 1 - 1e-7))).
+ * - crossEntropyFromLogits: PyTorch's nn.CrossEntropyLoss on the model's outputs o taken as
+ *   logits, whatever the output activation: -(1/n) sum_i sum_j y_ij * logSoftmax(o_i)_j (integer
+ *   class labels are one-hot encoded when the data is loaded).
  * All are means over samples, so a full-batch loss is the sample-weighted mean of chunk losses.
  */
 export const CLIP_EPS = 1e-7;

@@ -111,6 +111,8 @@ export function lossFromOutput(loss: LossSpec, out: Tensor, y: Tensor, logits: b
       const p = tf.clipByValue(tf.div(z, tf.sum(z, -1, true)), CLIP_EPS, 1 - CLIP_EPS);
       return nanUnlessFinite(tf.neg(tf.mean(tf.sum(tf.mul(yy, tf.log(p)), -1))) as Scalar, z);
     }
+    case 'crossEntropyFromLogits':
+      return tf.neg(tf.mean(tf.sum(tf.mul(flat2(y), logSoftmax(flat2(out))), -1))) as Scalar;
     case 'binaryCrossentropy': {
       if (logits) return tf.mean(tf.sub(tf.softplus(out), tf.mul(y, out))) as Scalar;
       const p = tf.clipByValue(out, CLIP_EPS, 1 - CLIP_EPS);

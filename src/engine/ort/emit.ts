@@ -244,6 +244,10 @@ class ModelEmitter {
         }
         return ad.scale(ad.reduceSum(ad.mul(yy, logp), undefined, false), -1 / numSamples);
       }
+      case 'crossEntropyFromLogits': {
+        const logp = ad.logSoftmax(ad.reshape(out, [-1, k]), 1);
+        return ad.scale(ad.reduceSum(ad.mul(ad.reshape(y, [-1, k]), logp), undefined, false), -1 / numSamples);
+      }
       case 'binaryCrossentropy': {
         let terms: Sym;
         if (logits) terms = ad.sub(ad.softplus(out), ad.mul(y, out));

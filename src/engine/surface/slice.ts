@@ -175,7 +175,7 @@ export async function openEvaluators(problem: Problem, withTest: boolean): Promi
     train.dispose();
     throw e;
   }
-  return { train, test, classification: problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'binaryCrossentropy' };
+  return { train, test, classification: problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'crossEntropyFromLogits' || problem.lossName === 'binaryCrossentropy' };
 }
 
 export function closeEvaluators(evs: Evaluators): void {

@@ -148,7 +148,7 @@ export async function makeProber(problem: Problem, s: TrainSettings, theta0: Flo
     curv = await selectCurvature(ev, s.curvature, { loss: problem.loss, seed: s.seed, fallback: () => new LocalEvaluator(new Objective(problem.ir, problem.theta, problem.loss, train)) });
   }
   let curvV0: Float64Array | undefined;
-  const classification = problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'binaryCrossentropy';
+  const classification = problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'crossEntropyFromLogits' || problem.lossName === 'binaryCrossentropy';
   const layers = [...new Set(problem.ir.params.map((p) => p.layer))].map((layer) => {
     const ps = problem.ir.params.filter((p) => p.layer === layer);
     return { layer, offset: ps[0].offset, size: ps.reduce((a, p) => a + p.size, 0) };

@@ -1,0 +1,54 @@
+/**
+ * Reads a `.onnx` model file (protobuf `ModelProto`, decoded with `onnx-proto`: protobufjs code
+ * generated from the official onnx.proto) into Basin's IR and parameter values (`ops.ts`).
+ *
+ * The file is untrusted: only a regular file is opened, its size is checked before it is read,
+ * a truncated or corrupt protobuf is a clear error, every tensor's declared size is checked
+ * before its values are allocated, and external data is refused without opening anything.
+ */
+import * as fs from 'node:fs';
+import { onnx } from 'onnx-proto';
+import { BasinError } from '../../errors';
+import { MAX_ONNX_BYTES, MAX_PARAMS, paramLimitHint, refuseOver } from '../../limits';
+import { notRegular, readChecked } from '../io';
+import { lowerOnnx, type OnnxImported } from './ops';
+
+export type { OnnxImported, TorchLayout } from './ops';
+export { SUPPORTED_ONNX_OPS } from './ops';
+
+/** Whether a model path names an ONNX file. */
+export function isOnnxFile(file: string): boolean {
+  return file.toLowerCase().endsWith('.onnx');
+}
+
+/** Decodes a ModelProto from bytes; a malformed or truncated message is a BasinError naming `file`. */
+export function decodeOnnx(bytes: Uint8Array, file: string): onnx.ModelProto {
+  let model: onnx.ModelProto;
+  try {
+    model = onnx.ModelProto.decode(bytes);
+  } catch (e) {
+    throw new BasinError(`not a valid ONNX model: the protobuf cannot be decoded (${(e as Error).message.split('\n')[0]}); the file is truncated or not .onnx`, file);
+  }
+  if (!model.graph || (model.graph.node ?? []).length === 0) throw new BasinError('not a valid ONNX model: it holds no graph nodes (the file is empty, truncated or not .onnx)', file);
+  return model;
+}
+
+/** Loads and lowers an ONNX model file. `maxParams` bounds every tensor and the parameter count. */
+export function loadOnnxModel(file: string, opts: { maxParams?: number } = {}): OnnxImported {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new BasinError(code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? (e as Error).message})`, file);
+  }
+  const kind = notRegular(st);
+  if (kind) throw new BasinError(`this is ${kind}, not a regular file`, file);
+  refuseOver('the .onnx file size', st.size, MAX_ONNX_BYTES, { file, unit: 'bytes', hint: 'Basin reads models up to 50 million parameters' });
+  const bytes = new Uint8Array(st.size);
+  readChecked(file, st, bytes, 0, 0, 'the file', file);
+  const limit = opts.maxParams ?? MAX_PARAMS;
+  const imported = lowerOnnx(decodeOnnx(bytes, file), file, limit);
+  refuseOver("the model's parameter count", imported.ir.numParams, limit, { file, hint: paramLimitHint(imported.ir.numParams, limit) });
+  return imported;
+}
