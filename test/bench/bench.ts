@@ -334,15 +334,17 @@ async function main(): Promise<void> {
 
   process.stderr.write('bench: training throughput...\n');
   const trainSteps = 200;
-  const throughput = async (probeEvery: number): Promise<{ stepsPerS: number; probes: ProbeRecord[] }> => {
-    const out = path.join(dir, `run-${probeEvery}`);
+  const throughput = async (probeEvery: number, on: Problem = problem, tag = 'tfjs'): Promise<{ stepsPerS: number; probes: ProbeRecord[] }> => {
+    const out = path.join(dir, `run-${tag}-${probeEvery}`);
     const probes: ProbeRecord[] = [];
     const t1 = performance.now();
-    await train(problem, { ...DEFAULT_SETTINGS, optimizer: 'gd', lr: 0.05, steps: trainSteps, probeEvery }, out, { onProbe: (r) => r.lambdaMax !== undefined && probes.push(r) });
+    await train(on, { ...DEFAULT_SETTINGS, optimizer: 'gd', lr: 0.05, steps: trainSteps, probeEvery, checkpointSeconds: 0 }, out, { onProbe: (r) => r.lambdaMax !== undefined && probes.push(r) });
     return { stepsPerS: trainSteps / ((performance.now() - t1) / 1000), probes };
   };
   const bare = await throughput(trainSteps);
   const probed = await throughput(10);
+  const bareOrt = await throughput(trainSteps, onOrt(loaded), 'ort');
+  const probedOrt = await throughput(10, onOrt(loaded), 'ort');
   const warm = probed.probes.slice(1).map((r) => r.hvps ?? 0);
   let torchSteps: number | undefined;
   if (peerPath && peer) {
@@ -418,6 +420,8 @@ async function main(): Promise<void> {
     ['loop', 'steps/s', 'vs PyTorch'],
     [`Basin, no probes (${ev.threads} threads)`, bare.stepsPerS, torchSteps ? `${(bare.stepsPerS / torchSteps).toFixed(2)}x` : '-'],
     ['Basin, probes every 10 steps', probed.stepsPerS, torchSteps ? `${(probed.stepsPerS / torchSteps).toFixed(2)}x` : '-'],
+    [`Basin onnxruntime, no probes (${ort.threads} threads)`, bareOrt.stepsPerS, torchSteps ? `${(bareOrt.stepsPerS / torchSteps).toFixed(2)}x` : '-'],
+    ['Basin onnxruntime, probes every 10 steps', probedOrt.stepsPerS, torchSteps ? `${(probedOrt.stepsPerS / torchSteps).toFixed(2)}x` : '-'],
     ['PyTorch loop (grad + update)', torchSteps, '1.00x'],
   ]));
   out.push(`A warm-started lambda_max probe: ${fmt(warm.reduce((a, b) => a + b, 0) / Math.max(1, warm.length), 3)} H·v on average (first probe, cold: ${probed.probes[0]?.hvps ?? '-'}), ` +

@@ -97,6 +97,7 @@ export class OrtEvaluator implements Evaluator {
   private readonly chunks: Chunk[] = [];
   private readonly sessions = new Map<string, Promise<Ort.InferenceSession>>();
   private readonly graphs = new Map<string, EmittedGraph>();
+  private readonly data: Split;
   private disposed = false;
   private releasing: Promise<unknown> = Promise.resolve();
 
@@ -112,6 +113,7 @@ export class OrtEvaluator implements Evaluator {
     if (theta.length !== this.dim) throw new Error(`expected ${this.dim} parameters, got ${theta.length}`);
     this.theta = Float32Array.from(theta);
     this.numSamples = data.xShape[0];
+    this.data = data;
     this.threads = Math.max(1, opts.threads ?? os.availableParallelism?.() ?? os.cpus().length);
     this.chunkSize = Math.max(1, opts.chunkSize ?? defaultChunkSize(ir, this.numSamples));
     const xPer = data.xShape.slice(1).reduce((a, b) => a * b, 1);
@@ -129,23 +131,29 @@ export class OrtEvaluator implements Evaluator {
     this.engine = { name: 'onnxruntime', detail: `onnxruntime ${ort.env.versions?.node ?? ''} (CPU)`.replace('  ', ' ') };
   }
 
-  private graph(kind: GraphKind, planeK = 1): EmittedGraph {
-    const key = `${kind}:${planeK}`;
+  /** A graph's key: 'kind:K', and ':N' when its mean is over N samples other than the data's. */
+  private key(kind: GraphKind, planeK: number, total: number): string {
+    return total === this.numSamples ? `${kind}:${planeK}` : `${kind}:${planeK}:${total}`;
+  }
+
+  /** The graph of `kind`, its loss a mean over `total` samples (default: all of the data). */
+  private graph(kind: GraphKind, planeK = 1, total = this.numSamples): EmittedGraph {
+    const key = this.key(kind, planeK, total);
     let g = this.graphs.get(key);
     if (!g) {
-      g = emitGraph(this.ir, this.lossName, this.numSamples, kind, planeK);
+      g = emitGraph(this.ir, this.lossName, total, kind, planeK);
       this.graphs.set(key, g);
     }
     return g;
   }
 
   /** The session of one graph, created on first use. */
-  session(kind: GraphKind, planeK = 1): Promise<Ort.InferenceSession> {
+  session(kind: GraphKind, planeK = 1, total = this.numSamples): Promise<Ort.InferenceSession> {
     if (this.disposed) return Promise.reject(new Error('the evaluator was disposed'));
-    const key = `${kind}:${planeK}`;
+    const key = this.key(kind, planeK, total);
     let s = this.sessions.get(key);
     if (!s) {
-      s = this.ort.InferenceSession.create(this.graph(kind, planeK).bytes, {
+      s = this.ort.InferenceSession.create(this.graph(kind, planeK, total).bytes, {
         intraOpNumThreads: this.threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
@@ -197,6 +205,44 @@ export class OrtEvaluator implements Evaluator {
       const g = o.grad.data as Float32Array;
       for (let i = 0; i < g.length; i++) grad[i] += g[i];
     });
+    return { loss, grad };
+  }
+
+  /**
+   * The loss and gradient of the mean over the samples `indices` (a minibatch, in that order) at
+   * `theta` (default: the current parameters), run in chunks of at most `chunkSize` samples.
+   * As `Objective.batchGradient`; one graph per batch size (an epoch's last batch may be smaller).
+   */
+  async batchGradient(indices: Int32Array, theta?: ArrayLike<number>): Promise<{ loss: number; grad: Float64Array }> {
+    this.counts.gradient++;
+    const b = indices.length;
+    if (b === 0) throw new Error('an empty minibatch');
+    const session = await this.session('grad', 1, b);
+    const feedTheta = this.vec(theta ?? this.theta);
+    const { xShape, yShape, x, y } = this.data;
+    const xPer = xShape.slice(1).reduce((a, c) => a * c, 1);
+    const yPer = yShape.slice(1).reduce((a, c) => a * c, 1);
+    let loss = 0;
+    const grad = new Float64Array(this.dim);
+    for (let s = 0; s < b; s += this.chunkSize) {
+      const n = Math.min(this.chunkSize, b - s);
+      const xb = new Float32Array(n * xPer);
+      const yb = new Float32Array(n * yPer);
+      for (let i = 0; i < n; i++) {
+        const row = indices[s + i];
+        if (!(row >= 0 && row < this.numSamples)) throw new Error(`sample index ${row} outside 0..${this.numSamples - 1}`);
+        xb.set(x.subarray(row * xPer, (row + 1) * xPer), i * xPer);
+        yb.set(y.subarray(row * yPer, (row + 1) * yPer), i * yPer);
+      }
+      const out = await session.run({
+        theta: feedTheta,
+        x: new this.ort.Tensor('float32', xb, [n, ...xShape.slice(1)]),
+        y: new this.ort.Tensor('float32', yb, [n, ...yShape.slice(1)]),
+      });
+      loss += (out.loss.data as Float32Array)[0];
+      const g = out.grad.data as Float32Array;
+      for (let i = 0; i < g.length; i++) grad[i] += g[i];
+    }
     return { loss, grad };
   }
 
