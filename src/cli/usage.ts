@@ -94,7 +94,9 @@ Inputs:
   EXPERIMENT        a .ts/.js module exporting model(tf), data(tf), loss (see README)
 
 Options:
-  --seed N          random seed (0)          --backend tensorflow|wasm|cpu (best available)
+  --seed N          random seed (0)
+  --backend onnxruntime|tensorflow|wasm|cpu  engine (default: ONNX Runtime when it loads and
+                    can run the model, else the best TF.js backend; a TF.js name runs on TF.js)
   --hvp auto|exact|fd  Hessian-vector products (auto: checked, fastest correct)
   --layer NAME      analyse the Hessian block of one layer's parameters
   --chunk-size N    samples per evaluation chunk (bounded memory)
