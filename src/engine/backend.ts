@@ -39,6 +39,8 @@ export interface BackendInfo {
 export interface EngineInfo {
   name: string;
   detail: string;
+  /** ONNX Runtime's execution provider ('cpu', 'cuda', ...); absent on TF.js. */
+  provider?: string;
 }
 
 /** The engine an evaluator reports (its own, e.g. ONNX Runtime), else the TF.js backend's. */

@@ -16,7 +16,11 @@ const CLI = path.join(ROOT, 'dist/cli.js');
 const SPIRAL = ['--model', path.join(ROOT, 'examples/spiral/model.json'), '--data', path.join(ROOT, 'examples/spiral/data.json')];
 
 function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, BASIN_DEBUG: '', BASIN_ENGINE: '' } });
+  return cliEnv({}, ...args);
+}
+
+function cliEnv(env: Record<string, string>, ...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, BASIN_DEBUG: '', BASIN_ENGINE: '', BASIN_ORT_PROVIDERS: '', ...env } });
 }
 
 test('--backend onnxruntime runs on ONNX Runtime, a TF.js name on TF.js, no flag is auto (ONNX Runtime)', () => {
@@ -64,4 +68,28 @@ test('the compute worker takes backend onnxruntime and refuses unknown names', (
     assert.ok(r.ok && r.msg.type === 'run' && r.msg.backend === b, `${b}: ${JSON.stringify(r)}`);
   }
   assert.deepEqual(checkToWorker(msg('cuda')), { ok: false, inReplyTo: 1, error: 'invalid run message: backend must be one of onnxruntime, tensorflow, wasm, cpu (got the string "cuda")' });
+});
+
+test('results name the execution provider: cpu by default; BASIN_ORT_PROVIDERS=cuda,cpu without CUDA runs on the CPU and says why; an unknown name is refused', () => {
+  const eigs = (env: Record<string, string>): { provider?: string; backend: string; backendDetail: string; eigenvalues: number[] } => {
+    const r = cliEnv(env, 'eigs', ...SPIRAL, '--k', '1', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /onnxruntime:|Failed to load/, 'no log lines of ONNX Runtime on stderr');
+    return JSON.parse(r.stdout) as ReturnType<typeof eigs>;
+  };
+  const plain = eigs({});
+  assert.equal(plain.provider, 'cpu');
+  assert.match(plain.backendDetail, /^onnxruntime \d+\.\d+\.\d+ \(CPU\)/);
+  assert.equal(eigs({ BASIN_ORT_PROVIDERS: 'cpu' }).provider, 'cpu');
+  // This machine has no CUDA provider binaries (onnxruntime-node installed with its download skipped).
+  const cuda = eigs({ BASIN_ORT_PROVIDERS: 'cuda,cpu' });
+  assert.equal(cuda.backend, 'onnxruntime');
+  assert.equal(cuda.provider, 'cpu');
+  assert.match(cuda.backendDetail, /^onnxruntime \d+\.\d+\.\d+ \(CPU; cuda did not start: .+\)/);
+  assert.equal(cuda.eigenvalues[0], plain.eigenvalues[0]);
+  const onTfjs = cliEnv({}, 'eigs', ...SPIRAL, '--k', '1', '--json', '--backend', 'wasm');
+  assert.equal((JSON.parse(onTfjs.stdout) as { provider?: string }).provider, undefined, 'no provider on TF.js');
+  const bad = cliEnv({ BASIN_ORT_PROVIDERS: 'cuda,gpu' }, 'eigs', ...SPIRAL, '--k', '1');
+  assert.equal(bad.status, 1);
+  assert.equal(bad.stderr.trim(), "basin: BASIN_ORT_PROVIDERS names an unknown ONNX Runtime execution provider 'gpu' (known: cpu, cuda, tensorrt, dml, coreml, webgpu; e.g. BASIN_ORT_PROVIDERS=cuda,cpu)");
 });

@@ -19,6 +19,7 @@ import type { LossSpec } from '../model/losses';
 import type { Split } from '../data';
 import type { EngineInfo } from '../backend';
 import { defaultChunkSize } from '../objective';
+import { BasinError } from '../errors';
 import { emitGraph, linearFirstDense, unsupportedReason, type EmittedGraph, type GraphKind } from './emit';
 
 /** Bytes the precomputed first-layer products of a plane may take (else each point computes them). */
@@ -42,7 +43,31 @@ export function loadOrt(): OrtModule | string {
   }
 }
 
+/**
+ * Execution providers ONNX Runtime may be asked for (BASIN_ORT_PROVIDERS, comma-separated, in order
+ * of preference; default cpu). `cuda` and `tensorrt` need the CUDA binaries that onnxruntime-node's
+ * installer downloads on Linux x64 (ONNXRUNTIME_NODE_INSTALL=cuda12 when installing) and an NVIDIA
+ * driver with CUDA 12 and cuDNN 9; `dml` is Windows (DirectML), `coreml` macOS, `webgpu`
+ * experimental.
+ */
+export const ORT_PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'dml', 'coreml', 'webgpu'] as const;
+export type OrtProvider = (typeof ORT_PROVIDERS)[number];
+
+/** The providers BASIN_ORT_PROVIDERS asks for (default ['cpu']); an unknown name is the user's error. */
+export function requestedProviders(env: string | undefined = process.env.BASIN_ORT_PROVIDERS): OrtProvider[] {
+  if (env === undefined || env.trim() === '') return ['cpu'];
+  const names = env.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
+  for (const n of names) {
+    if (!(ORT_PROVIDERS as readonly string[]).includes(n)) {
+      throw new BasinError(`BASIN_ORT_PROVIDERS names an unknown ONNX Runtime execution provider '${n}' (known: ${ORT_PROVIDERS.join(', ')}; e.g. BASIN_ORT_PROVIDERS=cuda,cpu)`);
+    }
+  }
+  return names.length ? (names as OrtProvider[]) : ['cpu'];
+}
+
 export interface OrtOptions {
+  /** Execution providers in order of preference (default: requestedProviders()). */
+  providers?: OrtProvider[];
   /** Intra-op threads (default: every core). */
   threads?: number;
   /** Samples per run (default: as the TF.js objective's). */
@@ -74,14 +99,24 @@ export async function createOrtEvaluator(
   if (why) return { reason: why };
   const ort = loadOrt();
   if (typeof ort === 'string') return { reason: ort };
+  const providers = opts.providers ?? requestedProviders();
+  // A GPU provider that cannot start logs an error of its own; Basin reports it (below) instead.
+  if (providers.some((p) => p !== 'cpu')) ort.env.logLevel = 'fatal';
   let ev: OrtEvaluator | undefined;
   try {
-    ev = new OrtEvaluator(ort, ir, theta, loss, data, opts);
+    ev = new OrtEvaluator(ort, ir, theta, loss, data, { ...opts, providers });
     await ev.session('loss');
     return { evaluator: ev };
   } catch (e) {
-    ev?.dispose();
-    return { reason: `onnxruntime could not run the model: ${(e as Error).message.split('\n')[0]}` };
+    await ev?.released();
+    const why = (e as Error).message.split('\n')[0];
+    if (providers.some((p) => p !== 'cpu')) {
+      // A GPU provider that does not start (no driver, no CUDA binaries): the CPU, saying why.
+      const cpu = await createOrtEvaluator(ir, theta, loss, data, { ...opts, providers: ['cpu'] });
+      if (cpu.evaluator) cpu.evaluator.providerNote = `${providers.filter((p) => p !== 'cpu').join(', ')} did not start: ${why}`;
+      return cpu;
+    }
+    return { reason: `onnxruntime could not run the model: ${why}` };
   }
 }
 
@@ -91,8 +126,10 @@ export class OrtEvaluator implements Evaluator {
   readonly threads: number;
   readonly chunkSize: number;
   readonly counts = { forward: 0, gradient: 0, hvp: 0 };
-  /** What results report as the backend. */
-  readonly engine: EngineInfo;
+  /** Execution providers the sessions were created with, in order of preference. */
+  readonly providers: OrtProvider[];
+  /** Why a provider asked for is not among them (set when a GPU provider did not start). */
+  providerNote?: string;
   private theta: Float32Array;
   private readonly chunks: Chunk[] = [];
   private readonly sessions = new Map<string, Promise<Ort.InferenceSession>>();
@@ -128,7 +165,21 @@ export class OrtEvaluator implements Evaluator {
         yData,
       });
     }
-    this.engine = { name: 'onnxruntime', detail: `onnxruntime ${ort.env.versions?.node ?? ''} (CPU)`.replace('  ', ' ') };
+    this.providers = opts.providers ?? ['cpu'];
+    this.version = ort.env.versions?.node ?? '';
+  }
+
+  private readonly version: string;
+
+  /**
+   * What results report as the backend: ONNX Runtime, its version and execution provider (the
+   * first asked for; ONNX Runtime runs a node the provider lacks on the CPU), and why a provider
+   * asked for did not start.
+   */
+  get engine(): EngineInfo {
+    const provider = this.providers[0];
+    const note = this.providerNote ? `; ${this.providerNote}` : '';
+    return { name: 'onnxruntime', detail: `onnxruntime ${this.version} (${provider.toUpperCase()}${note})`.replace('  ', ' '), provider };
   }
 
   /** A graph's key: 'kind:K', and ':N' when its mean is over N samples other than the data's. */
@@ -158,6 +209,7 @@ export class OrtEvaluator implements Evaluator {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        executionProviders: this.providers,
         extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
       });
       this.sessions.set(key, s);
