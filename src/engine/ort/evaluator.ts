@@ -20,10 +20,9 @@ import type { Split } from '../data';
 import type { EngineInfo } from '../backend';
 import { defaultChunkSize } from '../objective';
 import { BasinError } from '../errors';
+import { MAX_PLANE_PRE_BYTES } from '../limits';
 import { emitGraph, linearFirstDense, unsupportedReason, type EmittedGraph, type GraphKind } from './emit';
 
-/** Bytes the precomputed first-layer products of a plane may take (else each point computes them). */
-const PLANE_PRE_BYTES = 256 * 1024 * 1024;
 
 type OrtModule = typeof Ort;
 
@@ -352,13 +351,13 @@ export class OrtEvaluator implements Evaluator {
   /**
    * Per chunk, the first dense layer's pre-activation at the origin and along each direction,
    * stacked [k + 1, n, ...] (see emit.ts linearFirstDense), or undefined when the model has no
-   * such layer or they would take more than PLANE_PRE_BYTES.
+   * such layer or they would take more than MAX_PLANE_PRE_BYTES.
    */
   private async planePre(origin: Float32Array, dirs: Float64Array[]): Promise<Ort.Tensor[] | undefined> {
     const first = linearFirstDense(this.ir);
     if (first === undefined) return undefined;
     const per = this.ir.nodes[first].outShape.reduce((a, b) => a * b, 1);
-    if ((dirs.length + 1) * per * this.numSamples * 4 > PLANE_PRE_BYTES) return undefined;
+    if ((dirs.length + 1) * per * this.numSamples * 4 > MAX_PLANE_PRE_BYTES) return undefined;
     const session = await this.session('pre');
     const thetas = [origin, ...dirs.map((d) => Float32Array.from(d))].map((t) => this.vec(t));
     const out: Ort.Tensor[] = [];
