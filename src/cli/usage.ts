@@ -102,7 +102,9 @@ Inputs:
   EXPERIMENT        a .ts/.js module exporting model(tf), data(tf), loss (see README)
 
 Options:
-  --seed N          random seed (0)          --backend tensorflow|wasm|cpu (best available)
+  --seed N          random seed (0)
+  --backend onnxruntime|tensorflow|wasm|cpu  engine (default: ONNX Runtime when it loads and
+                    can run the model, else the best TF.js backend; a TF.js name runs on TF.js)
   --curvature hessian|ggn|fisher|empirical-fisher
                     eigs, trace, density: the curvature analysed (hessian): the generalized
                     Gauss-Newton J^T H_L J, the true Fisher (= GGN for MSE and cross-entropy on

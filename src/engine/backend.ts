@@ -8,11 +8,20 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { tf } from './tf';
 import { BasinError } from './errors';
+import { loadOrt } from './ort/evaluator';
 import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+/** TF.js's backends, in the order tried. */
+export const TFJS_BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+/**
+ * What a user may ask for (the CLI's --backend, the worker's `backend`, the `basin.backend`
+ * setting): the ONNX Runtime engine, or one TF.js backend (then evaluators run on TF.js). Asking
+ * for nothing is `auto`: ONNX Runtime when it loads and can run the problem, else TF.js's best.
+ */
+export type EngineChoice = 'onnxruntime' | BackendName;
+export const BACKENDS: readonly EngineChoice[] = ['onnxruntime', ...TFJS_BACKENDS];
 
 export interface BackendInfo {
   name: BackendName;
@@ -22,12 +31,16 @@ export interface BackendInfo {
   fallbackReason?: string;
   /** The backend was asked for by name (then evaluators run on TF.js, not ONNX Runtime). */
   requested?: boolean;
+  /** ONNX Runtime was asked for by name: a problem it cannot run is refused, not moved to TF.js. */
+  ortRequired?: boolean;
 }
 
 /** What ran an evaluation: a TF.js backend, or an engine of its own (ONNX Runtime: src/engine/ort). */
 export interface EngineInfo {
   name: string;
   detail: string;
+  /** ONNX Runtime's execution provider ('cpu', 'cuda', ...); absent on TF.js. */
+  provider?: string;
 }
 
 /** The engine an evaluator reports (its own, e.g. ONNX Runtime), else the TF.js backend's. */
@@ -80,12 +93,29 @@ function tryNative(): string {
 }
 
 /**
- * Selects and initialises a backend. With no preference: tensorflow, then wasm, then cpu.
- * An explicit preference that cannot load is an error (the user asked for it).
+ * Selects and initialises a backend. With no preference: tensorflow, then wasm, then cpu, and
+ * evaluators on ONNX Runtime when it loads. 'onnxruntime' does the same but requires ONNX Runtime
+ * (it must load here, and `problem.evaluator()` refuses a problem it cannot run). An explicit
+ * preference that cannot load is an error (the user asked for it).
  */
-export async function initBackend(preferred?: BackendName, opts: { threads?: number } = {}): Promise<BackendInfo> {
-  if (current && (!preferred || preferred === current.name)) return current;
-  const order: BackendName[] = preferred ? [preferred] : ['tensorflow', 'wasm', 'cpu'];
+export async function initBackend(preferred?: EngineChoice, opts: { threads?: number } = {}): Promise<BackendInfo> {
+  if (preferred === 'onnxruntime') {
+    const ort = loadOrt();
+    if (typeof ort === 'string') throw new BasinError(`could not start the onnxruntime engine: ${ort}`);
+    const tfjs = await initBackend(undefined, opts);
+    current = { ...tfjs, requested: false, ortRequired: true };
+    return current;
+  }
+  if (current && !preferred) {
+    // A later request without a preference (the compute worker runs many jobs): auto again.
+    if (current.requested || current.ortRequired) current = { ...current, requested: false, ortRequired: false };
+    return current;
+  }
+  if (current && preferred === current.name) {
+    if (!current.requested) current = { ...current, requested: true, ortRequired: false };
+    return current;
+  }
+  const order: BackendName[] = preferred ? [preferred] : [...TFJS_BACKENDS];
   const reasons: string[] = [];
   for (const name of order) {
     try {

@@ -59,6 +59,13 @@ export const MAX_PRODUCTS = 1_000_000;
 export const MAX_VECTOR_BYTES = 8e9;
 /** Bytes a grid's results may take (the values, their JSON text and a partial copy). */
 export const MAX_GRID_BYTES = 500e6;
+/**
+ * Bytes the ONNX Runtime engine may hold for a plane of parameters (surfaces, slices): the first
+ * dense layer's pre-activations at the origin and along each direction, for every sample. Over
+ * this, each point computes them itself (slower, no more memory). Evaluation chunks are sized as
+ * on TF.js (objective.ts defaultChunkSize: activations kept eight times over fit 256 MB).
+ */
+export const MAX_PLANE_PRE_BYTES = 256 * 1024 * 1024;
 /** Random draws (PAC-Bayes) or directions (basin radius) of one flatness measure. */
 export const MAX_FLATNESS_SAMPLES = 10_000;
 /** Threads of a data-parallel evaluator. */

@@ -9,6 +9,7 @@ export function runMeta(problem: Problem, ev: Evaluator, seed: number, lossValue
   return {
     backend: be.name,
     backendDetail: ev.threads > 1 ? `${be.detail}, ${ev.threads} threads` : be.detail,
+    ...(be.provider ? { provider: be.provider } : {}),
     seed,
     model: problem.description,
     params: problem.ir.numParams,

@@ -220,9 +220,14 @@ function finish(
       const split = opts.split === 'test' ? test : train;
       if (!split) throw new BasinError('no test data: give xTest and yTest in the data file or the experiment module', spec.data ?? spec.experiment);
       // ONNX Runtime first (named losses, every op emitted), unless a TF.js backend was asked for.
-      if (typeof loss === 'string' && !backendInfo().requested) {
+      const be = backendInfo();
+      if (be.ortRequired && typeof loss !== 'string') {
+        throw new BasinError('the onnxruntime engine was asked for, but it runs the named losses only (this loss is a function): use a TF.js backend (tensorflow, wasm or cpu)', spec.experiment);
+      }
+      if (typeof loss === 'string' && !be.requested) {
         const ort = await createOrtEvaluator(ir, theta, loss, split, { threads, chunkSize: spec.chunkSize });
         if (ort.evaluator) return ort.evaluator;
+        if (be.ortRequired) throw new BasinError(`the onnxruntime engine was asked for, but it cannot run this model: ${ort.reason}; use a TF.js backend (tensorflow, wasm or cpu)`, spec.model ?? spec.experiment);
       }
       const backend = backendInfo().name;
       const worker = shardWorkerPath();

@@ -17,7 +17,7 @@ export interface JobHooks {
   onPartial?: (r: JobResult) => void;
   onProbes?: (records: ProbeRecord[], settings?: TrainSettings) => void;
   signal?: AbortSignal;
-  backend?: 'tensorflow' | 'wasm' | 'cpu';
+  backend?: 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
 }
 
 interface Pending {

@@ -199,7 +199,7 @@ class Basin implements vscode.Disposable {
           return this.client.run(kind, target.problem, { seed: this.config().get<number>('seed', 0), ...options }, {
             ...hooks,
             signal: controller.signal,
-            backend: backend === 'auto' ? undefined : (backend as 'wasm'),
+            backend: backend === 'auto' ? undefined : (backend as 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu'),
             onProgress: (p) => {
               const pct = p.total > 0 ? (100 * p.done) / p.total : 0;
               progress.report({ message: p.message, increment: Math.max(0, pct - last) });

@@ -7,6 +7,8 @@ export interface RunMeta {
   /** The backend that ran, e.g. "wasm", and its detail, e.g. "wasm (SIMD)". */
   backend: string;
   backendDetail: string;
+  /** ONNX Runtime's execution provider ('cpu', 'cuda', ...), when it ran; absent on TF.js. */
+  provider?: string;
   seed: number;
   /** Model description: file or module, parameter count, samples. */
   model: string;

@@ -41,7 +41,7 @@ const bool: FieldSpec = { type: 'boolean' };
 const choice = (values: readonly string[]): FieldSpec => ({ type: 'choice', values });
 const strings = (minItems: number, maxItems?: number): FieldSpec => ({ type: 'strings', minItems, maxItems });
 
-export const BACKEND_NAMES: readonly NonNullable<RunRequest['backend']>[] = ['tensorflow', 'wasm', 'cpu'];
+export const BACKEND_NAMES: readonly NonNullable<RunRequest['backend']>[] = ['onnxruntime', 'tensorflow', 'wasm', 'cpu'];
 export const FLATNESS_MEASURE_NAMES: readonly NonNullable<JobOptions['measures']>[number][] = ['sam', 'asam', 'epsilon', 'pacbayes', 'radius'];
 export const CURVATURE_NAMES: readonly CurvatureName[] = ['hessian', 'ggn', 'fisher', 'empirical-fisher'];
 export const OPTIMIZER_NAMES: readonly TrainSettings['optimizer'][] = ['gd', 'sgd', 'momentum', 'nesterov', 'adam', 'sam', 'asam', 'flow'];

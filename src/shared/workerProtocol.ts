@@ -97,7 +97,8 @@ export interface RunRequest {
   job: JobKind;
   problem: ProblemInput;
   options: JobOptions;
-  backend?: 'tensorflow' | 'wasm' | 'cpu';
+  /** The engine: ONNX Runtime or one TF.js backend; absent: ONNX Runtime when it loads, else TF.js's best. */
+  backend?: 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
 }
 export interface CancelRequest {
   type: 'cancel';

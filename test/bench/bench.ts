@@ -13,7 +13,8 @@
  *
  * A convnet section (16x16x3 images, two 3x3 convolutions, max pooling, 25,578 parameters, 256
  * samples) compares ONNX Runtime's products with PyTorch's (the peers' tfjs_torch.py), also
- * interleaved.
+ * interleaved; then the issue's MNIST-sized convnet (convnet.ts: 387,906 parameters, 1000 images;
+ * `BASIN_BENCH_ONLY=convnet npm run bench` runs it alone).
  *
  * Speed is measured here, never asserted in tests: timings depend on the machine.
  */
@@ -33,6 +34,10 @@ import { Rng } from '../../src/engine/rng';
 import { runSurface } from '../../src/engine/surface/slice';
 import { DEFAULT_SETTINGS, train } from '../../src/engine/train/run';
 import type { ProbeRecord } from '../../src/shared/results';
+import { convnetSection } from './convnet';
+
+/** The CLI bundle (`node esbuild.js`), for wall times of whole commands. */
+const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
 
 interface PeerResult {
   params: number;
@@ -213,8 +218,14 @@ function table(rows: (string | number | undefined)[][]): string {
 async function main(): Promise<void> {
   await initBackend((process.env.BASIN_BACKEND as 'wasm' | undefined) ?? undefined);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'basin-bench-'));
-  const files = await writeBenchModel(dir);
   const peerPath = findPeer();
+  if (process.env.BASIN_BENCH_ONLY === 'convnet') {
+    // The MNIST-sized convnet alone (a few minutes).
+    console.log((await convnetSection(dir, peerPath, CLI)).join('\n'));
+    fs.rmSync(dir, { recursive: true, force: true });
+    return;
+  }
+  const files = await writeBenchModel(dir);
   let peer: PeerResult | undefined;
   let peerNote = 'peer not found (set BASIN_PEER)';
   if (peerPath) {
@@ -334,15 +345,17 @@ async function main(): Promise<void> {
 
   process.stderr.write('bench: training throughput...\n');
   const trainSteps = 200;
-  const throughput = async (probeEvery: number): Promise<{ stepsPerS: number; probes: ProbeRecord[] }> => {
-    const out = path.join(dir, `run-${probeEvery}`);
+  const throughput = async (probeEvery: number, on: Problem = problem, tag = 'tfjs'): Promise<{ stepsPerS: number; probes: ProbeRecord[] }> => {
+    const out = path.join(dir, `run-${tag}-${probeEvery}`);
     const probes: ProbeRecord[] = [];
     const t1 = performance.now();
-    await train(problem, { ...DEFAULT_SETTINGS, optimizer: 'gd', lr: 0.05, steps: trainSteps, probeEvery }, out, { onProbe: (r) => r.lambdaMax !== undefined && probes.push(r) });
+    await train(on, { ...DEFAULT_SETTINGS, optimizer: 'gd', lr: 0.05, steps: trainSteps, probeEvery, checkpointSeconds: 0 }, out, { onProbe: (r) => r.lambdaMax !== undefined && probes.push(r) });
     return { stepsPerS: trainSteps / ((performance.now() - t1) / 1000), probes };
   };
   const bare = await throughput(trainSteps);
   const probed = await throughput(10);
+  const bareOrt = await throughput(trainSteps, onOrt(loaded), 'ort');
+  const probedOrt = await throughput(10, onOrt(loaded), 'ort');
   const warm = probed.probes.slice(1).map((r) => r.hvps ?? 0);
   let torchSteps: number | undefined;
   if (peerPath && peer) {
@@ -418,6 +431,8 @@ async function main(): Promise<void> {
     ['loop', 'steps/s', 'vs PyTorch'],
     [`Basin, no probes (${ev.threads} threads)`, bare.stepsPerS, torchSteps ? `${(bare.stepsPerS / torchSteps).toFixed(2)}x` : '-'],
     ['Basin, probes every 10 steps', probed.stepsPerS, torchSteps ? `${(probed.stepsPerS / torchSteps).toFixed(2)}x` : '-'],
+    [`Basin onnxruntime, no probes (${ort.threads} threads)`, bareOrt.stepsPerS, torchSteps ? `${(bareOrt.stepsPerS / torchSteps).toFixed(2)}x` : '-'],
+    ['Basin onnxruntime, probes every 10 steps', probedOrt.stepsPerS, torchSteps ? `${(probedOrt.stepsPerS / torchSteps).toFixed(2)}x` : '-'],
     ['PyTorch loop (grad + update)', torchSteps, '1.00x'],
   ]));
   out.push(`A warm-started lambda_max probe: ${fmt(warm.reduce((a, b) => a + b, 0) / Math.max(1, warm.length), 3)} H·v on average (first probe, cold: ${probed.probes[0]?.hvps ?? '-'}), ` +
@@ -431,6 +446,9 @@ async function main(): Promise<void> {
     ['H·v exact', convOurs.hvp, convPeer?.hvp, ratio(convOurs.hvp, convPeer?.hvp)],
     ...(convTfjsHvp === undefined ? [] : [['H·v exact, TF.js 1 thread', convTfjsHvp, convPeer?.hvp, ratio(convTfjsHvp, convPeer?.hvp)]]),
   ]));
+  out.push('');
+  process.stderr.write('bench: MNIST-sized convnet...\n');
+  out.push(...(await convnetSection(dir, peerPath, CLI)));
   out.push('');
   out.push(`Where one exact product's time goes (${prof.kernels.length} kernels, ${kernelTotal.toFixed(1)} ms in kernels):`);
   for (const [name, ms] of top) out.push(`  ${name.padEnd(22)} ${ms.toFixed(1).padStart(7)} ms  ${((100 * ms) / kernelTotal).toFixed(0).padStart(3)}%`);

@@ -578,3 +578,22 @@ test('SLQ density integrates to 1 and its mean matches tr(A)/n', async () => {
   for (let i = 0; i < d.grid.length - 1; i++) if (d.grid[i] > 20) upper += 0.5 * h * (d.density[i] + d.density[i + 1]);
   assert.ok(upper > 0.1 / n && upper < 20 / n, `mass above 20: ${upper}`);
 });
+
+test('Lanczos basis stays orthonormal to rounding long after Ritz values converge (one Gram-Schmidt pass when it suffices)', async () => {
+  // Well separated top eigenvalues converge within ~20 steps; without reorthogonalization the
+  // basis would lose orthogonality and ghost copies of them would appear among 150 steps.
+  const n = 400;
+  const rng = new Rng(21);
+  const eigs = [100, 80, 60, ...uniform(rng, n - 3, -1, 1)];
+  const op = new DenseOperator(matrixWithSpectrum(eigs, rng), n);
+  const t = await lanczosTridiagonal(op, rng.normalVector(n), 150, { rng, onBreakdown: 'stop' });
+  assert.equal(t.basis.length, 150);
+  let worst = 0;
+  for (let i = 0; i < t.basis.length; i++) {
+    for (let j = 0; j <= i; j++) worst = Math.max(worst, Math.abs(dot(t.basis[i], t.basis[j]) - (i === j ? 1 : 0)));
+  }
+  assert.ok(worst < 1e-13, `max |Q^T Q - I| = ${worst}`);
+  const ritz = sortedDesc(Array.from(tridiagonalEigenvalues(t.alpha, t.beta)));
+  for (const [i, want] of [100, 80, 60].entries()) assert.ok(Math.abs(ritz[i] - want) < 1e-11 * want, `Ritz value ${i}: ${ritz[i]}`);
+  assert.ok(ritz[3] < 1 + 1e-9, `no ghost copy of a converged eigenvalue: the fourth Ritz value is ${ritz[3]}`);
+});

@@ -116,7 +116,7 @@ test('options: each must apply to the job, with the right type and range; requir
     assert.deepEqual(refused(run(job, options)), [4, `invalid run message: ${message}`], `${job} ${JSON.stringify(options)}`);
     assert.equal(checkJobOptions(job as 'eigs', options), message);
   }
-  assert.deepEqual(refused(run('eigs', {}, { backend: 'gpu' })), [4, 'invalid run message: backend must be one of tensorflow, wasm, cpu (got the string "gpu")']);
+  assert.deepEqual(refused(run('eigs', {}, { backend: 'gpu' })), [4, 'invalid run message: backend must be one of onnxruntime, tensorflow, wasm, cpu (got the string "gpu")']);
   assert.deepEqual(refused(run('eigs', {}, { priority: 'high' })), [4, "invalid run message: unknown field 'priority'"]);
   assert.equal(({} as Record<string, unknown>).k, undefined, 'nothing leaked onto Object.prototype');
 });

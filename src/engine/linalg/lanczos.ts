@@ -42,6 +42,8 @@ import { Rng } from '../rng';
 import { axpy, dot, IterOptions, LinearOperator, norm, throwIfAborted } from './operator';
 import { tridiagonalEigen, tridiagonalEigenRows } from './tridiagonal';
 
+/** A second Gram-Schmidt pass runs when the first leaves at most this fraction of the norm. */
+const DGKS = Math.SQRT1_2;
 /** A beta_j at most this times the running estimate of |A| is treated as an invariant subspace. */
 const BREAKDOWN_TOL = 1e-12;
 /**
@@ -96,7 +98,7 @@ export interface LanczosTridiagonalOptions extends IterOptions {
 }
 
 /**
- * Runs up to `steps` Lanczos steps with full reorthogonalization (classical Gram-Schmidt, twice)
+ * Runs up to `steps` Lanczos steps with full reorthogonalization (classical Gram-Schmidt, twice unless once suffices)
  * from v0 (not modified; normalised internally). One product per step. Shared by `lanczos` and
  * `slq`. Stops early when `afterStep` returns true, or at an invariant subspace with nowhere to go.
  */
@@ -114,11 +116,17 @@ export async function lanczosTridiagonal(
   const rng = opts.rng ?? new Rng(0);
   const total = opts.progressTotal ?? steps;
   const offset = opts.progressOffset ?? 0;
+  // The basis lives in blocks of contiguous vectors allocated as it grows (slot m is where the
+  // product of step m - 1 is written and becomes q_m), so no step allocates a vector.
+  const cap = Math.min(steps, n);
+  const slots = new BasisSlots(n, cap + 1);
+  const q0 = slots.get(0);
+  for (let i = 0; i < n; i++) q0[i] = v0[i] / v0Norm;
   const state: LanczosTridiagonal = {
     alpha: [],
     beta: [],
     residualNorm: 0,
-    basis: [Float64Array.from(v0, (x) => x / v0Norm)],
+    basis: [q0],
     matvecs: 0,
     restarts: 0,
     droppedBeta: 0,
@@ -127,27 +135,34 @@ export async function lanczosTridiagonal(
     normEstimate: 0,
   };
   let normEstimate = 0;
-  const coeffs = new Float64Array(Math.max(1, Math.min(steps, n)));
+  const coeffs = new Float64Array(Math.max(1, cap));
   for (let j = 0; j < steps; j++) {
     const q = state.basis[j];
     throwIfAborted(opts.signal);
-    const w = Float64Array.from(await op.matvec(q));
+    const product = await op.matvec(q);
     state.matvecs++;
     opts.onProgress?.(offset + state.matvecs, total);
-    if (w.length !== n) throw new Error(`lanczos: operator returned length ${w.length}, expected ${n}`);
+    if (product.length !== n) throw new Error(`lanczos: operator returned length ${product.length}, expected ${n}`);
+    const w = slots.get(state.basis.length);
+    w.set(product);
     let a = dot(q, w);
     if (!Number.isFinite(a)) throw new Error('lanczos: the operator returned a non-finite product');
     axpy(-a, q, w);
     if (j > 0) axpy(-state.beta[j - 1], state.basis[j - 1], w);
-    // Full reorthogonalization: classical Gram-Schmidt against every stored vector, twice.
+    // Full reorthogonalization: classical Gram-Schmidt against every stored vector, and a second
+    // pass unless the first kept more than 1/sqrt(2) of w's norm (the criterion of Daniel, Gragg,
+    // Kaufman & Stewart 1976: then w is orthogonal to working precision after one pass).
     const m = state.basis.length;
+    let before = norm(w);
+    let b = before;
     for (let pass = 0; pass < 2; pass++) {
-      for (let i = 0; i < m; i++) coeffs[i] = dot(state.basis[i], w);
-      for (let i = 0; i < m; i++) axpy(-coeffs[i], state.basis[i], w);
+      orthogonalize(state.basis, m, w, coeffs);
       a += coeffs[j];
+      b = norm(w);
+      if (b > DGKS * before) break;
+      before = b;
     }
     state.alpha.push(a);
-    const b = norm(w);
     state.residualNorm = b;
     normEstimate = Math.max(normEstimate, Math.abs(a) + b + (j > 0 ? state.beta[j - 1] : 0));
     state.normEstimate = normEstimate;
@@ -169,14 +184,78 @@ export async function lanczosTridiagonal(
       state.beta.push(0);
       state.droppedBeta = Math.max(state.droppedBeta, b);
       state.restarts++;
-      state.basis.push(fresh);
+      w.set(fresh);
+      state.basis.push(w);
     } else {
       state.beta.push(b);
-      for (let i = 0; i < n; i++) w[i] /= b;
+      const inv = 1 / b;
+      for (let i = 0; i < n; i++) w[i] *= inv;
       state.basis.push(w);
     }
   }
   return state;
+}
+
+/** Vectors of length n in blocks of BLOCK contiguous float64s, allocated on first use of a block. */
+class BasisSlots {
+  private static readonly BLOCK = 8;
+  private readonly blocks: Float64Array[] = [];
+  constructor(
+    private readonly n: number,
+    private readonly count: number,
+  ) {}
+  get(i: number): Float64Array {
+    if (i >= this.count) throw new Error(`lanczos: basis slot ${i} of ${this.count}`);
+    const B = BasisSlots.BLOCK;
+    const b = Math.floor(i / B);
+    if (!this.blocks[b]) this.blocks[b] = new Float64Array(Math.min(B, this.count - b * B) * this.n);
+    const o = (i - b * B) * this.n;
+    return this.blocks[b].subarray(o, o + this.n);
+  }
+}
+
+/**
+ * One classical Gram-Schmidt pass: c_i = q_i . w for i < m, then w -= sum_i c_i q_i. Four basis
+ * vectors per sweep over w, so w is read a quarter as often (the loops are memory-bound).
+ */
+function orthogonalize(basis: Float64Array[], m: number, w: Float64Array, c: Float64Array): void {
+  const n = w.length;
+  let i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const b0 = basis[i];
+    const b1 = basis[i + 1];
+    const b2 = basis[i + 2];
+    const b3 = basis[i + 3];
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    for (let t = 0; t < n; t++) {
+      const x = w[t];
+      s0 += b0[t] * x;
+      s1 += b1[t] * x;
+      s2 += b2[t] * x;
+      s3 += b3[t] * x;
+    }
+    c[i] = s0;
+    c[i + 1] = s1;
+    c[i + 2] = s2;
+    c[i + 3] = s3;
+  }
+  for (; i < m; i++) c[i] = dot(basis[i], w);
+  i = 0;
+  for (; i + 4 <= m; i += 4) {
+    const b0 = basis[i];
+    const b1 = basis[i + 1];
+    const b2 = basis[i + 2];
+    const b3 = basis[i + 3];
+    const c0 = c[i];
+    const c1 = c[i + 1];
+    const c2 = c[i + 2];
+    const c3 = c[i + 3];
+    for (let t = 0; t < n; t++) w[t] -= c0 * b0[t] + c1 * b1[t] + c2 * b2[t] + c3 * b3[t];
+  }
+  for (; i < m; i++) axpy(-c[i], basis[i], w);
 }
 
 /** A random unit vector orthogonal to the basis (CGS twice), or undefined if none is found. */

@@ -19,10 +19,10 @@ import type { LossSpec } from '../model/losses';
 import type { Split } from '../data';
 import type { EngineInfo } from '../backend';
 import { defaultChunkSize } from '../objective';
+import { BasinError } from '../errors';
+import { MAX_PLANE_PRE_BYTES } from '../limits';
 import { emitGraph, linearFirstDense, unsupportedReason, type EmittedGraph, type GraphKind } from './emit';
 
-/** Bytes the precomputed first-layer products of a plane may take (else each point computes them). */
-const PLANE_PRE_BYTES = 256 * 1024 * 1024;
 
 type OrtModule = typeof Ort;
 
@@ -42,7 +42,31 @@ export function loadOrt(): OrtModule | string {
   }
 }
 
+/**
+ * Execution providers ONNX Runtime may be asked for (BASIN_ORT_PROVIDERS, comma-separated, in order
+ * of preference; default cpu). `cuda` and `tensorrt` need the CUDA binaries that onnxruntime-node's
+ * installer downloads on Linux x64 (ONNXRUNTIME_NODE_INSTALL=cuda12 when installing) and an NVIDIA
+ * driver with CUDA 12 and cuDNN 9; `dml` is Windows (DirectML), `coreml` macOS, `webgpu`
+ * experimental.
+ */
+export const ORT_PROVIDERS = ['cpu', 'cuda', 'tensorrt', 'dml', 'coreml', 'webgpu'] as const;
+export type OrtProvider = (typeof ORT_PROVIDERS)[number];
+
+/** The providers BASIN_ORT_PROVIDERS asks for (default ['cpu']); an unknown name is the user's error. */
+export function requestedProviders(env: string | undefined = process.env.BASIN_ORT_PROVIDERS): OrtProvider[] {
+  if (env === undefined || env.trim() === '') return ['cpu'];
+  const names = env.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
+  for (const n of names) {
+    if (!(ORT_PROVIDERS as readonly string[]).includes(n)) {
+      throw new BasinError(`BASIN_ORT_PROVIDERS names an unknown ONNX Runtime execution provider '${n}' (known: ${ORT_PROVIDERS.join(', ')}; e.g. BASIN_ORT_PROVIDERS=cuda,cpu)`);
+    }
+  }
+  return names.length ? (names as OrtProvider[]) : ['cpu'];
+}
+
 export interface OrtOptions {
+  /** Execution providers in order of preference (default: requestedProviders()). */
+  providers?: OrtProvider[];
   /** Intra-op threads (default: every core). */
   threads?: number;
   /** Samples per run (default: as the TF.js objective's). */
@@ -74,14 +98,24 @@ export async function createOrtEvaluator(
   if (why) return { reason: why };
   const ort = loadOrt();
   if (typeof ort === 'string') return { reason: ort };
+  const providers = opts.providers ?? requestedProviders();
+  // A GPU provider that cannot start logs an error of its own; Basin reports it (below) instead.
+  if (providers.some((p) => p !== 'cpu')) ort.env.logLevel = 'fatal';
   let ev: OrtEvaluator | undefined;
   try {
-    ev = new OrtEvaluator(ort, ir, theta, loss, data, opts);
+    ev = new OrtEvaluator(ort, ir, theta, loss, data, { ...opts, providers });
     await ev.session('loss');
     return { evaluator: ev };
   } catch (e) {
-    ev?.dispose();
-    return { reason: `onnxruntime could not run the model: ${(e as Error).message.split('\n')[0]}` };
+    await ev?.released();
+    const why = (e as Error).message.split('\n')[0];
+    if (providers.some((p) => p !== 'cpu')) {
+      // A GPU provider that does not start (no driver, no CUDA binaries): the CPU, saying why.
+      const cpu = await createOrtEvaluator(ir, theta, loss, data, { ...opts, providers: ['cpu'] });
+      if (cpu.evaluator) cpu.evaluator.providerNote = `${providers.filter((p) => p !== 'cpu').join(', ')} did not start: ${why}`;
+      return cpu;
+    }
+    return { reason: `onnxruntime could not run the model: ${why}` };
   }
 }
 
@@ -91,12 +125,15 @@ export class OrtEvaluator implements Evaluator {
   readonly threads: number;
   readonly chunkSize: number;
   readonly counts = { forward: 0, gradient: 0, hvp: 0 };
-  /** What results report as the backend. */
-  readonly engine: EngineInfo;
+  /** Execution providers the sessions were created with, in order of preference. */
+  readonly providers: OrtProvider[];
+  /** Why a provider asked for is not among them (set when a GPU provider did not start). */
+  providerNote?: string;
   private theta: Float32Array;
   private readonly chunks: Chunk[] = [];
   private readonly sessions = new Map<string, Promise<Ort.InferenceSession>>();
   private readonly graphs = new Map<string, EmittedGraph>();
+  private readonly data: Split;
   private disposed = false;
   private releasing: Promise<unknown> = Promise.resolve();
 
@@ -112,6 +149,7 @@ export class OrtEvaluator implements Evaluator {
     if (theta.length !== this.dim) throw new Error(`expected ${this.dim} parameters, got ${theta.length}`);
     this.theta = Float32Array.from(theta);
     this.numSamples = data.xShape[0];
+    this.data = data;
     this.threads = Math.max(1, opts.threads ?? os.availableParallelism?.() ?? os.cpus().length);
     this.chunkSize = Math.max(1, opts.chunkSize ?? defaultChunkSize(ir, this.numSamples));
     const xPer = data.xShape.slice(1).reduce((a, b) => a * b, 1);
@@ -126,30 +164,51 @@ export class OrtEvaluator implements Evaluator {
         yData,
       });
     }
-    this.engine = { name: 'onnxruntime', detail: `onnxruntime ${ort.env.versions?.node ?? ''} (CPU)`.replace('  ', ' ') };
+    this.providers = opts.providers ?? ['cpu'];
+    this.version = ort.env.versions?.node ?? '';
   }
 
-  private graph(kind: GraphKind, planeK = 1): EmittedGraph {
-    const key = `${kind}:${planeK}`;
+  private readonly version: string;
+
+  /**
+   * What results report as the backend: ONNX Runtime, its version and execution provider (the
+   * first asked for; ONNX Runtime runs a node the provider lacks on the CPU), and why a provider
+   * asked for did not start.
+   */
+  get engine(): EngineInfo {
+    const provider = this.providers[0];
+    const note = this.providerNote ? `; ${this.providerNote}` : '';
+    return { name: 'onnxruntime', detail: `onnxruntime ${this.version} (${provider.toUpperCase()}${note})`.replace('  ', ' '), provider };
+  }
+
+  /** A graph's key: 'kind:K', and ':N' when its mean is over N samples other than the data's. */
+  private key(kind: GraphKind, planeK: number, total: number): string {
+    return total === this.numSamples ? `${kind}:${planeK}` : `${kind}:${planeK}:${total}`;
+  }
+
+  /** The graph of `kind`, its loss a mean over `total` samples (default: all of the data). */
+  private graph(kind: GraphKind, planeK = 1, total = this.numSamples): EmittedGraph {
+    const key = this.key(kind, planeK, total);
     let g = this.graphs.get(key);
     if (!g) {
-      g = emitGraph(this.ir, this.lossName, this.numSamples, kind, planeK);
+      g = emitGraph(this.ir, this.lossName, total, kind, planeK);
       this.graphs.set(key, g);
     }
     return g;
   }
 
   /** The session of one graph, created on first use. */
-  session(kind: GraphKind, planeK = 1): Promise<Ort.InferenceSession> {
+  session(kind: GraphKind, planeK = 1, total = this.numSamples): Promise<Ort.InferenceSession> {
     if (this.disposed) return Promise.reject(new Error('the evaluator was disposed'));
-    const key = `${kind}:${planeK}`;
+    const key = this.key(kind, planeK, total);
     let s = this.sessions.get(key);
     if (!s) {
-      s = this.ort.InferenceSession.create(this.graph(kind, planeK).bytes, {
+      s = this.ort.InferenceSession.create(this.graph(kind, planeK, total).bytes, {
         intraOpNumThreads: this.threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        executionProviders: this.providers,
         extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
       });
       this.sessions.set(key, s);
@@ -197,6 +256,44 @@ export class OrtEvaluator implements Evaluator {
       const g = o.grad.data as Float32Array;
       for (let i = 0; i < g.length; i++) grad[i] += g[i];
     });
+    return { loss, grad };
+  }
+
+  /**
+   * The loss and gradient of the mean over the samples `indices` (a minibatch, in that order) at
+   * `theta` (default: the current parameters), run in chunks of at most `chunkSize` samples.
+   * As `Objective.batchGradient`; one graph per batch size (an epoch's last batch may be smaller).
+   */
+  async batchGradient(indices: Int32Array, theta?: ArrayLike<number>): Promise<{ loss: number; grad: Float64Array }> {
+    this.counts.gradient++;
+    const b = indices.length;
+    if (b === 0) throw new Error('an empty minibatch');
+    const session = await this.session('grad', 1, b);
+    const feedTheta = this.vec(theta ?? this.theta);
+    const { xShape, yShape, x, y } = this.data;
+    const xPer = xShape.slice(1).reduce((a, c) => a * c, 1);
+    const yPer = yShape.slice(1).reduce((a, c) => a * c, 1);
+    let loss = 0;
+    const grad = new Float64Array(this.dim);
+    for (let s = 0; s < b; s += this.chunkSize) {
+      const n = Math.min(this.chunkSize, b - s);
+      const xb = new Float32Array(n * xPer);
+      const yb = new Float32Array(n * yPer);
+      for (let i = 0; i < n; i++) {
+        const row = indices[s + i];
+        if (!(row >= 0 && row < this.numSamples)) throw new Error(`sample index ${row} outside 0..${this.numSamples - 1}`);
+        xb.set(x.subarray(row * xPer, (row + 1) * xPer), i * xPer);
+        yb.set(y.subarray(row * yPer, (row + 1) * yPer), i * yPer);
+      }
+      const out = await session.run({
+        theta: feedTheta,
+        x: new this.ort.Tensor('float32', xb, [n, ...xShape.slice(1)]),
+        y: new this.ort.Tensor('float32', yb, [n, ...yShape.slice(1)]),
+      });
+      loss += (out.loss.data as Float32Array)[0];
+      const g = out.grad.data as Float32Array;
+      for (let i = 0; i < g.length; i++) grad[i] += g[i];
+    }
     return { loss, grad };
   }
 
@@ -254,13 +351,13 @@ export class OrtEvaluator implements Evaluator {
   /**
    * Per chunk, the first dense layer's pre-activation at the origin and along each direction,
    * stacked [k + 1, n, ...] (see emit.ts linearFirstDense), or undefined when the model has no
-   * such layer or they would take more than PLANE_PRE_BYTES.
+   * such layer or they would take more than MAX_PLANE_PRE_BYTES.
    */
   private async planePre(origin: Float32Array, dirs: Float64Array[]): Promise<Ort.Tensor[] | undefined> {
     const first = linearFirstDense(this.ir);
     if (first === undefined) return undefined;
     const per = this.ir.nodes[first].outShape.reduce((a, b) => a * b, 1);
-    if ((dirs.length + 1) * per * this.numSamples * 4 > PLANE_PRE_BYTES) return undefined;
+    if ((dirs.length + 1) * per * this.numSamples * 4 > MAX_PLANE_PRE_BYTES) return undefined;
     const session = await this.session('pre');
     const thetas = [origin, ...dirs.map((d) => Float32Array.from(d))].map((t) => this.vec(t));
     const out: Ort.Tensor[] = [];

@@ -31,7 +31,8 @@ import type { Problem } from '../problem';
 import type { Evaluator } from '../evaluator';
 import { LocalEvaluator } from '../evaluator';
 import { Objective } from '../objective';
-import { backendInfo } from '../backend';
+import { backendInfo, engineInfo } from '../backend';
+import { OrtEvaluator } from '../ort/evaluator';
 import { BasinError } from '../errors';
 import { makeDirs } from '../files';
 import { CancelledError, norm } from '../linalg/operator';
@@ -350,6 +351,13 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
 
   const mini = new Objective(problem.ir, problem.theta, problem.loss, problem.train);
   const full = await problem.evaluator();
+  // Minibatch gradients on the engine the full batch runs on (ONNX Runtime's own graphs), else TF.js.
+  const batchGradient = full instanceof OrtEvaluator ? (idx: Int32Array, th: Float32Array) => full.batchGradient(idx, th) : async (idx: Int32Array, th: Float32Array) => mini.batchGradient(idx, th);
+  const engine = engineInfo(full);
+  if (!opts.resume && manifest.backend !== engine.name) {
+    manifest = { ...manifest, backend: engine.name, backendDetail: engine.detail };
+    writeJson(manifestFile, manifest);
+  }
   const prober = await makeProber(problem, s, theta0, mini);
   const emit = (r: ProbeRecord): void => {
     fs.appendFileSync(metricsFile, `${JSON.stringify(r)}\n`);
@@ -419,7 +427,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
         const within = step % stepsPerEpoch;
         if (within === 0 || batches.length === 0) batches = epochBatches(n, s.batchSize, s.seed, epoch);
         const idx = batches[within];
-        gradFn = async (th) => mini.batchGradient(idx, Float32Array.from(th));
+        gradFn = async (th) => batchGradient(idx, Float32Array.from(th));
       } else gradFn = igrGrad;
       const probeNow = step % s.probeEvery === 0;
       if (probeNow) {
