@@ -14,7 +14,7 @@
  * A convnet section (16x16x3 images, two 3x3 convolutions, max pooling, 25,578 parameters, 256
  * samples) compares ONNX Runtime's products with PyTorch's (the peers' tfjs_torch.py), also
  * interleaved; then the issue's MNIST-sized convnet (convnet.ts: 387,906 parameters, 1000 images;
- * `BASIN_BENCH_ONLY=convnet npm run bench` runs it alone).
+ * `BASIN_BENCH_ONLY=convnet npm run bench` runs it alone, `BASIN_BENCH_SKIP=convnet` leaves it out).
  *
  * Speed is measured here, never asserted in tests: timings depend on the machine.
  */
@@ -447,9 +447,11 @@ async function main(): Promise<void> {
     ...(convTfjsHvp === undefined ? [] : [['H·v exact, TF.js 1 thread', convTfjsHvp, convPeer?.hvp, ratio(convTfjsHvp, convPeer?.hvp)]]),
   ]));
   out.push('');
-  process.stderr.write('bench: MNIST-sized convnet...\n');
-  out.push(...(await convnetSection(dir, peerPath, CLI)));
-  out.push('');
+  if (process.env.BASIN_BENCH_SKIP !== 'convnet') {
+    process.stderr.write('bench: MNIST-sized convnet...\n');
+    out.push(...(await convnetSection(dir, peerPath, CLI)));
+    out.push('');
+  }
   out.push(`Where one exact product's time goes (${prof.kernels.length} kernels, ${kernelTotal.toFixed(1)} ms in kernels):`);
   for (const [name, ms] of top) out.push(`  ${name.padEnd(22)} ${ms.toFixed(1).padStart(7)} ms  ${((100 * ms) / kernelTotal).toFixed(0).padStart(3)}%`);
   console.log(out.join('\n'));
