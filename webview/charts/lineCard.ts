@@ -7,6 +7,7 @@ import { Chart, scaleTheme, tooltipTheme } from './setup';
 import { Card, canvasPng, toggleButton, type PanelContext } from './card';
 import { fmt, h, logTick, table, thin, tick } from '../format';
 import { alpha, seriesColor, type SeriesColor } from '../theme';
+import { legendShown } from './labels';
 
 export interface Pt {
   x: number;
@@ -48,6 +49,10 @@ export interface LineCardOptions {
   /** The aria-label of the chart; default: the latest value of each series. */
   describe?: (series: LineSeries[]) => string;
   wide?: boolean;
+  /** The subtitle names the series: show the legend even for one drawn series. */
+  namedSeries?: boolean;
+  /** The x axis ends at the data (the last step), not at the next round tick. */
+  xToData?: boolean;
 }
 
 type LineDataset = ChartDataset<'line', Pt[]>;
@@ -123,7 +128,7 @@ export class LineCard extends Card {
       maintainAspectRatio: false,
       interaction: { mode: 'nearest', axis: 'x', intersect: false },
       scales: {
-        x: { type: 'linear', ...scaleTheme(p, o.xLabel) },
+        x: { type: 'linear', bounds: o.xToData ? 'data' : 'ticks', ...scaleTheme(p, o.xLabel) },
         y: this.log
           ? {
               type: 'logarithmic',
@@ -143,7 +148,7 @@ export class LineCard extends Card {
       plugins: {
         decimation: { enabled: !!o.decimate, algorithm: 'lttb', samples: 600, threshold: 1200 },
         legend: {
-          display: this.series.filter((s) => !this.offChart(s)).length > 1,
+          display: legendShown(this.series, !!o.namedSeries),
           position: 'bottom',
           labels: {
             color: p.foreground,
