@@ -116,6 +116,8 @@ export interface StatusMessage {
 export interface ExportRequest {
   type: 'exportPng';
   requestId: number;
+  /** The images' background: the theme's (default) or white (the charts redrawn in light colours). */
+  background?: 'theme' | 'white';
 }
 export type ToWebview = InitMessage | RunStartedMessage | ProbesMessage | RunEndedMessage | ResultMessage | StatusMessage | ExportRequest | RevealMessage | CompareMessage;
 

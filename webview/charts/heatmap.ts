@@ -497,7 +497,7 @@ export class HeatmapCard extends Card {
   }
 
   images(): Record<string, string> {
-    return this.result ? { [this.key]: canvasPng(this.canvas, this.ctx.palette().background) } : {};
+    return this.result ? { [this.key]: canvasPng(this.canvas, this.ctx.palette(), this.exportTitle()) } : {};
   }
 
   applyTheme(): void {

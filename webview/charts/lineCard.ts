@@ -128,7 +128,10 @@ export class LineCard extends Card {
       maintainAspectRatio: false,
       interaction: { mode: 'nearest', axis: 'x', intersect: false },
       scales: {
-        x: { type: 'linear', bounds: o.xToData ? 'data' : 'ticks', ...scaleTheme(p, o.xLabel) },
+        // Ending at the data: the end is no tick of its own (its label would crowd the last tick's).
+        x: o.xToData
+          ? { type: 'linear', bounds: 'data', ...scaleTheme(p, o.xLabel), ticks: { ...scaleTheme(p, o.xLabel).ticks, includeBounds: false } }
+          : { type: 'linear', ...scaleTheme(p, o.xLabel) },
         y: this.log
           ? {
               type: 'logarithmic',
@@ -281,7 +284,7 @@ export class LineCard extends Card {
   }
 
   images(): Record<string, string> {
-    return this.hasData() ? { [this.key]: canvasPng(this.canvas, this.ctx.palette().background) } : {};
+    return this.hasData() ? { [this.key]: canvasPng(this.canvas, this.ctx.palette(), this.exportTitle()) } : {};
   }
 
   applyTheme(): void {

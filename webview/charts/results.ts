@@ -213,7 +213,7 @@ class EigsCard extends Card {
   }
 
   images(): Record<string, string> {
-    return this.result ? { [this.key]: canvasPng(this.canvas, this.ctx.palette().background) } : {};
+    return this.result ? { [this.key]: canvasPng(this.canvas, this.ctx.palette(), this.exportTitle()) } : {};
   }
 
   applyTheme(): void {
