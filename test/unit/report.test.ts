@@ -10,7 +10,7 @@ import * as vm from 'node:vm';
 import { loadPanelAssets, renderReport, reportSnapshot, resultSnapshot, runSnapshot, scriptSafeJson } from '../../src/cli/report';
 import { BasinError } from '../../src/engine/errors';
 import { REPORT_GLOBAL, resultCardTitle, type PanelSnapshot } from '../../src/shared/protocol';
-import { colorBarTitle, colorScaleNote, isLogScale, legendShown, lossSubtitle } from '../../webview/charts/labels';
+import { colorBarTitle, colorScaleNote, crowdedEnd, isLogScale, legendShown, lossSubtitle } from '../../webview/charts/labels';
 import { DARK, contrastSafe, fallbackPalette, SERIES_KEYS } from '../../webview/theme';
 import { contrastRatio, parseColor, type Rgb } from '../../webview/contrast';
 import type { EigsResult, JobResult, ProbeRecord, RunManifest, SliceResult, SurfaceResult, TrainSettings } from '../../src/shared/results';
@@ -334,4 +334,14 @@ test('a report follows prefers-color-scheme: a dark palette and stylesheet with 
   assert.ok(m, 'panel.css has a prefers-color-scheme: dark block');
   assert.match(m[1], /--basin-bg: var\(--vscode-editor-background, #0d1117\)/);
   assert.match(css, /color-scheme: light dark/);
+});
+
+test('run charts end at the last step: its tick is unlabelled when it crowds the one before', () => {
+  const ticks = [0, 200, 400, 600, 800, 1000, 1200, 1400, 1500];
+  assert.equal(crowdedEnd(ticks, 8), true, '1500 is 100 after 1400: no label');
+  assert.equal(crowdedEnd(ticks, 7), false);
+  assert.equal(crowdedEnd([0, 200, 400, 500], 3), true, 'half a spacing is too close');
+  assert.equal(crowdedEnd([0, 200, 400, 550], 3), false, 'three quarters of a spacing is room enough');
+  assert.equal(crowdedEnd([0, 200, 400, 600], 3), false);
+  assert.equal(crowdedEnd([0, 1], 1), false);
 });

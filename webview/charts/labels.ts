@@ -51,3 +51,14 @@ export function colorScaleNote(loss: (number | null)[][]): string | undefined {
   if (!(max >= min) || !isLogScale(min, max)) return undefined;
   return `Colours and contours on a logarithmic scale: the loss spans a factor of ${fmt(max / min, 3)} (${fmt(min)} to ${fmt(max)}).`;
 }
+
+/**
+ * Whether tick `index` is an axis' end tick too close to the one before it to label (an axis that
+ * ends at the last step, 1500, has ticks ... 1200, 1400, 1500): half the tick spacing or closer.
+ */
+export function crowdedEnd(values: number[], index: number): boolean {
+  const n = values.length;
+  if (n < 3 || index !== n - 1) return false;
+  const step = values[1] - values[0];
+  return Math.abs(values[n - 1] - values[n - 2]) <= 0.5 * Math.abs(step);
+}

@@ -2,12 +2,12 @@
  * A Chart.js line chart card. Points are {x, y} on a linear x axis with parsing off, so the
  * decimation plugin (LTTB) can thin long runs; streamed points are appended in place.
  */
-import type { ChartDataset, Plugin, TooltipItem } from 'chart.js';
+import { Ticks, type ChartDataset, type Plugin, type TooltipItem } from 'chart.js';
 import { Chart, scaleTheme, tooltipTheme } from './setup';
 import { Card, canvasPng, toggleButton, type PanelContext } from './card';
 import { fmt, h, logTick, table, thin, tick } from '../format';
 import { alpha, seriesColor, type SeriesColor } from '../theme';
-import { legendShown } from './labels';
+import { crowdedEnd, legendShown } from './labels';
 
 export interface Pt {
   x: number;
@@ -130,7 +130,17 @@ export class LineCard extends Card {
       scales: {
         // Ending at the data: the end is no tick of its own (its label would crowd the last tick's).
         x: o.xToData
-          ? { type: 'linear', bounds: 'data', ...scaleTheme(p, o.xLabel), ticks: { ...scaleTheme(p, o.xLabel).ticks, includeBounds: false } }
+          ? {
+              type: 'linear',
+              bounds: 'data',
+              ...scaleTheme(p, o.xLabel),
+              ticks: {
+                ...scaleTheme(p, o.xLabel).ticks,
+                callback(value, index, ticks) {
+                  return crowdedEnd(ticks.map((t) => t.value), index) ? '' : Ticks.formatters.numeric.call(this, Number(value), index, ticks);
+                },
+              },
+            }
           : { type: 'linear', ...scaleTheme(p, o.xLabel) },
         y: this.log
           ? {
