@@ -18,7 +18,7 @@ import { LineCard, type LineSeries } from './charts/lineCard';
 import { runLabel } from './runLabel';
 import { ALL_RESULTS, Store, defaultSettings, parseSettings, type ViewSettings } from './state';
 import { fmt, h, slug, table } from './format';
-import { readPalette, watchTheme, type Palette, type SeriesColor } from './theme';
+import { contrastSafe, fallbackPalette, readPalette, watchTheme, type Palette, type SeriesColor } from './theme';
 
 interface VsCodeApi {
   postMessage(message: FromWebview): void;
@@ -228,7 +228,7 @@ class Panel implements PanelContext {
         this.renderActions();
         break;
       case 'exportPng':
-        this.post({ type: 'exported', requestId: msg.requestId, images: this.images() });
+        this.post({ type: 'exported', requestId: msg.requestId, images: this.images(msg.background) });
         break;
       case 'reveal':
         this.reveal(msg.id);
@@ -529,30 +529,52 @@ class Panel implements PanelContext {
     }
   }
 
-  private images(): Record<string, string> {
+  /**
+   * PNGs of the charts shown, each titled, named by what it is ("<run>-sharpness", the analysis'
+   * title). On a white background by choice: a dark theme's charts are redrawn in the light palette
+   * for it, then in the theme's again.
+   */
+  private images(background: 'theme' | 'white' = 'theme'): Record<string, string> {
+    const theme = this.pal;
+    const swap = background === 'white';
+    if (swap) this.redraw(contrastSafe({ ...(theme.dark ? fallbackPalette(false) : theme), background: '#ffffff', dark: false }));
     const out: Record<string, string> = {};
-    if (!this.el.training.hidden) {
-      const run = this.selectedRun();
-      for (const [k, v] of Object.entries(this.runCharts.images())) out[`${slug(run?.title ?? 'run')}-${k.replace(/^run-/, '')}`] = v;
-    }
-    if (!this.el.overlay.hidden) {
-      for (const c of this.overlayCards) for (const [k, v] of Object.entries(c.images())) out[k] = v;
-    }
-    if (!this.el.results.hidden) {
-      for (const [id, rc] of this.resultCards) {
-        const view = this.store.results.get(id);
-        for (const [, v] of Object.entries(rc.card.images())) out[`${slug(view?.title || view?.result.kind || id)}-${slug(id)}`] = v;
+    const put = (name: string, url: string): void => {
+      let n = name;
+      for (let i = 2; n in out; i++) n = `${name}-${i}`;
+      out[n] = url;
+    };
+    try {
+      if (!this.el.training.hidden) {
+        const run = this.selectedRun();
+        for (const [k, v] of Object.entries(this.runCharts.images())) put(`${slug(run?.title ?? 'run')}-${k.replace(/^run-/, '')}`, v);
       }
+      if (!this.el.overlay.hidden) {
+        for (const c of this.overlayCards) for (const [k, v] of Object.entries(c.images())) put(k, v);
+      }
+      if (!this.el.results.hidden) {
+        for (const [id, rc] of this.resultCards) {
+          const view = this.store.results.get(id);
+          for (const [, v] of Object.entries(rc.card.images())) put(slug(view?.title || view?.result.kind || id), v);
+        }
+      }
+    } finally {
+      if (swap) this.redraw(theme);
     }
     return out;
   }
 
-  private themeChanged(): void {
-    this.pal = readPalette();
-    applyChartDefaults(this.pal);
+  /** Redraws every chart in palette `p`. */
+  private redraw(p: Palette): void {
+    this.pal = p;
+    applyChartDefaults(p);
     this.runCharts.applyTheme();
     for (const c of this.overlayCards) c.applyTheme();
     for (const rc of this.resultCards.values()) rc.card.applyTheme();
+  }
+
+  private themeChanged(): void {
+    this.redraw(readPalette());
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Colours for the canvases, read at run time from VS Code's theme variables (CSS custom properties
  * on the page), so charts follow the user's theme. A report page has no VS Code variables: it gets
- * a light palette instead. Re-read whenever VS Code switches the theme (the body's class changes).
+ * the light palette, or the dark one when the browser prefers a dark scheme (prefers-color-scheme). Re-read whenever VS Code switches the theme (the body's class changes).
  */
 
 import { hex, parseColor, withContrast } from './contrast';
@@ -47,6 +47,33 @@ const LIGHT: Palette = {
   dark: false,
 };
 
+/** A report page in a browser that prefers a dark scheme (prefers-color-scheme: dark). */
+export const DARK: Palette = {
+  ...LIGHT,
+  foreground: '#e6edf3',
+  muted: '#9198a1',
+  background: '#0d1117',
+  grid: 'rgba(230, 237, 243, 0.14)',
+  border: '#3d444d',
+  focus: '#4493f8',
+  blue: '#4493f8',
+  red: '#f85149',
+  green: '#3fb950',
+  yellow: '#d29922',
+  orange: '#db6d28',
+  purple: '#ab7df8',
+  dark: true,
+};
+
+/** The palette a page without VS Code's variables (a report) starts from: the user's scheme. */
+export function fallbackPalette(prefersDark: boolean): Palette {
+  return prefersDark ? DARK : LIGHT;
+}
+
+function prefersDark(): boolean {
+  return typeof matchMedia === 'function' && matchMedia('(prefers-color-scheme: dark)').matches;
+}
+
 /** The series colours, each nudged to at least 3:1 contrast with the background (WCAG, graphics). */
 export const SERIES_KEYS = ['blue', 'red', 'green', 'yellow', 'orange', 'purple'] as const;
 
@@ -91,32 +118,33 @@ function luminance(color: string): number {
 /** Reads the theme's variables; falls back to the light palette for each one that is missing. */
 export function readPalette(): Palette {
   const cs = getComputedStyle(document.body);
-  const v = (name: string, fallback: string): string => cs.getPropertyValue(name).trim() || fallback;
   const hasTheme = cs.getPropertyValue('--vscode-foreground').trim() !== '';
+  const base = hasTheme ? LIGHT : fallbackPalette(prefersDark());
+  const v = (name: string, fallback: string): string => cs.getPropertyValue(name).trim() || fallback;
   const cls = document.body.classList;
   const highContrast = cls.contains('vscode-high-contrast') || cls.contains('vscode-high-contrast-light');
-  const foreground = v('--vscode-foreground', LIGHT.foreground);
-  const background = v('--vscode-editor-background', LIGHT.background);
-  const dark = hasTheme ? luminance(background) < 0.5 : false;
-  const size = parseFloat(v('--vscode-font-size', '')) || (hasTheme ? 13 : LIGHT.fontSize);
+  const foreground = v('--vscode-foreground', base.foreground);
+  const background = v('--vscode-editor-background', base.background);
+  const dark = hasTheme ? luminance(background) < 0.5 : base.dark;
+  const size = parseFloat(v('--vscode-font-size', '')) || (hasTheme ? 13 : base.fontSize);
   const norm = (c: string): string => {
     const [r, g, b] = rgba(c);
     return `rgb(${r}, ${g}, ${b})`;
   };
   return contrastSafe({
     foreground,
-    muted: v('--vscode-descriptionForeground', hasTheme ? alpha(foreground, 0.75) : LIGHT.muted),
-    grid: highContrast ? alpha(v('--vscode-contrastBorder', foreground), 0.5) : alpha(foreground, dark ? 0.14 : 0.12),
-    border: v('--vscode-contrastBorder', v('--vscode-widget-border', v('--vscode-panel-border', LIGHT.border))),
-    focus: v('--vscode-focusBorder', LIGHT.focus),
+    muted: v('--vscode-descriptionForeground', hasTheme ? alpha(foreground, 0.75) : base.muted),
+    grid: highContrast ? alpha(v('--vscode-contrastBorder', foreground), 0.5) : hasTheme ? alpha(foreground, dark ? 0.14 : 0.12) : base.grid,
+    border: v('--vscode-contrastBorder', v('--vscode-widget-border', v('--vscode-panel-border', base.border))),
+    focus: v('--vscode-focusBorder', base.focus),
     background: norm(background),
-    blue: norm(v('--vscode-charts-blue', LIGHT.blue)),
-    red: norm(v('--vscode-charts-red', LIGHT.red)),
-    green: norm(v('--vscode-charts-green', LIGHT.green)),
-    yellow: norm(v('--vscode-charts-yellow', LIGHT.yellow)),
-    orange: norm(v('--vscode-charts-orange', LIGHT.orange)),
-    purple: norm(v('--vscode-charts-purple', LIGHT.purple)),
-    fontFamily: v('--vscode-font-family', LIGHT.fontFamily),
+    blue: norm(v('--vscode-charts-blue', base.blue)),
+    red: norm(v('--vscode-charts-red', base.red)),
+    green: norm(v('--vscode-charts-green', base.green)),
+    yellow: norm(v('--vscode-charts-yellow', base.yellow)),
+    orange: norm(v('--vscode-charts-orange', base.orange)),
+    purple: norm(v('--vscode-charts-purple', base.purple)),
+    fontFamily: v('--vscode-font-family', base.fontFamily),
     fontSize: Math.max(10, size - 1),
     highContrast,
     dark,
@@ -141,4 +169,6 @@ export function watchTheme(onChange: () => void): void {
   const mo = new MutationObserver(fire);
   mo.observe(document.body, { attributes: true, attributeFilter: ['class', 'data-vscode-theme-kind'] });
   mo.observe(document.documentElement, { attributes: true, attributeFilter: ['style', 'class'] });
+  // A report page follows the browser's scheme as it changes.
+  if (typeof matchMedia === 'function') matchMedia('(prefers-color-scheme: dark)').addEventListener('change', fire);
 }

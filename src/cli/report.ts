@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { REPORT_GLOBAL, type PanelSnapshot, type ResultView, type RunView } from '../shared/protocol';
+import { REPORT_GLOBAL, resultCardTitle, type PanelSnapshot, type ResultView, type RunView } from '../shared/protocol';
 import type { JobResult, RunManifest } from '../shared/results';
 import { BasinError } from '../engine/errors';
 import { readRunDir, runViewOf } from '../shared/runDir';
@@ -130,7 +130,7 @@ function readResult(file: string, index: number): ResultView {
       file,
     );
   }
-  return { id: `result-${index + 1}-${path.basename(file)}`, title: path.basename(file), result: value as JobResult };
+  return { id: `result-${index + 1}-${path.basename(file)}`, title: resultCardTitle(value as JobResult), result: value as JobResult };
 }
 
 /** A snapshot of result files written by `basin <command> --out FILE`, one ResultView each. */

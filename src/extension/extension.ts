@@ -17,6 +17,7 @@ import type { JobResult, ProbeRecord, RunCheckpoint, TrainDone, TrainSettings } 
 import type { RunView } from '../shared/protocol';
 import { readRunDir } from '../shared/runDir';
 import { gridCsv, isSurface } from '../shared/csv';
+import { exportFolderName, FileNames, resultCsvBase, runCsvBase } from './exportNames';
 
 /** How a job ended when it gave no result: the user cancelled it, or it failed (already shown). */
 interface Outcome {
@@ -621,44 +622,66 @@ class Basin implements vscode.Disposable {
     for (const c of this.running) c.abort();
   }
 
-  /** PNG of every chart, CSV of grid results and JSON of everything, into a folder. */
+  /**
+   * Export: a new folder `basin-export-<run>-<time>/` in `.basin/exports/` or in a folder the user
+   * picks, holding every run and analysis (JSON of all, a metrics CSV per run, a CSV per grid
+   * result) and a titled PNG of each chart the panel draws, on the theme's background or white
+   * (the setting basin.export.background).
+   */
   private async export(): Promise<void> {
-    const folder = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, openLabel: 'Export here', title: 'Basin: export the panel (PNG, CSV, JSON)' });
-    if (!folder?.[0]) return;
-    const dir = folder[0].fsPath;
-    const written: string[] = [];
-    const panel = BasinPanel.current;
-    if (panel) {
-      try {
-        const images = await panel.requestPng();
-        for (const [name, url] of Object.entries(images)) {
-          const file = path.join(dir, `basin-${name.replace(/[^A-Za-z0-9_-]/g, '_')}.png`);
-          fs.writeFileSync(file, Buffer.from(url.replace(/^data:image\/png;base64,/, ''), 'base64'));
-          written.push(file);
-        }
-      } catch (e) {
-        this.output.warn(`PNG export: ${(e as Error).message}`);
-      }
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const defaultParent = root ? path.join(root, '.basin', 'exports') : undefined;
+    const items: (vscode.QuickPickItem & { where: 'default' | 'pick' })[] = [];
+    if (defaultParent) items.push({ label: 'Export to .basin/exports/', description: 'in this workspace', where: 'default' });
+    items.push({ label: 'Choose a folder…', description: 'the export folder is created inside it', where: 'pick' });
+    const choice = items.length > 1 ? await vscode.window.showQuickPick(items, { title: 'Basin: export every run and analysis (PNG, CSV, JSON)' }) : items[0];
+    if (!choice) return;
+    let parent = defaultParent;
+    if (choice.where === 'pick') {
+      const folder = await vscode.window.showOpenDialog({ canSelectFiles: false, canSelectFolders: true, openLabel: 'Export here', title: 'Basin: the folder to create the export folder in' });
+      if (!folder?.[0]) return;
+      parent = folder[0].fsPath;
     }
+    if (!parent) return;
     const snapshot = this.history.snapshot();
-    const json = path.join(dir, 'basin-results.json');
-    fs.writeFileSync(json, JSON.stringify(snapshot, null, 1));
-    written.push(json);
-    for (const r of snapshot.results) {
-      const res = r.result;
-      if (res.kind === 'slice' || res.kind === 'interpolate' || isSurface(res as never)) {
-        const file = path.join(dir, `basin-${r.id}.csv`);
-        fs.writeFileSync(file, gridCsv(res as never));
-        written.push(file);
-      }
-    }
-    for (const run of snapshot.runs) {
-      const file = path.join(dir, `basin-${run.id}.csv`);
-      const keys = ['step', 'loss', 'accuracy', 'testLoss', 'lambdaMax', 'threshold', 'trace', 'igrTerm', 'sgdTerm', 'noiseScale', 'distInit', 'weightNorm'] as const;
-      fs.writeFileSync(file, [keys.join(','), ...run.probes.map((p) => keys.map((k) => p[k] ?? '').join(','))].join('\n') + '\n');
+    const shown = this.findRun(snapshot.focus && snapshot.runs.some((r) => r.id === snapshot.focus) ? snapshot.focus : undefined);
+    const dir = path.join(parent, exportFolderName(shown?.title, new Date()));
+    const names = new FileNames();
+    const written: string[] = [];
+    const write = (base: string, ext: string, data: string | Buffer): void => {
+      const file = path.join(dir, names.take(base, ext));
+      fs.writeFileSync(file, data);
       written.push(file);
+    };
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      write('runs-and-analyses', 'json', JSON.stringify(snapshot, null, 1));
+      const keys = ['step', 'loss', 'accuracy', 'testLoss', 'lambdaMax', 'threshold', 'trace', 'igrTerm', 'sgdTerm', 'noiseScale', 'distInit', 'weightNorm'] as const;
+      for (const run of snapshot.runs) {
+        write(runCsvBase(run.title), 'csv', [keys.join(','), ...run.probes.map((p) => keys.map((k) => p[k] ?? '').join(','))].join('\n') + '\n');
+      }
+      for (const r of snapshot.results) {
+        const res = r.result;
+        if (res.kind === 'slice' || res.kind === 'interpolate' || isSurface(res as never)) write(resultCsvBase(r.title), 'csv', gridCsv(res as never));
+      }
+      const panel = BasinPanel.current;
+      if (panel) {
+        try {
+          const background = this.config().get<string>('export.background', 'theme') === 'white' ? 'white' : 'theme';
+          const images = await panel.requestPng(background);
+          for (const [name, url] of Object.entries(images)) write(name, 'png', Buffer.from(url.replace(/^data:image\/png;base64,/, ''), 'base64'));
+        } catch (e) {
+          this.output.warn(`PNG export: ${(e as Error).message}`);
+        }
+      }
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Basin: Export could not write ${dir}: ${(e as Error).message}`);
+      return;
     }
-    void vscode.window.showInformationMessage(`Basin: exported ${written.length} files to ${dir}`);
+    this.output.info(`Export: ${written.map((f) => path.basename(f)).join(', ')}`);
+    void vscode.window.showInformationMessage(`Basin: exported ${written.length} files to ${vscode.workspace.asRelativePath(dir)}`, 'Reveal in Explorer').then((a) => {
+      if (a) void vscode.commands.executeCommand('revealInExplorer', vscode.Uri.file(dir));
+    });
   }
 
   private async newExperiment(): Promise<void> {

@@ -109,11 +109,11 @@ export class BasinPanel implements vscode.Disposable {
   }
 
   /** The panel's charts as PNG data URLs. */
-  requestPng(timeoutMs = 10_000): Promise<Record<string, string>> {
+  requestPng(background: 'theme' | 'white' = 'theme', timeoutMs = 10_000): Promise<Record<string, string>> {
     const requestId = this.nextExport++;
     return new Promise((resolve, reject) => {
       this.exports.set(requestId, resolve);
-      this.post({ type: 'exportPng', requestId });
+      this.post({ type: 'exportPng', requestId, background });
       setTimeout(() => {
         if (this.exports.delete(requestId)) reject(new Error('the panel did not answer the export request'));
       }, timeoutMs);

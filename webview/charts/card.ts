@@ -31,16 +31,31 @@ export function toggleButton(label: string, pressed: boolean, title: string, onT
   return b;
 }
 
-/** The canvas painted over the page background, as a PNG data URL (canvases are transparent). */
-export function canvasPng(canvas: HTMLCanvasElement, background: string): string {
+/**
+ * The canvas as a PNG data URL, painted over the page background (canvases are transparent), with
+ * the card's title in a band above it when one is given (an image should say what it shows).
+ */
+export function canvasPng(canvas: HTMLCanvasElement, palette: Palette, title?: string): string {
+  const dpr = canvas.width > 0 && canvas.clientWidth > 0 ? canvas.width / canvas.clientWidth : window.devicePixelRatio || 1;
+  const band = title ? Math.round(30 * dpr) : 0;
   const out = document.createElement('canvas');
   out.width = canvas.width;
-  out.height = canvas.height;
+  out.height = canvas.height + band;
   const g = out.getContext('2d');
   if (!g) return canvas.toDataURL('image/png');
-  g.fillStyle = background;
+  g.fillStyle = palette.background;
   g.fillRect(0, 0, out.width, out.height);
-  g.drawImage(canvas, 0, 0);
+  if (title) {
+    g.fillStyle = palette.foreground;
+    g.font = `600 ${Math.round((palette.fontSize + 2) * dpr)}px ${palette.fontFamily}`;
+    g.textBaseline = 'middle';
+    g.textAlign = 'left';
+    let text = title;
+    const room = out.width - 16 * dpr;
+    while (text.length > 4 && g.measureText(text).width > room) text = `${text.slice(0, -2)}…`;
+    g.fillText(text, 8 * dpr, band / 2);
+  }
+  g.drawImage(canvas, 0, band);
   return out.toDataURL('image/png');
 }
 
@@ -142,6 +157,13 @@ export abstract class Card {
   }
 
   protected abstract buildTable(): HTMLElement | undefined;
+
+  /** The title an exported image carries: the card's title and, when there is one, its subtitle. */
+  protected exportTitle(): string {
+    const t = this.titleEl.textContent?.trim() ?? '';
+    const sub = this.subtitleEl.hidden ? '' : (this.subtitleEl.textContent?.trim() ?? '');
+    return sub && sub !== t ? `${t} — ${sub}` : t;
+  }
 
   /** PNG data URLs of what the card draws, by name. */
   abstract images(): Record<string, string>;

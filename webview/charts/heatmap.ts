@@ -7,6 +7,7 @@ import type { DirectionInfo, SurfaceResult } from '../../src/shared/results';
 import { Card, canvasPng, type PanelContext } from './card';
 import { fmt, h, table, tick } from '../format';
 import { alpha } from '../theme';
+import { colorBarTitle, isLogScale } from './labels';
 
 /** Viridis (matplotlib), 11 stops: perceptually uniform and readable in grey and by most colour-blind readers. */
 const VIRIDIS = ['#440154', '#482475', '#414487', '#355f8d', '#2a788e', '#21918c', '#22a884', '#44bf70', '#7ad151', '#bddf26', '#fde725'];
@@ -54,7 +55,7 @@ interface ValueScale {
 }
 
 function valueScale(min: number, max: number): ValueScale {
-  const log = min > 0 && max / min > 10;
+  const log = isLogScale(min, max);
   if (log) {
     const a = Math.log(min);
     const b = Math.log(max);
@@ -269,7 +270,7 @@ export class HeatmapCard extends Card {
     const p = this.ctx.palette();
     const width = Math.max(280, this.figure.clientWidth || 600);
     this.lastWidth = this.figure.clientWidth;
-    const m = { left: 62, right: 96, top: 14, bottom: 50 };
+    const m = { left: 62, right: 96, top: 30, bottom: 50 };
     const pwAvail = width - m.left - m.right;
     const xs = r?.x ?? [0, 1];
     const ys = r?.y ?? [0, 1];
@@ -440,6 +441,11 @@ export class HeatmapCard extends Card {
       }
       g.strokeStyle = alpha(p.foreground, 0.35);
       g.strokeRect(bx + 0.5, py + 0.5, bw - 1, ph - 1);
+      // Its title, right-aligned above it (the labels beside it can be wider than the bar).
+      g.fillStyle = p.foreground;
+      g.textAlign = 'right';
+      g.textBaseline = 'bottom';
+      g.fillText(colorBarTitle(scale.log), width - 4, py - 6);
       // Contour levels as ticks on the bar, five value labels beside it.
       g.fillStyle = 'rgba(255, 255, 255, 0.8)';
       for (const level of contourLevels(scale)) g.fillRect(bx, py + (1 - scale.t(level)) * ph, bw, 1);
@@ -491,7 +497,7 @@ export class HeatmapCard extends Card {
   }
 
   images(): Record<string, string> {
-    return this.result ? { [this.key]: canvasPng(this.canvas, this.ctx.palette().background) } : {};
+    return this.result ? { [this.key]: canvasPng(this.canvas, this.ctx.palette(), this.exportTitle()) } : {};
   }
 
   applyTheme(): void {

@@ -2,11 +2,12 @@
  * A Chart.js line chart card. Points are {x, y} on a linear x axis with parsing off, so the
  * decimation plugin (LTTB) can thin long runs; streamed points are appended in place.
  */
-import type { ChartDataset, Plugin, TooltipItem } from 'chart.js';
+import { Ticks, type ChartDataset, type Plugin, type TooltipItem } from 'chart.js';
 import { Chart, scaleTheme, tooltipTheme } from './setup';
 import { Card, canvasPng, toggleButton, type PanelContext } from './card';
 import { fmt, h, logTick, table, thin, tick } from '../format';
 import { alpha, seriesColor, type SeriesColor } from '../theme';
+import { crowdedEnd, legendShown } from './labels';
 
 export interface Pt {
   x: number;
@@ -48,6 +49,10 @@ export interface LineCardOptions {
   /** The aria-label of the chart; default: the latest value of each series. */
   describe?: (series: LineSeries[]) => string;
   wide?: boolean;
+  /** The subtitle names the series: show the legend even for one drawn series. */
+  namedSeries?: boolean;
+  /** The x axis ends at the data (the last step), not at the next round tick. */
+  xToData?: boolean;
 }
 
 type LineDataset = ChartDataset<'line', Pt[]>;
@@ -123,7 +128,20 @@ export class LineCard extends Card {
       maintainAspectRatio: false,
       interaction: { mode: 'nearest', axis: 'x', intersect: false },
       scales: {
-        x: { type: 'linear', ...scaleTheme(p, o.xLabel) },
+        // Ending at the data: the end is no tick of its own (its label would crowd the last tick's).
+        x: o.xToData
+          ? {
+              type: 'linear',
+              bounds: 'data',
+              ...scaleTheme(p, o.xLabel),
+              ticks: {
+                ...scaleTheme(p, o.xLabel).ticks,
+                callback(value, index, ticks) {
+                  return crowdedEnd(ticks.map((t) => t.value), index) ? '' : Ticks.formatters.numeric.call(this, Number(value), index, ticks);
+                },
+              },
+            }
+          : { type: 'linear', ...scaleTheme(p, o.xLabel) },
         y: this.log
           ? {
               type: 'logarithmic',
@@ -143,7 +161,7 @@ export class LineCard extends Card {
       plugins: {
         decimation: { enabled: !!o.decimate, algorithm: 'lttb', samples: 600, threshold: 1200 },
         legend: {
-          display: this.series.filter((s) => !this.offChart(s)).length > 1,
+          display: legendShown(this.series, !!o.namedSeries),
           position: 'bottom',
           labels: {
             color: p.foreground,
@@ -276,7 +294,7 @@ export class LineCard extends Card {
   }
 
   images(): Record<string, string> {
-    return this.hasData() ? { [this.key]: canvasPng(this.canvas, this.ctx.palette().background) } : {};
+    return this.hasData() ? { [this.key]: canvasPng(this.canvas, this.ctx.palette(), this.exportTitle()) } : {};
   }
 
   applyTheme(): void {

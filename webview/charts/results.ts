@@ -3,7 +3,7 @@
  * (heatmap), trace, flatness measures and model info (tables).
  */
 import type { ChartDataset, Plugin, TooltipItem } from 'chart.js';
-import type { ResultView } from '../../src/shared/protocol';
+import { resultKindTitle, type ResultView } from '../../src/shared/protocol';
 import type {
   DensityResult,
   DirectionInfo,
@@ -19,6 +19,7 @@ import { Chart, scaleTheme, tooltipTheme } from './setup';
 import { Card, canvasPng, type PanelContext } from './card';
 import { LineCard, type LineSeries, type Pt } from './lineCard';
 import { HeatmapCard } from './heatmap';
+import { colorScaleNote } from './labels';
 import { duration, fmt, h, table } from '../format';
 import { alpha, type SeriesColor } from '../theme';
 
@@ -46,28 +47,7 @@ function hvpNote(r: { hvpMethod: string; hvpReason: string }): string {
   return `Hessian-vector products: ${r.hvpMethod === 'exact' ? 'exact (double backprop)' : 'finite differences'}; ${r.hvpReason}.`;
 }
 
-function kindTitle(r: JobResult): string {
-  switch (r.kind) {
-    case 'eigs':
-      return `${r.which === 'top' ? 'Top' : 'Bottom'} Hessian eigenvalues${r.layer ? ` of ${r.layer}` : ''}`;
-    case 'trace':
-      return `Hessian trace${r.layer ? ` of ${r.layer}` : ''}`;
-    case 'density':
-      return 'Hessian spectral density';
-    case 'slice':
-      return '1-D loss slices';
-    case 'interpolate':
-      return 'Linear interpolation';
-    case 'surface':
-      return '2-D loss surface';
-    case 'trajectory':
-      return 'Training trajectory on the loss surface';
-    case 'flatness':
-      return 'Flatness measures';
-    case 'info':
-      return 'Model';
-  }
-}
+const kindTitle = resultKindTitle;
 
 /** A line in a slice's legend: the direction's kind, normalization and eigenvalue. */
 export function directionLabel(d: DirectionInfo | undefined, i: number): string {
@@ -233,7 +213,7 @@ class EigsCard extends Card {
   }
 
   images(): Record<string, string> {
-    return this.result ? { [this.key]: canvasPng(this.canvas, this.ctx.palette().background) } : {};
+    return this.result ? { [this.key]: canvasPng(this.canvas, this.ctx.palette(), this.exportTitle()) } : {};
   }
 
   applyTheme(): void {
@@ -349,6 +329,8 @@ export function createResultCard(view: ResultView, ctx: PanelContext): ResultCar
           notes[0] =
             `${r.x.length} × ${r.y.length} grid, ${r.evaluations} evaluations; ` +
             `path of ${r.path?.length ?? 0} checkpoints (○ first, ● last).`;
+        const logNote = colorScaleNote(r.loss);
+        if (logNote) notes.push(logNote);
         const cos = r.directions[1]?.cosineBeforeOrthogonalization;
         if (cos !== undefined) notes.push(`Cosine between the directions before orthogonalization: ${fmt(cos, 3)}.`);
         card.setNotes(...notes, meta(r));

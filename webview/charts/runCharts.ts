@@ -9,6 +9,7 @@ import type { RunView } from '../../src/shared/protocol';
 import { LineCard, type LineSeries, type Pt } from './lineCard';
 import type { PanelContext } from './card';
 import type { SeriesColor } from '../theme';
+import { lossSubtitle } from './labels';
 
 interface SeriesSpec {
   label: string;
@@ -24,7 +25,10 @@ interface SeriesSpec {
 interface ChartSpec {
   key: string;
   title: string;
-  subtitle?: string;
+  /** Under the title; a function when it depends on the records (which series there are). */
+  subtitle?: string | ((records: ProbeRecord[]) => string);
+  /** The subtitle names the series: the legend is always shown. */
+  named?: boolean;
   yLabel: string;
   log?: boolean;
   logToggle?: boolean;
@@ -41,7 +45,8 @@ const SPECS: ChartSpec[] = [
   {
     key: 'loss',
     title: 'Loss',
-    subtitle: 'training and test loss',
+    subtitle: lossSubtitle,
+    named: true,
     yLabel: 'loss',
     log: true,
     logToggle: true,
@@ -60,6 +65,7 @@ const SPECS: ChartSpec[] = [
     key: 'sharpness',
     title: 'Sharpness',
     subtitle: 'λmax against the stability threshold 2/η',
+    named: true,
     yLabel: 'λmax',
     logToggle: true,
     series: () => [
@@ -110,6 +116,7 @@ const SPECS: ChartSpec[] = [
     key: 'terms',
     title: 'Implicit regularization',
     subtitle: 'IGR (η/4)|∇L|², SGD (η/4)E|∇L_B − ∇L|²',
+    named: true,
     yLabel: 'term',
     log: true,
     logToggle: true,
@@ -131,6 +138,7 @@ const SPECS: ChartSpec[] = [
     key: 'distance',
     title: 'Parameters',
     subtitle: 'distance from initialization and weight norm',
+    named: true,
     yLabel: 'norm',
     series: () => [
       { label: 'distance from init', color: 'blue', value: (r) => r.distInit },
@@ -141,6 +149,7 @@ const SPECS: ChartSpec[] = [
     key: 'layers',
     title: 'Per-layer sharpness',
     subtitle: 'λmax of each layer’s Hessian block',
+    named: true,
     yLabel: 'λmax',
     logToggle: true,
     series: (rs) => {
@@ -154,6 +163,10 @@ const SPECS: ChartSpec[] = [
     },
   },
 ];
+
+function subtitleOf(spec: ChartSpec, records: ProbeRecord[]): string | undefined {
+  return typeof spec.subtitle === 'function' ? spec.subtitle(records) : spec.subtitle;
+}
 
 function plus(v: number | undefined, e: number | undefined, sign: number): number | undefined {
   return v === undefined || e === undefined ? undefined : v + sign * e;
@@ -199,8 +212,10 @@ export class RunCharts {
         logToggle: spec.logToggle,
         decimate: true,
         dots: true,
+        namedSeries: spec.named,
+        xToData: true,
       });
-      card.setTitle(spec.title, spec.subtitle);
+      card.setTitle(spec.title, subtitleOf(spec, []));
       grid.append(card.el);
       return { spec, card, signature: '', feeders: [] };
     });
@@ -262,6 +277,7 @@ export class RunCharts {
     }
     slot.signature = signature(specs);
     slot.feeders = feeders;
+    slot.card.setTitle(slot.spec.title, subtitleOf(slot.spec, this.records));
     slot.card.setSeries(series);
     slot.card.setVisible(slot.spec.always === true || slot.card.hasData());
   }
