@@ -14,8 +14,8 @@ import type { ProbeRecord, RunManifest } from '../../src/shared/results';
 
 const CLI = path.join(__dirname, '../../dist/cli.js');
 const EDGE = path.join(__dirname, '../../examples/edge-of-stability.basin.ts');
-const STEPS = 120;
-/** Full-batch gradient descent on the edge-of-stability model: about 15 ms a step. */
+const STEPS = 200;
+/** Full-batch gradient descent on the edge-of-stability model: about 15 ms a step, 3 s a run. */
 const TRAIN = ['train', EDGE, '--steps', String(STEPS), '--probe-every', '40', '--backend', 'wasm'];
 const FINAL = `step-${String(STEPS).padStart(6, '0')}`;
 
@@ -77,7 +77,7 @@ let reference: string;
 before(async () => {
   reference = fresh();
   ok(await cli([...TRAIN, '--checkpoint-every', '30', '--checkpoint-seconds', '0', '--out', reference, '--json']));
-  assert.deepEqual(manifestOf(reference).checkpoints.map((c) => c.step), [30, 60, 90, STEPS]);
+  assert.deepEqual(manifestOf(reference).checkpoints.map((c) => c.step), [30, 60, 90, 120, 150, 180, STEPS]);
 });
 
 /** The run directory is whole: every listed checkpoint exists, nothing half-written is left. */
@@ -95,10 +95,11 @@ test('SIGKILL at random moments, then resume: the same final weights as an unint
   const dir = fresh();
   const next = rng(8);
   // A checkpoint by time every 0.15 s (by step never), so kills land before, between and after them.
-  let r = await cli([...TRAIN, '--checkpoint-seconds', '0.15', '--out', dir, '--json'], { signal: 'SIGKILL', afterMs: Math.floor(next() * 1500) });
+  // Within 0.6 s of the first step: mid-run (a run takes about 3 s), however fast the machine.
+  let r = await cli([...TRAIN, '--checkpoint-seconds', '0.15', '--out', dir, '--json'], { signal: 'SIGKILL', afterMs: Math.floor(next() * 600) });
   const kills = [r];
   for (let i = 0; i < 2; i++) {
-    r = await cli(['train', '--resume', dir, '--backend', 'wasm', '--json'], { signal: 'SIGKILL', afterMs: Math.floor(next() * 1500) });
+    r = await cli(['train', '--resume', dir, '--backend', 'wasm', '--json'], { signal: 'SIGKILL', afterMs: Math.floor(next() * 600) });
     kills.push(r);
   }
   // A kill after the run completed is no kill; most of these land mid-run.
@@ -137,9 +138,9 @@ function killedAt100(): { dir: string; cutBytes: number } {
   const dir = fresh();
   fs.cpSync(reference, dir, { recursive: true });
   const m = manifestOf(dir);
-  const { stoppedAt: _s, reason: _r, ...running } = { ...m, status: 'running', checkpoints: m.checkpoints.filter((c) => c.step < STEPS) };
+  const { stoppedAt: _s, reason: _r, ...running } = { ...m, status: 'running', checkpoints: m.checkpoints.filter((c) => c.step < 100) };
   fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(running, null, 2));
-  fs.rmSync(path.join(dir, 'checkpoints', FINAL), { recursive: true });
+  for (const c of m.checkpoints.filter((k) => k.step >= 100)) fs.rmSync(path.join(dir, c.dir), { recursive: true });
   const lines = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').split('\n');
   const cut = lines[100].slice(0, 30);
   fs.writeFileSync(path.join(dir, 'metrics.jsonl'), `${lines.slice(0, 100).join('\n')}\n${cut}`);

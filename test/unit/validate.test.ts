@@ -65,7 +65,7 @@ test('problem fields: an object of known fields with the right types, naming a m
   assert.deepEqual(refused({ ...run('info', {}), problem: { ...problem, noHeader: 'yes' } }), [4, 'invalid run message: problem.noHeader must be true or false (got the string "yes")']);
   assert.deepEqual(refused({ ...run('info', {}), problem: { ...problem, modle: 'x' } }), [
     4,
-    "invalid run message: problem has unknown field 'modle' (known: model, data, labels, noHeader, loss, experiment, chunkSize, maxParams, threads)",
+    "invalid run message: problem has unknown field 'modle' (known: model, data, labels, noHeader, xKey, yKey, loss, experiment, chunkSize, maxParams, threads)",
   ]);
 });
 
