@@ -83,7 +83,12 @@ export function readChecked(file: string, st: fs.Stats, into: Uint8Array, at: nu
   }
 }
 
-function readJson(file: string): Record<string, unknown> {
+/**
+ * Reads a whole file the user named: a regular file only (a FIFO or device is refused before it is
+ * opened), its size checked against `limit` before anything is allocated. `what` names it in the
+ * size refusal ("the model.json size").
+ */
+export function readRegularFile(file: string, what: string, limit: number, hint: string): Buffer {
   let st: fs.Stats;
   try {
     st = fs.statSync(file);
@@ -93,9 +98,14 @@ function readJson(file: string): Record<string, unknown> {
   }
   const kind = notRegular(st);
   if (kind) throw new BasinError(`this is ${kind}, not a regular file`, file);
-  refuseOver('the model.json size', st.size, MAX_JSON_BYTES, { file, unit: 'bytes', hint: 'a layers model.json holds the topology; its weights belong in shards' });
+  refuseOver(what, st.size, limit, { file, unit: 'bytes', hint });
   const bytes = Buffer.alloc(st.size);
   readChecked(file, st, bytes, 0, 0, 'the file', file);
+  return bytes;
+}
+
+function readJson(file: string): Record<string, unknown> {
+  const bytes = readRegularFile(file, 'the model.json size', MAX_JSON_BYTES, 'a layers model.json holds the topology; its weights belong in shards');
   let text: string;
   try {
     text = bytes.toString('utf8');

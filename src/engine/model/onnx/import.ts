@@ -6,11 +6,10 @@
  * a truncated or corrupt protobuf is a clear error, every tensor's declared size is checked
  * before its values are allocated, and external data is refused without opening anything.
  */
-import * as fs from 'node:fs';
 import { onnx } from 'onnx-proto';
 import { BasinError } from '../../errors';
 import { MAX_ONNX_BYTES, MAX_PARAMS, paramLimitHint, refuseOver } from '../../limits';
-import { notRegular, readChecked } from '../io';
+import { readRegularFile } from '../io';
 import { lowerOnnx, type OnnxImported } from './ops';
 
 export type { OnnxImported, TorchLayout } from './ops';
@@ -35,18 +34,7 @@ export function decodeOnnx(bytes: Uint8Array, file: string): onnx.ModelProto {
 
 /** Loads and lowers an ONNX model file. `maxParams` bounds every tensor and the parameter count. */
 export function loadOnnxModel(file: string, opts: { maxParams?: number } = {}): OnnxImported {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(file);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new BasinError(code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? (e as Error).message})`, file);
-  }
-  const kind = notRegular(st);
-  if (kind) throw new BasinError(`this is ${kind}, not a regular file`, file);
-  refuseOver('the .onnx file size', st.size, MAX_ONNX_BYTES, { file, unit: 'bytes', hint: 'Basin reads models up to 50 million parameters' });
-  const bytes = new Uint8Array(st.size);
-  readChecked(file, st, bytes, 0, 0, 'the file', file);
+  const bytes = readRegularFile(file, 'the .onnx file size', MAX_ONNX_BYTES, 'Basin reads models up to 50 million parameters');
   const limit = opts.maxParams ?? MAX_PARAMS;
   const imported = lowerOnnx(decodeOnnx(bytes, file), file, limit);
   refuseOver("the model's parameter count", imported.ir.numParams, limit, { file, hint: paramLimitHint(imported.ir.numParams, limit) });
