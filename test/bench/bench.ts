@@ -34,7 +34,7 @@ import { Rng } from '../../src/engine/rng';
 import { runSurface } from '../../src/engine/surface/slice';
 import { DEFAULT_SETTINGS, train } from '../../src/engine/train/run';
 import type { ProbeRecord } from '../../src/shared/results';
-import { convnetSection } from './convnet';
+import { convnetSection, saveBenchFiles } from './convnet';
 
 /** The CLI bundle (`node esbuild.js`), for wall times of whole commands. */
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -100,18 +100,7 @@ async function writeConvModel(dir: string): Promise<{ model: string; data: strin
       tfl.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tfl.initializers.glorotNormal({ seed: 23 }) }),
     ],
   });
-  const sub = path.join(dir, 'conv');
-  fs.mkdirSync(sub, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      fs.writeFileSync(path.join(sub, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
-      fs.writeFileSync(path.join(sub, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  model.dispose();
-  fs.writeFileSync(path.join(sub, 'data.json'), JSON.stringify({ x, y }));
-  return { model: path.join(sub, 'model.json'), data: path.join(sub, 'data.json') };
+  return saveBenchFiles(model, x, y, path.join(dir, 'conv'));
 }
 
 /** The convnet's products in PyTorch (the peers' tfjs_torch.py), median ms. */
@@ -156,16 +145,7 @@ async function writeBenchModel(dir: string): Promise<{ model: string; data: stri
       tfl.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tfl.initializers.glorotNormal({ seed: 13 }) }),
     ],
   });
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
-      fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  model.dispose();
-  fs.writeFileSync(path.join(dir, 'data.json'), JSON.stringify({ x, y }));
-  return { model: path.join(dir, 'model.json'), data: path.join(dir, 'data.json') };
+  return saveBenchFiles(model, x, y, dir);
 }
 
 function findPeer(): string | undefined {

@@ -56,18 +56,7 @@ export async function writeMnistConvnet(dir: string): Promise<{ model: string; d
       tfl.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tfl.initializers.glorotNormal({ seed: 34 }) }),
     ],
   });
-  const sub = path.join(dir, 'mnist-convnet');
-  fs.mkdirSync(sub, { recursive: true });
-  await model.save(
-    tf.io.withSaveHandler(async (a) => {
-      fs.writeFileSync(path.join(sub, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
-      fs.writeFileSync(path.join(sub, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  model.dispose();
-  fs.writeFileSync(path.join(sub, 'data.json'), JSON.stringify({ x, y }));
-  return { model: path.join(sub, 'model.json'), data: path.join(sub, 'data.json') };
+  return saveBenchFiles(model, x, y, path.join(dir, 'mnist-convnet'));
 }
 
 interface PeerOps {
@@ -201,4 +190,19 @@ export async function convnetSection(dir: string, peer: string | undefined, cli:
     lines.push(`basin eigs --k 1 (CLI, ${e.backend}, --hvp auto): ${wall.toFixed(1)} s wall, lambda_max ${fmt(e.eigenvalues[0], 7)} ± ${fmt(e.errorBounds[0])}, ${e.hvps} products, ${e.hvpMethod} chosen`);
   }
   return lines;
+}
+
+/** Writes a layers model (model.json + weights.bin) and its data (data.json) into `dir`; disposes the model. */
+export async function saveBenchFiles(model: ReturnType<typeof tfl.sequential>, x: number[][] | number[][][][], y: number[][], dir: string): Promise<{ model: string; data: string }> {
+  fs.mkdirSync(dir, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      fs.writeFileSync(path.join(dir, 'weights.bin'), Buffer.from(a.weightData as ArrayBuffer));
+      fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify({ modelTopology: a.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: a.weightSpecs }] }));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  model.dispose();
+  fs.writeFileSync(path.join(dir, 'data.json'), JSON.stringify({ x, y }));
+  return { model: path.join(dir, 'model.json'), data: path.join(dir, 'data.json') };
 }
