@@ -5,6 +5,7 @@
  * operators and jobs use this interface and do not care which.
  */
 import type { ModelIR } from './model/ir';
+import { twiceDifferentiable } from './model/forward';
 import { Objective } from './objective';
 import { OUTPUT_CURVATURES, type OutputCurvatureName } from './curvature/output';
 
@@ -27,6 +28,12 @@ export interface Evaluator {
   gradient(theta?: ArrayLike<number>): Promise<{ loss: number; grad: Float64Array }>;
   /** Exact H v by double backprop. */
   hvp(v: Float64Array): Promise<Float64Array>;
+  /**
+   * Whether this engine can differentiate the model twice (exact H v and the J v of Gauss-Newton
+   * and Fisher products), and why not. TF.js cannot through overlapping or padded max pooling
+   * (MaxPoolGrad has no gradient); ONNX Runtime's emitted graphs can through every IR op.
+   */
+  secondOrder(): { ok: boolean; reason?: string };
   /**
    * A curvature product C v other than the Hessian's: generalized Gauss-Newton, Fisher or empirical
    * Fisher (src/engine/curvature). Optional: an evaluator without it computes Hessian products
@@ -70,6 +77,9 @@ export class LocalEvaluator implements Evaluator {
   }
   async hvp(v: Float64Array): Promise<Float64Array> {
     return this.objective.hvpExact(v);
+  }
+  secondOrder(): { ok: boolean; reason?: string } {
+    return twiceDifferentiable(this.ir);
   }
   async curvature(kind: OutputCurvatureName, v: Float64Array): Promise<Float64Array> {
     return this.objective.curvatureProduct(OUTPUT_CURVATURES[kind], v);

@@ -5,12 +5,11 @@
  * method ran.
  */
 import type { CurvatureName, DensityResult, EigsResult, HvpInfo, InfoResult, Progress, RunMeta, TraceResult } from '../shared/results';
-import { backendInfo } from './backend';
+import { engineInfo } from './backend';
 import { lanczos, lanczosSteps, powerIteration, hutchinson, hutchpp, slq, spectralDensity } from './linalg';
 import type { LinearOperator } from './linalg/operator';
 import { BlockOperator, type HvpChoice } from './hvp/operators';
 import { CURVATURES, CURVATURE_TITLES, gradientOverlap, selectCurvature } from './curvature';
-import { twiceDifferentiable } from './model/forward';
 import type { ModelIR } from './model/ir';
 import { LocalEvaluator, type Evaluator } from './evaluator';
 import { nonFiniteLossMessage, type Problem } from './problem';
@@ -344,32 +343,38 @@ export async function runDensity(problem: Problem, opts: DensityOptions, ctx: Jo
   }
 }
 
-export function runInfo(problem: Problem): InfoResult {
+/**
+ * The model, its loss and accuracy on the data, and which Hessian-vector products the engine that
+ * jobs use (the problem's evaluator: ONNX Runtime or TF.js) can compute for it.
+ */
+export async function runInfo(problem: Problem): Promise<InfoResult> {
   const ir = problem.ir;
-  const obj = problem.objective();
+  const ev = await problem.evaluator();
   try {
-    const be = backendInfo();
-    const twice = twiceDifferentiable(ir);
+    const be = engineInfo(ev);
+    const twice = ev.secondOrder();
+    // Accuracy means something for the built-in classification losses only (not for MSE, nor a custom loss).
+    const classification = problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'binaryCrossentropy' || problem.lossName === 'crossEntropyFromLogits';
     return {
       kind: 'info',
       model: problem.description,
       name: ir.name,
       backend: be.name,
-      backendDetail: be.detail,
+      backendDetail: ev.threads > 1 ? `${be.detail}, ${ev.threads} threads` : be.detail,
+      ...(be.provider ? { provider: be.provider } : {}),
       params: ir.numParams,
       layers: ir.nodes.map((n) => {
         const ps = ir.params.filter((p) => p.layer === n.name);
         return { name: n.name, kind: n.op.kind, outShape: n.outShape, params: ps.reduce((a, p) => a + p.size, 0), detail: describeOp(n.op) };
       }),
-      samples: obj.numSamples,
+      samples: ev.numSamples,
       lossName: problem.lossName,
-      lossValue: obj.lossAt(),
-      // Accuracy means something for the built-in classification losses only (not for MSE, nor a custom loss).
-      accuracy: problem.lossName === 'categoricalCrossentropy' || problem.lossName === 'binaryCrossentropy' ? obj.accuracy() : undefined,
-      hvpMethods: twice.ok ? 'exact (double backprop) and finite differences' : `finite differences only: ${twice.reason}`,
+      lossValue: await ev.loss(),
+      accuracy: classification ? await ev.accuracy() : undefined,
+      hvpMethods: twice.ok ? 'exact (forward-over-reverse) and finite differences' : `finite differences only: ${twice.reason}`,
     };
   } finally {
-    obj.dispose();
+    ev.dispose();
   }
 }
 

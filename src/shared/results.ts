@@ -118,6 +118,8 @@ export interface InfoResult {
   name: string;
   backend: string;
   backendDetail: string;
+  /** ONNX Runtime's execution provider, when it is the engine. */
+  provider?: string;
   params: number;
   layers: LayerInfo[];
   samples?: number;

@@ -215,7 +215,7 @@ test('refusals: the Fisher of a custom loss or of cross-entropy on probabilities
     const bare: Evaluator = {
       ir: ev.ir, dim: ev.dim, numSamples: ev.numSamples, threads: 1, counts: ev.counts,
       parameters: () => ev.parameters(), setParameters: (t) => ev.setParameters(t), loss: (t) => ev.loss(t), gradient: (t) => ev.gradient(t),
-      hvp: (v) => ev.hvp(v), accuracy: (t) => ev.accuracy(t), planeLosses: (...a) => ev.planeLosses(...a), dispose: () => undefined,
+      hvp: (v) => ev.hvp(v), secondOrder: () => ev.secondOrder(), accuracy: (t) => ev.accuracy(t), planeLosses: (...a) => ev.planeLosses(...a), dispose: () => undefined,
     };
     await assert.rejects(selectCurvature(bare, 'ggn', { loss: 'categoricalCrossentropy' }), (e: Error) => e instanceof BasinError && /computes Hessian products only/.test(e.message));
     const fb = new LocalEvaluator(objectiveFor(p));

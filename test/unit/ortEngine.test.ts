@@ -37,6 +37,23 @@ test('--backend onnxruntime runs on ONNX Runtime, a TF.js name on TF.js, no flag
   assert.equal(bad.stderr.trim().split('\n')[0], 'basin: --backend must be one of onnxruntime, tensorflow, wasm, cpu (got gpu)');
 });
 
+test('info names the engine that jobs use, with its loss and accuracy from that engine', () => {
+  const infoOf = (...extra: string[]): { backend: string; provider?: string; lossValue: number; accuracy: number; hvpMethods: string } => {
+    const r = cli('info', ...SPIRAL, '--json', ...extra);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  const ort = infoOf();
+  const wasm = infoOf('--backend', 'wasm');
+  assert.equal(ort.backend, 'onnxruntime');
+  assert.equal(ort.provider, 'cpu');
+  assert.equal(wasm.backend, 'wasm');
+  assert.equal(wasm.provider, undefined);
+  assert.ok(Math.abs(ort.lossValue - wasm.lossValue) < 1e-6 * wasm.lossValue, `${ort.lossValue} vs ${wasm.lossValue}`);
+  assert.equal(ort.accuracy, wasm.accuracy);
+  assert.match(ort.hvpMethods, /^exact .* and finite differences$/);
+});
+
 test('--backend onnxruntime refuses a function loss (exit 1, naming the module); auto moves it to TF.js', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'basin-engine-'));
   const file = path.join(dir, 'fnloss.basin.ts');

@@ -10,6 +10,7 @@ import { initBackend } from '../../src/engine/backend';
 import { createOrtEvaluator, OrtEvaluator } from '../../src/engine/ort/evaluator';
 import { FiniteDifferenceHessian, selectHessian } from '../../src/engine/hvp/operators';
 import { lanczos } from '../../src/engine/linalg/lanczos';
+import { twiceDifferentiable } from '../../src/engine/model/forward';
 import { Rng } from '../../src/engine/rng';
 import { convIR, randomProblem, refHvp, type RefProblem } from '../reference/float64';
 import { relErr } from '../reference/compare';
@@ -73,4 +74,33 @@ test('auto on ONNX Runtime, ReLU/max-pool convnet where finite differences are w
   } finally {
     await ev.released();
   }
+});
+
+test('overlapping and padded max pooling: ONNX Runtime differentiates it twice (exact products, GGN), TF.js cannot and says why', async () => {
+  const ir = convIR([6, 6, 1], [
+    { kind: 'conv2d', filters: 2, kernelSize: 3, padding: 'same', activation: 'tanh' },
+    { kind: 'maxPool2d', poolSize: 3, strides: 2 },
+    { kind: 'conv2d', filters: 2, kernelSize: 1, activation: 'elu' },
+    { kind: 'maxPool2d', poolSize: 2, strides: 1, padding: 'same' },
+    { kind: 'flatten' },
+    { kind: 'dense', units: 2, activation: 'softmax' },
+  ]);
+  const raw = randomProblem(ir, 'categoricalCrossentropy', 16, 5);
+  const p = { ...raw, x: f32(raw.x), y: f32(raw.y), params: f32(raw.params) };
+  const ev = await ortFor(p);
+  try {
+    assert.deepEqual(ev.secondOrder(), { ok: true });
+    const sel = await selectHessian(ev, 'exact');
+    assert.equal(sel.method, 'exact');
+    const v = unit(ir.numParams, 77);
+    const err = relErr(await sel.op.matvec(v), refHvp(p, v));
+    assert.ok(err < 1e-4, `exact product through overlapping max pooling: ${err.toExponential(2)} from float64`);
+    const auto = await selectHessian(ev);
+    assert.equal(auto.method, 'exact', auto.reason);
+  } finally {
+    await ev.released();
+  }
+  const tfjs = twiceDifferentiable(ir);
+  assert.equal(tfjs.ok, false);
+  assert.match(tfjs.reason ?? '', /overlapping or padded max pooling/);
 });

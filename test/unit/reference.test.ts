@@ -25,6 +25,7 @@ import {
   sequentialIR,
   type RefProblem,
 } from '../reference/float64';
+import { oracleCases } from '../reference/cases';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -82,133 +83,7 @@ function fmt(x: number): string {
 // Problems
 // ---------------------------------------------------------------------------------------------
 
-const HIDDEN: Activation[] = ['linear', 'relu', 'elu', 'selu', 'tanh', 'sigmoid', 'softplus', 'softmax'];
-
-interface Case {
-  name: string;
-  problem: RefProblem;
-}
-
-function cases(): Case[] {
-  const out: Case[] = [];
-  // An MLP with each hidden activation (MSE).
-  HIDDEN.forEach((act, i) => {
-    const ir = mlpIR([4, 6, 3], [act, 'linear']);
-    out.push({ name: `mlp ${act}`, problem: randomProblem(ir, 'meanSquaredError', 7, 10 + i) });
-  });
-  // Each loss, with the output activation folded into it or applied before it.
-  const lossCases: [string, ModelIR, LossName, boolean][] = [
-    ['mse tanh output', mlpIR([3, 5, 2], ['selu', 'tanh']), 'meanSquaredError', false],
-    ['mse softmax output', mlpIR([3, 5, 3], ['tanh', 'softmax']), 'meanSquaredError', false],
-    ['cce softmax (fused)', mlpIR([3, 5, 4], ['elu', 'softmax']), 'categoricalCrossentropy', false],
-    ['cce softmax soft labels (fused)', mlpIR([3, 5, 4], ['tanh', 'softmax']), 'categoricalCrossentropy', true],
-    ['cce sigmoid output (unfused)', mlpIR([3, 5, 4], ['tanh', 'sigmoid']), 'categoricalCrossentropy', true],
-    [
-      'cce softmax+dropout (unfused)',
-      sequentialIR(
-        [3],
-        [
-          { kind: 'dense', units: 5, activation: 'softplus' },
-          { kind: 'dense', units: 3, activation: 'softmax' },
-          { kind: 'dropout' },
-        ],
-      ),
-      'categoricalCrossentropy',
-      false,
-    ],
-    ['bce sigmoid (fused)', mlpIR([3, 5, 2], ['relu', 'sigmoid']), 'binaryCrossentropy', false],
-    ['bce sigmoid soft targets (fused)', mlpIR([3, 5, 2], ['tanh', 'sigmoid']), 'binaryCrossentropy', true],
-    ['bce softmax output (unfused)', mlpIR([3, 5, 3], ['tanh', 'softmax']), 'binaryCrossentropy', false],
-    [
-      'bce sigmoid activation layer + dropout (unfused)',
-      sequentialIR(
-        [3],
-        [{ kind: 'dense', units: 2 }, { kind: 'activation', activation: 'sigmoid' }, { kind: 'dropout' }],
-      ),
-      'binaryCrossentropy',
-      true,
-    ],
-  ];
-  lossCases.forEach(([name, ir, loss, soft], i) => {
-    out.push({ name, problem: randomProblem(ir, loss, 6, 40 + i, { softTargets: soft }) });
-  });
-  // Convnets: same/valid padding, strides, max and average pooling, batchnorm.
-  out.push({
-    name: 'conv A (same stride 2, batchnorm, maxpool valid, valid conv, softmax cce)',
-    problem: randomProblem(
-      convIR(
-        [7, 7, 2],
-        [
-          { kind: 'conv2d', filters: 3, kernelSize: 3, strides: 2, padding: 'same', activation: 'elu' },
-          { kind: 'batchNorm' },
-          { kind: 'maxPool2d', poolSize: 2, strides: 1 },
-          { kind: 'conv2d', filters: 2, kernelSize: 2, activation: 'tanh' },
-          { kind: 'flatten' },
-          { kind: 'dense', units: 3, activation: 'softmax' },
-        ],
-      ),
-      'categoricalCrossentropy',
-      4,
-      70,
-    ),
-  });
-  out.push({
-    name: 'conv B (same relu, avgpool same, rect strided conv, maxpool same, gap, sigmoid bce)',
-    problem: randomProblem(
-      convIR(
-        [5, 6, 1],
-        [
-          { kind: 'conv2d', filters: 2, kernelSize: 3, padding: 'same', activation: 'relu' },
-          { kind: 'avgPool2d', poolSize: 3, strides: 2, padding: 'same' },
-          { kind: 'conv2d', filters: 3, kernelSize: [2, 3], strides: [1, 2], padding: 'same', activation: 'softplus' },
-          { kind: 'maxPool2d', poolSize: 2, padding: 'same' },
-          { kind: 'globalAvgPool2d' },
-          { kind: 'dense', units: 2, activation: 'sigmoid' },
-        ],
-      ),
-      'binaryCrossentropy',
-      5,
-      71,
-    ),
-  });
-  {
-    // A DAG: two convolutions added, concatenated with the input, pooled, normalized.
-    const b = new IRBuilder('conv C');
-    const x = b.input([4, 4, 2]);
-    const c1 = b.conv2d(x, 3, 3, { padding: 'same', activation: 'selu' });
-    const c2 = b.conv2d(x, 3, 1, { bias: false });
-    const s = b.add([c1, c2]);
-    const cat = b.concatenate([s, x]);
-    const pool = b.avgPool2d(cat, 2);
-    const bn = b.batchNorm(pool, { center: false });
-    const dr = b.dropout(bn, 0.3);
-    const f = b.flatten(dr);
-    b.dense(f, 2);
-    out.push({
-      name: 'conv C (add, concatenate, avgpool valid, batchnorm gamma only, dropout, mse)',
-      problem: randomProblem(b.build(), 'meanSquaredError', 3, 72),
-    });
-  }
-  {
-    // An MLP DAG with add/concatenate, batchnorm (beta only) and a softmax activation layer.
-    const b = new IRBuilder('mlp DAG');
-    const x = b.input([3]);
-    const h1 = b.dense(x, 4, { activation: 'tanh' });
-    const h2 = b.dense(x, 4, { activation: 'selu' });
-    const s = b.add([h1, h2, h1]);
-    const cat = b.concatenate([x, s]);
-    const bn = b.batchNorm(cat, { scale: false, epsilon: 0.01 });
-    const z = b.dense(bn, 3, { bias: false });
-    b.activation(z, 'softmax');
-    out.push({
-      name: 'mlp DAG (add x3, concatenate, batchnorm beta only, softmax layer, cce)',
-      problem: randomProblem(b.build(), 'categoricalCrossentropy', 6, 73),
-    });
-  }
-  return out;
-}
-
-const CASES = cases();
+const CASES = oracleCases();
 
 // ---------------------------------------------------------------------------------------------
 // (a) gradient, (b) HVP, (c) symmetry

@@ -19,7 +19,6 @@ import type { Evaluator } from '../evaluator';
 import type { LinearOperator } from '../linalg/operator';
 import { dot, norm } from '../linalg/operator';
 import { selectHessian, yieldToLoop, type HvpChoice } from '../hvp/operators';
-import { twiceDifferentiable } from '../model/forward';
 import { usesLogits, type LossSpec } from '../model/losses';
 import { BasinError } from '../errors';
 import { fisherUnavailable } from './fisher';
@@ -57,9 +56,9 @@ export class CurvatureOperator implements LinearOperator {
 }
 
 /** Why `curvature` cannot be computed for this model and loss (undefined when it can). */
-export function curvatureUnavailable(curvature: CurvatureName, ev: Pick<Evaluator, 'ir'>, loss: LossSpec): string | undefined {
+export function curvatureUnavailable(curvature: CurvatureName, ev: Pick<Evaluator, 'ir' | 'secondOrder'>, loss: LossSpec): string | undefined {
   if (curvature === 'hessian') return undefined;
-  const twice = twiceDifferentiable(ev.ir);
+  const twice = ev.secondOrder();
   if (!twice.ok) return `${CURVATURE_TITLES[curvature]} products need J v by differentiating the backward pass, and ${twice.reason}; analyse the Hessian (finite differences work there)`;
   if (curvature === 'fisher') return fisherUnavailable(loss, usesLogits(ev.ir, loss));
   return undefined;

@@ -297,6 +297,10 @@ export class OrtEvaluator implements Evaluator {
     return { loss, grad };
   }
 
+  /** Every IR op has forward-over-reverse rules here (src/engine/ort/ad.ts), max pooling of any geometry included. */
+  secondOrder(): { ok: boolean; reason?: string } {
+    return { ok: true };
+  }
   async hvp(v: Float64Array): Promise<Float64Array> {
     this.counts.hvp++;
     const hv = new Float64Array(this.dim);

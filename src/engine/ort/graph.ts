@@ -137,13 +137,32 @@ export class Graph {
     return this.nodes.length;
   }
 
-  /** The serialized ModelProto. */
+  /**
+   * The nodes that some output depends on, in emission order (a topological order), and the
+   * initializers they read. Reverse-mode differentiation emits values no output needs (the
+   * gradient itself, inside an H·v graph), and ONNX Runtime runs dead nodes: on the MLP's H·v they
+   * were 3 of its 22 matrix products.
+   */
+  live(): { nodes: onnx.INodeProto[]; inits: onnx.ITensorProto[] } {
+    const needed = new Set(this.outputs.map((o) => o.name as string));
+    const keep: boolean[] = new Array(this.nodes.length).fill(false);
+    for (let i = this.nodes.length - 1; i >= 0; i--) {
+      const n = this.nodes[i];
+      if (!(n.output ?? []).some((o) => needed.has(o))) continue;
+      keep[i] = true;
+      for (const input of n.input ?? []) if (input) needed.add(input);
+    }
+    return { nodes: this.nodes.filter((_, i) => keep[i]), inits: this.inits.filter((t) => needed.has(t.name as string)) };
+  }
+
+  /** The serialized ModelProto, dead nodes and unused initializers left out (see `live`). */
   encode(): Uint8Array {
+    const { nodes, inits } = this.live();
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: 'basin',
       opsetImport: [{ domain: '', version: OPSET }],
-      graph: { name: this.name, node: this.nodes, initializer: this.inits, input: this.inputs, output: this.outputs },
+      graph: { name: this.name, node: nodes, initializer: inits, input: this.inputs, output: this.outputs },
     });
     return onnx.ModelProto.encode(model).finish();
   }

@@ -209,6 +209,9 @@ export class ParallelEvaluator implements Evaluator {
     return { loss: r.value, grad: r.vector ?? new Float64Array(this.dim) };
   }
 
+  secondOrder(): { ok: boolean; reason?: string } {
+    return this.local.secondOrder();
+  }
   async hvp(v: Float64Array): Promise<Float64Array> {
     this.counts.hvp++;
     const r = await this.combine(
