@@ -85,6 +85,7 @@ export class AD {
   }
 
   sym(name: string, shape: readonly number[], live: boolean): Sym {
+    this.g.noteShape(name, shape);
     return { id: this.nextId++, name, shape: [...shape], live };
   }
 

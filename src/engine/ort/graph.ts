@@ -8,6 +8,9 @@
 import { onnx } from 'onnx-proto';
 
 export const OPSET = 17;
+
+/** Encoding passes (see Graph.live); tests and the benchmark switch them off to compare. */
+export const ENCODE_PASSES = { prune: true, fuseGemmAdd: true };
 const IR_VERSION = 8;
 
 /**
@@ -41,6 +44,8 @@ export class Graph {
   private readonly inputs: onnx.IValueInfoProto[] = [];
   private readonly outputs: onnx.IValueInfoProto[] = [];
   private readonly constCache = new Map<string, string>();
+  /** Static shapes of values, where the builder one level up knows them (-1: the batch axis). */
+  private readonly shapes = new Map<string, readonly number[]>();
   private next = 0;
 
   constructor(readonly name = 'basin') {}
@@ -133,6 +138,11 @@ export class Graph {
     return this.op('Slice', [a, this.constInt64(starts), this.constInt64(ends), this.constInt64(axes)]);
   }
 
+  /** Records the static shape of `name` (used to fuse nodes safely when encoding). */
+  noteShape(name: string, shape: readonly number[]): void {
+    this.shapes.set(name, shape);
+  }
+
   get nodeCount(): number {
     return this.nodes.length;
   }
@@ -144,15 +154,55 @@ export class Graph {
    * were 3 of its 22 matrix products.
    */
   live(): { nodes: onnx.INodeProto[]; inits: onnx.ITensorProto[] } {
+    const nodes = ENCODE_PASSES.fuseGemmAdd ? this.fuseGemmAdd() : this.nodes;
+    if (!ENCODE_PASSES.prune) return { nodes, inits: this.inits };
     const needed = new Set(this.outputs.map((o) => o.name as string));
-    const keep: boolean[] = new Array(this.nodes.length).fill(false);
-    for (let i = this.nodes.length - 1; i >= 0; i--) {
-      const n = this.nodes[i];
+    const keep: boolean[] = new Array(nodes.length).fill(false);
+    for (let i = nodes.length - 1; i >= 0; i--) {
+      const n = nodes[i];
       if (!(n.output ?? []).some((o) => needed.has(o))) continue;
       keep[i] = true;
       for (const input of n.input ?? []) if (input) needed.add(input);
     }
-    return { nodes: this.nodes.filter((_, i) => keep[i]), inits: this.inits.filter((t) => needed.has(t.name as string)) };
+    return { nodes: nodes.filter((_, i) => keep[i]), inits: this.inits.filter((t) => needed.has(t.name as string)) };
+  }
+
+  /**
+   * `Add(Gemm(a, b), c)` as `Gemm(a, b, c)` when the product is used only by the sum and c has the
+   * product's shape (Gemm's C broadcasts one way only): the product rule's and the cotangents' sums
+   * of an H·v graph, one pass over memory fewer each. Returns a new node list; `this.nodes` is kept.
+   */
+  private fuseGemmAdd(): onnx.INodeProto[] {
+    const uses = new Map<string, number>();
+    for (const n of this.nodes) for (const i of n.input ?? []) uses.set(i, (uses.get(i) ?? 0) + 1);
+    for (const o of this.outputs) uses.set(o.name as string, (uses.get(o.name as string) ?? 0) + 1);
+    const producer = new Map<string, number>();
+    this.nodes.forEach((n, i) => (n.output ?? []).forEach((o) => producer.set(o, i)));
+    const out = this.nodes.map((n) => ({ ...n }));
+    const dropped = new Set<number>();
+    const same = (a: string, b: string): boolean => {
+      const sa = this.shapes.get(a);
+      const sb = this.shapes.get(b);
+      return sa !== undefined && sb !== undefined && sa.length === sb.length && sa.every((d, i) => d === sb[i]);
+    };
+    out.forEach((n, i) => {
+      if (n.opType !== 'Add' || n.input?.length !== 2) return;
+      for (const [k, other] of [[0, 1], [1, 0]] as const) {
+        const a = n.input[k];
+        const c = n.input[other];
+        const pi = producer.get(a);
+        if (pi === undefined || dropped.has(pi) || pi > i) continue;
+        const p = out[pi];
+        const plain = p.opType === 'Gemm' && p.input?.length === 2 && !(p.attribute ?? []).some((t) => t.name === 'alpha' || t.name === 'beta');
+        // c must exist before the product runs (the fused node sits at the product's place).
+        const ci = producer.get(c);
+        if (!plain || uses.get(a) !== 1 || !same(a, c) || (ci !== undefined && ci > pi)) continue;
+        out[pi] = { ...p, input: [...(p.input ?? []), c], output: [...(n.output ?? [])] };
+        dropped.add(i);
+        return;
+      }
+    });
+    return out.filter((_, i) => !dropped.has(i));
   }
 
   /** The serialized ModelProto, dead nodes and unused initializers left out (see `live`). */
