@@ -7,6 +7,7 @@
  * against finite differences of itself), ort.test.ts (ONNX Runtime) and the TF.js tests.
  */
 import type { Activation, LossName, ModelIR } from '../../src/engine/model/ir';
+import { Rng } from '../../src/engine/rng';
 import { IRBuilder, convIR, mlpIR, randomProblem, sequentialIR, type RefProblem } from './float64';
 
 export interface OracleCase {
@@ -160,5 +161,35 @@ export function oracleCases(): OracleCase[] {
       76,
     ),
   });
+  out.push({ name: 'conv G (tiled max pooling with exact ties: blank pixels under positive conv biases)', problem: tiedPooling() });
   return out;
+}
+
+/**
+ * A convnet whose tiled max-pooling windows hold exactly equal maxima, as an image's blank regions
+ * do under a positive bias: 60% of the pixels are 0 and the conv biases are positive, so every
+ * blank pixel maps to the same value. The oracle's max routes the derivative to a window's first
+ * maximum (row-major), as PyTorch and TensorFlow do; a mask of all tied maxima is wrong here.
+ */
+function tiedPooling(): RefProblem {
+  const ir = convIR(
+    [6, 6, 1],
+    [
+      { kind: 'conv2d', filters: 2, kernelSize: 1, activation: 'relu' },
+      { kind: 'maxPool2d', poolSize: 2 },
+      { kind: 'conv2d', filters: 2, kernelSize: 1, activation: 'tanh' },
+      { kind: 'maxPool2d', poolSize: [1, 3] },
+      { kind: 'flatten' },
+      { kind: 'dense', units: 3, activation: 'softmax' },
+    ],
+  );
+  const raw = randomProblem(ir, 'categoricalCrossentropy', 6, 77);
+  const rng = new Rng(78);
+  const x = raw.x.map((v) => (rng.uniform() < 0.6 ? 0 : v));
+  const params = Float64Array.from(raw.params);
+  for (const q of ir.params) {
+    if (q.role !== 'bias' || ir.nodes.find((n) => n.name === q.layer)?.op.kind !== 'conv2d') continue;
+    for (let i = q.offset; i < q.offset + q.size; i++) params[i] = 0.2 + Math.abs(params[i]);
+  }
+  return { ...raw, x, params };
 }

@@ -31,6 +31,7 @@ import {
   type RefProblem,
 } from '../reference/float64';
 import { relErr } from '../reference/compare';
+import { oracleCases } from '../reference/cases';
 
 const f32 = (a: Float64Array): Float64Array => Float64Array.from(Float32Array.from(a));
 
@@ -301,4 +302,24 @@ test('auto on a ReLU/max-pool convnet where finite differences are wrong: symmet
   } finally {
     obj.dispose();
   }
+});
+
+test('tiled max pooling with exact ties (blank pixels under a positive bias): gradient and exact H·v are the first maximum\'s, as float64', async () => {
+  const c = oracleCases().find((k) => /exact ties/.test(k.name));
+  assert.ok(c);
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await initBackend(backend);
+    const p = asFloat32(c.problem);
+    const obj = objectiveFor(p);
+    try {
+      const gErr = relErr(obj.gradient().grad, refGradient(p).grad);
+      assert.ok(gErr < 1e-5, `${backend}: gradient rel err ${gErr.toExponential(2)}`);
+      const v = unit(p.ir.numParams, 9);
+      const hErr = relErr(obj.hvpExact(v), refHvp(p, v));
+      assert.ok(hErr < 1e-4, `${backend}: exact H·v rel err ${hErr.toExponential(2)}`);
+    } finally {
+      obj.dispose();
+    }
+  }
+  await initBackend('wasm');
 });

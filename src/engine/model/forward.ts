@@ -112,9 +112,13 @@ function applyOp(op: LayerOp, ins: Tensor[], params: Tensor[], consts: Tensor[],
 
 /**
  * Max pooling. When windows tile the input (stride == pool size) it is computed as a reshape and
- * a max over the window axes, whose gradient (a mask on the max) can be differentiated again, so
- * exact Hessian-vector products work; other geometries use tf.maxPool, whose MaxPoolGrad cannot be
- * differentiated (those models get finite-difference products).
+ * the sum over the window axes of x times the mask of each window's first maximum (row-major in
+ * the window, as tf.maxPool's and PyTorch's argmax). Its gradient is that mask (the mask's own
+ * path is through Equal, whose gradient is zero) and can be differentiated again, so exact
+ * Hessian-vector products work. tf.max's gradient would route dy to every tied maximum, a gradient
+ * k times too large where k values tie, and ties are common (a constant region under a bias).
+ * Other geometries use tf.maxPool, whose MaxPoolGrad cannot be differentiated (those models get
+ * finite-difference products).
  */
 function maxPool(x: tf.Tensor4D, pool: [number, number], strides: [number, number], padding: 'valid' | 'same'): Tensor {
   const [n, h, w, c] = x.shape;
@@ -123,10 +127,25 @@ function maxPool(x: tf.Tensor4D, pool: [number, number], strides: [number, numbe
     const oh = Math.floor(h / ph);
     const ow = Math.floor(w / pw);
     const cropped = oh * ph === h && ow * pw === w ? x : tf.slice(x, [0, 0, 0, 0], [n, oh * ph, ow * pw, c]);
-    return tf.max(tf.reshape(cropped, [n, oh, ph, ow, pw, c]), [2, 4]);
+    const win = tf.reshape(cropped, [n, oh, ph, ow, pw, c]);
+    if (ph * pw === 1) return tf.reshape(win, [n, oh, ow, c]);
+    return tf.sum(tf.mul(win, firstMaxMask(win)), [2, 4]);
   }
   return tf.maxPool(x, pool, strides, padding);
 }
+
+/**
+ * Of windows laid out [n, oh, ph, ow, pw, c], the 0/1 mask of each window's first maximum in
+ * row-major order: the cells whose count of maxima up to them (earlier rows of the window, then
+ * their row up to and including them) is 1. Piecewise constant, so its gradient is zero; a custom
+ * gradient says so, which also keeps TF.js from differentiating Cumsum (its gradient is wrong for
+ * an axis other than the last).
+ */
+const firstMaxMask = tf.customGrad(((win: tf.Tensor) => {
+  const eq = tf.cast(tf.equal(win, tf.max(win, [2, 4], true)), 'float32');
+  const count = tf.mul(tf.add(tf.cumsum(eq, 4), tf.cumsum(tf.sum(eq, 4, true), 2, true)), eq);
+  return { value: tf.cast(tf.equal(count, 1), 'float32'), gradFunc: () => tf.zerosLike(win) };
+}) as unknown as Parameters<typeof tf.customGrad>[0]) as (win: tf.Tensor) => tf.Tensor;
 
 /** True when every op of the model has gradients that TF.js can differentiate again. */
 export function twiceDifferentiable(ir: ModelIR): { ok: boolean; reason?: string } {

@@ -655,10 +655,13 @@ export class AD {
 
   /**
    * Max pooling whose windows tile the input (stride = pool size, no padding), differentiated
-   * through the mask of the maxima (as TF.js does for this geometry; ties share): the reverse rule
-   * is the mask times g upsampled to the input, the forward rule a sum pooling of the masked
-   * tangent. All same-shape elementwise ops, which ONNX Runtime runs much faster than MaxPool's
-   * Indices output with a scatter, or broadcasting over window axes.
+   * through the mask of each window's first maximum (row-major in the window, as PyTorch's and
+   * TensorFlow's argmax): the reverse rule is the mask times g upsampled to the input, the forward
+   * rule a sum pooling of the masked tangent. Mostly same-shape elementwise ops, which ONNX Runtime
+   * runs much faster than MaxPool's Indices output with a scatter. Ties are common (a constant
+   * region, such as an image's blank border under a positive bias, gives every window of it equal
+   * values), and a mask of all the tied maxima would route the gradient to each of them: a
+   * gradient k times too large, which is no subgradient.
    */
   private tiledMaxPool(x: Sym, geom: ConvGeom): Sym {
     const [, c, h, w] = x.shape;
@@ -669,7 +672,7 @@ export class AD {
     if (ow * pw !== w) xc = this.slice(xc, 3, 0, ow * pw);
     const y = this.g.op('MaxPool', [xc.name], { kernel_shape: geom.kernel, strides: geom.strides });
     const up = this.g.op('Resize', [y, '', this.g.constFloat([1, 1, ph, pw], [4])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
-    const mask = this.constant(this.g.op('Cast', [this.g.op('Equal', [xc.name, up])], { to: 1 }), xc.shape);
+    const mask = this.constant(this.firstOfTies(this.g.op('Cast', [this.g.op('Equal', [xc.name, up])], { to: 1 }), [c, oh, ph, ow, pw]), xc.shape);
     const shape = [x.shape[0], c, oh, ow];
     return this.record(
       y,
@@ -681,6 +684,23 @@ export class AD {
   }
 
   /** Each cell repeated over a ph x pw block (nearest-neighbour upsampling). Linear. */
+  /**
+   * Of a 0/1 mask of each window's maxima, [N, C, oh*ph, ow*pw], only the first in row-major
+   * order within its window: those whose count of maxima up to them (earlier rows of the window,
+   * then this row up to and including them) is 1.
+   */
+  private firstOfTies(eq: string, [c, oh, ph, ow, pw]: number[]): string {
+    if (ph * pw === 1) return eq;
+    const g = this.g;
+    const win = g.reshape(eq, [-1, c, oh, ph, ow, pw]);
+    const inRow = g.op('CumSum', [win, g.constInt64([5], [])]);
+    const rowTotals = g.reduceSum(win, [5], true);
+    const rowsBefore = g.op('CumSum', [rowTotals, g.constInt64([3], [])], { exclusive: 1 });
+    const count = g.mul(g.add(inRow, rowsBefore), win);
+    const first = g.op('Cast', [g.op('Equal', [count, g.scalar(1)])], { to: 1 });
+    return g.reshape(first, [-1, c, oh * ph, ow * pw]);
+  }
+
   upsample(a: Sym, ph: number, pw: number): Sym {
     const shape = [a.shape[0], a.shape[1], a.shape[2] * ph, a.shape[3] * pw];
     return this.prim(
