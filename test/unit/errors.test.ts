@@ -165,11 +165,10 @@ test('exact products on overlapping max pooling: refused before any product, exi
 
 test('selectHessian refuses with an InputError, and a product that fails otherwise stays a bug', async () => {
   await initBackend('wasm');
-  const ir = { nodes: [], name: 'm' } as unknown as Parameters<typeof selectHessian>[0]['ir'];
   const failing = (message: string): Parameters<typeof selectHessian>[0] =>
     ({
-      ir,
       dim: 2,
+      secondOrder: () => ({ ok: true }),
       hvp: () => Promise.reject(new Error(message)),
     }) as unknown as Parameters<typeof selectHessian>[0];
   const sel = await selectHessian(failing('Cannot compute gradient: gradient function not found for LRNGrad.'), 'exact');

@@ -19,7 +19,7 @@ import type { LossSpec } from '../model/losses';
 import type { Split } from '../data';
 import type { EngineInfo } from '../backend';
 import { defaultChunkSize } from '../objective';
-import { InputError } from '../errors';
+import { BasinError } from '../errors';
 import { MAX_PLANE_PRE_BYTES } from '../limits';
 import { emitGraph, linearFirstDense, unsupportedReason, type EmittedGraph, type GraphKind } from './emit';
 
@@ -58,7 +58,7 @@ export function requestedProviders(env: string | undefined = process.env.BASIN_O
   const names = env.split(',').map((x) => x.trim().toLowerCase()).filter((x) => x !== '');
   for (const n of names) {
     if (!(ORT_PROVIDERS as readonly string[]).includes(n)) {
-      throw new InputError(`BASIN_ORT_PROVIDERS names an unknown ONNX Runtime execution provider '${n}' (known: ${ORT_PROVIDERS.join(', ')}; e.g. BASIN_ORT_PROVIDERS=cuda,cpu)`);
+      throw new BasinError(`BASIN_ORT_PROVIDERS names an unknown ONNX Runtime execution provider '${n}' (known: ${ORT_PROVIDERS.join(', ')}; e.g. BASIN_ORT_PROVIDERS=cuda,cpu)`);
     }
   }
   return names.length ? (names as OrtProvider[]) : ['cpu'];

@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import type { SliceResult, SurfaceResult } from '../../shared/results';
 import type { Problem } from '../problem';
-import { InputError } from '../errors';
+import { BasinError } from '../errors';
 import { norm } from '../linalg/operator';
 import { assertCompatible, INTERPOLATE, loadCheckpoint, parseRange, trajectoryPlane, type Range } from '../directions';
 import { MAX_STEPS } from '../directions/grid';
@@ -65,7 +65,7 @@ export interface TrajectoryOptions {
 
 export async function runTrajectory(problem: Problem, opts: TrajectoryOptions, ctx: GridContext = {}): Promise<SurfaceResult> {
   const t0 = performance.now();
-  if (opts.checkpoints.length < 3) throw new InputError(`a trajectory plane needs at least 3 checkpoints (got ${opts.checkpoints.length})`);
+  if (opts.checkpoints.length < 3) throw new BasinError(`a trajectory plane needs at least 3 checkpoints (got ${opts.checkpoints.length})`);
   // Sizes before anything is loaded: the axes, the grid, the checkpoints (float32 each) and their Gram matrix.
   checkCount('the number of steps per axis', opts.steps, 2, MAX_STEPS);
   const rx = opts.x ? parseRange(opts.x, 'x range') : undefined;

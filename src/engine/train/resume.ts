@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import type { ProblemInput } from '../../shared/workerProtocol';
 import type { ProbeRecord, RunCheckpoint, RunManifest, TrainSettings } from '../../shared/results';
 import { checkManifest } from '../../shared/runDir';
-import { InputError } from '../errors';
+import { BasinError } from '../errors';
 import { MAX_JSON_BYTES, MAX_STATE_JSON_BYTES } from '../limits';
 import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers';
 import { decodeState } from './state';
@@ -80,18 +80,18 @@ export function openRunForResume(dir: string): OpenedRun {
 export function readManifest(dir: string): RunManifest {
   const file = path.join(dir, MANIFEST);
   if (!fs.existsSync(file)) {
-    throw new InputError(fs.existsSync(dir) ? 'no manifest.json: not a Basin run directory' : 'no such run directory', dir);
+    throw new BasinError(fs.existsSync(dir) ? 'no manifest.json: not a Basin run directory' : 'no such run directory', dir);
   }
   const size = fs.statSync(file).size;
-  if (size > MAX_JSON_BYTES) throw new InputError(`is ${size} bytes: not a run manifest`, file);
+  if (size > MAX_JSON_BYTES) throw new BasinError(`is ${size} bytes: not a run manifest`, file);
   let value: unknown;
   try {
     value = JSON.parse(fs.readFileSync(file, 'utf8'));
   } catch (e) {
-    throw new InputError(`is not valid JSON (${(e as Error).message}); the run's settings are unknown, so it cannot be resumed: start a new run`, file);
+    throw new BasinError(`is not valid JSON (${(e as Error).message}); the run's settings are unknown, so it cannot be resumed: start a new run`, file);
   }
   const m = checkManifest(value);
-  if (typeof m === 'string') throw new InputError(`${m}; the run cannot be resumed: start a new run`, file);
+  if (typeof m === 'string') throw new BasinError(`${m}; the run cannot be resumed: start a new run`, file);
   return m;
 }
 

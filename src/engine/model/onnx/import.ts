@@ -7,7 +7,7 @@
  * before its values are allocated, and external data is refused without opening anything.
  */
 import { onnx } from 'onnx-proto';
-import { InputError } from '../../errors';
+import { BasinError } from '../../errors';
 import { MAX_ONNX_BYTES, MAX_PARAMS, paramLimitHint, refuseOver } from '../../limits';
 import { readRegularFile } from '../io';
 import { lowerOnnx, type OnnxImported } from './ops';
@@ -26,9 +26,9 @@ export function decodeOnnx(bytes: Uint8Array, file: string): onnx.ModelProto {
   try {
     model = onnx.ModelProto.decode(bytes);
   } catch (e) {
-    throw new InputError(`not a valid ONNX model: the protobuf cannot be decoded (${(e as Error).message.split('\n')[0]}); the file is truncated or not .onnx`, file);
+    throw new BasinError(`not a valid ONNX model: the protobuf cannot be decoded (${(e as Error).message.split('\n')[0]}); the file is truncated or not .onnx`, file);
   }
-  if (!model.graph || (model.graph.node ?? []).length === 0) throw new InputError('not a valid ONNX model: it holds no graph nodes (the file is empty, truncated or not .onnx)', file);
+  if (!model.graph || (model.graph.node ?? []).length === 0) throw new BasinError('not a valid ONNX model: it holds no graph nodes (the file is empty, truncated or not .onnx)', file);
   return model;
 }
 

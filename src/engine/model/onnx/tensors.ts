@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
-import { InputError } from '../../errors';
+import { BasinError } from '../../errors';
 import { refuseOver } from '../../limits';
 import { inside } from '../io';
 
@@ -40,8 +40,8 @@ export function typeName(t: number): string {
 /** The tensor's dimensions, checked: whole numbers >= 0. */
 export function tensorDims(t: onnx.ITensorProto, what: string, file: string): number[] {
   const dims = (t.dims ?? []).map((d) => num(d as LongLike));
-  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new InputError(`${what} declares dimensions [${(t.dims ?? []).map(String).join(', ')}]; dimensions are whole numbers >= 0`, file);
-  if (dims.length > 8) throw new InputError(`${what} has ${dims.length} dimensions; Basin reads tensors of at most 8`, file);
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new BasinError(`${what} declares dimensions [${(t.dims ?? []).map(String).join(', ')}]; dimensions are whole numbers >= 0`, file);
+  if (dims.length > 8) throw new BasinError(`${what} has ${dims.length} dimensions; Basin reads tensors of at most 8`, file);
   return dims;
 }
 
@@ -53,9 +53,9 @@ function refuseExternal(t: onnx.ITensorProto, what: string, file: string): void 
   const dir = path.dirname(path.resolve(file));
   const outside = loc === '' || path.isAbsolute(loc) || path.win32.isAbsolute(loc) || loc.includes('\0') || !inside(dir, path.resolve(dir, loc));
   if (outside) {
-    throw new InputError(`${what} refers to external data at '${loc.slice(0, 200)}', outside the model's folder (${dir}); refused, nothing was read`, file);
+    throw new BasinError(`${what} refers to external data at '${loc.slice(0, 200)}', outside the model's folder (${dir}); refused, nothing was read`, file);
   }
-  throw new InputError(
+  throw new BasinError(
     `${what} keeps its values in the external file '${loc.slice(0, 200)}', which Basin does not read; export the model with its weights inside the .onnx file (torch.onnx.export does for models under 2 GB)`,
     file,
   );
@@ -72,8 +72,8 @@ export function tensorValues(t: onnx.ITensorProto, what: string, file: string, m
   refuseOver(`the number of values ${what} declares (dimensions [${dims.join(', ')}])`, count, maxValues, { file });
   const raw = t.rawData && t.rawData.length > 0 ? t.rawData : undefined;
   const type = t.dataType ?? 0;
-  const mismatch = (have: number, need: number, unit: string): InputError =>
-    new InputError(`${what} (${typeName(type)}, dimensions [${dims.join(', ')}]) stores ${have} ${unit} but needs ${need}: the file is truncated or damaged`, file);
+  const mismatch = (have: number, need: number, unit: string): BasinError =>
+    new BasinError(`${what} (${typeName(type)}, dimensions [${dims.join(', ')}]) stores ${have} ${unit} but needs ${need}: the file is truncated or damaged`, file);
   const view = raw ? new DataView(raw.buffer, raw.byteOffset, raw.byteLength) : undefined;
   switch (type) {
     case T.FLOAT: {
@@ -113,6 +113,6 @@ export function tensorValues(t: onnx.ITensorProto, what: string, file: string, m
       return { dims, ints: out };
     }
     default:
-      throw new InputError(`${what} has data type ${typeName(type)}; Basin reads float32 and float64 weights and int64 or int32 shape constants`, file);
+      throw new BasinError(`${what} has data type ${typeName(type)}; Basin reads float32 and float64 weights and int64 or int32 shape constants`, file);
   }
 }
