@@ -18,7 +18,7 @@ import type { CurvatureName, HvpInfo } from '../../shared/results';
 import type { Evaluator } from '../evaluator';
 import type { LinearOperator } from '../linalg/operator';
 import { dot, norm } from '../linalg/operator';
-import { selectHessian, yieldToLoop, type HvpChoice } from '../hvp/operators';
+import { HVP_CHECK_SEED_OFFSET, selectHessian, yieldToLoop, type HvpChoice } from '../hvp/operators';
 import { usesLogits, type LossSpec } from '../model/losses';
 import { InputError } from '../errors';
 import { fisherUnavailable } from './fisher';
@@ -89,7 +89,7 @@ export interface SelectCurvatureOptions {
 export async function selectCurvature(ev: Evaluator, curvature: CurvatureName, opts: SelectCurvatureOptions): Promise<CurvatureSelection> {
   if (!CURVATURES.includes(curvature)) throw new InputError(`the curvature must be one of ${CURVATURES.join(', ')} (got ${String(curvature)})`);
   if (curvature === 'hessian') {
-    const sel = await selectHessian(ev, opts.hvp ?? 'auto', (opts.seed ?? 0) + 7919);
+    const sel = await selectHessian(ev, opts.hvp ?? 'auto', (opts.seed ?? 0) + HVP_CHECK_SEED_OFFSET);
     return { op: sel.op, curvature, hvp: { hvpMethod: sel.method, hvpReason: sel.reason, hvpAgreement: sel.agreement, hvpCheckProducts: sel.checkMatvecs } };
   }
   const why = curvatureUnavailable(curvature, ev, opts.loss);

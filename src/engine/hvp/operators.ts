@@ -21,6 +21,12 @@ export type HvpChoice = HvpMethod | 'auto';
 
 export const FD_EPS = 3e-3;
 
+/**
+ * Added to a job's seed for the random vectors of the automatic choice between exact and
+ * finite-difference products (`selectHessian`), so they are not the job's own random draws.
+ */
+export const HVP_CHECK_SEED_OFFSET = 7919;
+
 export class ExactHessian implements LinearOperator {
   readonly dim: number;
   matvecs = 0;

@@ -17,7 +17,7 @@ import { InputError } from '../errors';
 import { norm } from '../linalg/operator';
 import { lanczos, lanczosSteps } from '../linalg';
 import { checkPositive, MAX_GRID_BYTES, MAX_KRYLOV_STEPS, MAX_VECTOR_BYTES, refuseOver } from '../limits';
-import { selectHessian, yieldToLoop } from '../hvp/operators';
+import { HVP_CHECK_SEED_OFFSET, selectHessian, yieldToLoop } from '../hvp/operators';
 import { Rng } from '../rng';
 import { coarseToFineOrder, orthogonalize, parseRange, randomDirection, type IgnoreKind, type NormKind } from '../directions';
 import { normalizeDirection } from '../directions/normalize';
@@ -71,7 +71,7 @@ export async function makeDirections(
   const spectra: Record<'top' | 'bottom', { values: number[]; vectors: Float64Array[]; residuals: number[]; angles: number[] } | undefined> = { top: undefined, bottom: undefined };
   checkPositive('the tolerance of eigenvector directions', opts.tol);
   if (topK > 0 || bottomK > 0) {
-    const sel = await selectHessian(ev, 'auto', seed + 7919);
+    const sel = await selectHessian(ev, 'auto', seed + HVP_CHECK_SEED_OFFSET);
     for (const [which, k] of [['top', topK], ['bottom', bottomK]] as const) {
       if (k === 0) continue;
       const r = await lanczos(sel.op, { k, which, rng: new Rng(seed + 1), stopOn: 'bound', tol: opts.tol ?? 1e-5, signal: opts.signal });
