@@ -16,7 +16,8 @@ import { runFlatness } from '../../src/engine/flatness/job';
 import { parseRange } from '../../src/engine/directions';
 import { BasinError } from '../../src/engine/errors';
 import { checkCount, checkPositive, refuseOver } from '../../src/engine/limits';
-import { DenseOperator, lanczos, lanczosSteps, matrixWithSpectrum, powerIteration } from '../../src/engine/linalg';
+import { lanczos, lanczosSteps, powerIteration } from '../../src/engine/linalg';
+import { DenseOperator, matrixWithSpectrum } from '../helpers/linalg';
 import { Rng } from '../../src/engine/rng';
 import { mlpIR, randomProblem } from '../reference/float64';
 

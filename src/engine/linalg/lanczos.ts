@@ -32,7 +32,7 @@
  * (or more) to see a suspected cluster: once both Ritz values are present and closer than their
  * residuals, the bound falls back to r.
  *
- * Example:
+ * Example (with the tests' dense fixtures, test/helpers/linalg.ts):
  * ```ts
  * const op = new DenseOperator(matrixWithSpectrum([100, 90, 80, 1, 0.5], new Rng(1)), 5);
  * const res = await lanczos(op, { k: 2, which: 'top' }); // res.eigenvalues ~ [100, 90]
