@@ -12,7 +12,6 @@ import { checkCount, checkPositive, MAX_FLATNESS_SAMPLES } from '../limits';
 import { adaptiveSharpness, basinRadius, epsilonSharpness, pacBayesFlatness, samSharpness, type EvaluationCounts } from './index';
 
 export const FLATNESS_MEASURES = ['sam', 'asam', 'epsilon', 'pacbayes', 'radius'] as const;
-export type FlatnessName = (typeof FLATNESS_MEASURES)[number];
 
 /**
  * The measures to run and their parameters: the wire format's fields (src/shared/workerProtocol.ts),
