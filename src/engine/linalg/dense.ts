@@ -21,6 +21,7 @@
  */
 import { dot } from './operator';
 import { descendingOrder, tql2 } from './tridiagonal';
+import { InternalError } from '../errors';
 
 /**
  * Householder reduction of a symmetric matrix to tridiagonal form: A = Q T Q^T with
@@ -37,12 +38,12 @@ export function tridiagonalize(
 
 /** EISPACK tred2 (JAMA transcription). Returns d, e (e[i] couples i - 1 and i, e[0] = 0) and V. */
 function tred2(a: Float64Array, n: number): { d: Float64Array; e: Float64Array; v: Float64Array } {
-  if (a.length !== n * n) throw new Error(`tridiagonalize: expected ${n * n} entries, got ${a.length}`);
+  if (a.length !== n * n) throw new InternalError(`tridiagonalize: expected ${n * n} entries, got ${a.length}`);
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < n; j++) {
       const x = 0.5 * (a[i * n + j] + a[j * n + i]);
-      if (!Number.isFinite(x)) throw new Error('symmetricEigen: the matrix has a non-finite entry');
+      if (!Number.isFinite(x)) throw new InternalError('symmetricEigen: the matrix has a non-finite entry');
       v[i * n + j] = x;
     }
   }
