@@ -65,7 +65,7 @@
  * for (let k = 0; k < 100; k++) await opt.step(theta, gradFn, lrAt(0.1, schedule, k));
  * ```
  */
-import { InputError, InternalError } from '../errors';
+import { InputError } from '../errors';
 import { asamScaling, type ParamRole } from '../flatness/asam';
 import { norm } from '../linalg/operator';
 import type { ModelIR } from '../model/ir';
@@ -170,12 +170,12 @@ export function makeOptimizer(name: OptimizerName, opts: OptimizerOptions = {}):
       const eta = opts.eta ?? 0.01;
       checkNonNegative('rho', rho);
       checkNonNegative('eta', eta);
-      if (!opts.ir) throw new InternalError('the asam optimizer needs the model IR (its parameter roles decide which entries ASAM rescales)');
+      if (!opts.ir) throw new InputError('the asam optimizer needs the model IR (its parameter roles decide which entries ASAM rescales)');
       const ir = opts.ir;
       const roles = [...(opts.scaledRoles ?? ['kernel'])];
       return new Sam(name, rho, wd, (theta) => {
         if (theta.length !== ir.numParams) {
-          throw new InternalError(`asam: theta has ${theta.length} entries but the model '${ir.name}' has ${ir.numParams} parameters`);
+          throw new InputError(`asam: theta has ${theta.length} entries but the model '${ir.name}' has ${ir.numParams} parameters`);
         }
         return asamScaling({ ir }, theta, eta, roles);
       });
@@ -201,7 +201,7 @@ function checkLr(lr: number): void {
 async function evaluate(gradFn: GradFn, theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
   const r = await gradFn(theta);
   if (r.grad.length !== theta.length) {
-    throw new InternalError(`the gradient has ${r.grad.length} entries but theta has ${theta.length}`);
+    throw new InputError(`the gradient has ${r.grad.length} entries but theta has ${theta.length}`);
   }
   return r;
 }
