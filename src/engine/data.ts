@@ -13,7 +13,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { BasinError } from './errors';
+import { BasinError, InputError } from './errors';
 import {
   MAX_CSV_BYTES,
   MAX_CSV_LINE_BYTES,
@@ -68,13 +68,13 @@ function statRegular(file: string): fs.Stats {
     st = fs.statSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') throw new BasinError('data file not found', file);
-    throw new BasinError(`cannot read (${code ?? (e as Error).message})`, file);
+    if (code === 'ENOENT' || code === 'ENOTDIR') throw new InputError('data file not found', file);
+    throw new InputError(`cannot read (${code ?? (e as Error).message})`, file);
   }
-  if (st.isDirectory()) throw new BasinError('is a folder, not a data file', file);
+  if (st.isDirectory()) throw new InputError('is a folder, not a data file', file);
   if (!st.isFile()) {
     const kind = st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a plain file';
-    throw new BasinError(`is ${kind}, not a regular file: data is read only from regular files`, file);
+    throw new InputError(`is ${kind}, not a regular file: data is read only from regular files`, file);
   }
   return st;
 }
@@ -86,7 +86,7 @@ function readRegular(file: string, limit: number, what: string, hint: string): B
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new BasinError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
+    throw new InputError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
   }
 }
 
@@ -95,7 +95,7 @@ const hasUtf8Bom = (buf: Buffer): boolean => buf.length >= 3 && buf[0] === 0xef 
 /** Refuses UTF-16 text (what some spreadsheets call "Unicode text"), which would read as garbage. */
 function refuseUtf16(buf: Buffer, file: string): void {
   if (buf.length >= 2 && ((buf[0] === 0xff && buf[1] === 0xfe) || (buf[0] === 0xfe && buf[1] === 0xff))) {
-    throw new BasinError('is UTF-16 text; save it as UTF-8', file);
+    throw new InputError('is UTF-16 text; save it as UTF-8', file);
   }
 }
 
@@ -104,7 +104,7 @@ function allocFloat32(n: number, file: string): Float32Array {
   try {
     return new Float32Array(n);
   } catch {
-    throw new BasinError(`not enough memory for ${n.toLocaleString('en-US')} float32 values`, file);
+    throw new InputError(`not enough memory for ${n.toLocaleString('en-US')} float32 values`, file);
   }
 }
 
@@ -118,13 +118,13 @@ function allocFloat32(n: number, file: string): Float32Array {
  * `MAX_DATA_DIMS` (the walk's recursion is bounded by it). Checks everything before allocating.
  */
 export function flattenNested(value: unknown, what: string, file: string): { values: Float32Array; shape: number[] } {
-  if (!Array.isArray(value)) throw new BasinError(`'${what}' must be an array, not ${describe(value)}`, file);
+  if (!Array.isArray(value)) throw new InputError(`'${what}' must be an array, not ${describe(value)}`, file);
   const shape: number[] = [];
   let probe: unknown = value;
   while (Array.isArray(probe)) {
     const at = `${what}${'[0]'.repeat(shape.length)}`;
-    if (shape.length === MAX_DATA_DIMS) throw new BasinError(`'${what}' nests arrays more than ${MAX_DATA_DIMS} deep: data arrays have at most ${MAX_DATA_DIMS} dimensions`, file);
-    if (probe.length === 0) throw new BasinError(`'${at}' is an empty array${shape.length === 0 ? ': the data needs at least one sample' : ''}`, file);
+    if (shape.length === MAX_DATA_DIMS) throw new InputError(`'${what}' nests arrays more than ${MAX_DATA_DIMS} deep: data arrays have at most ${MAX_DATA_DIMS} dimensions`, file);
+    if (probe.length === 0) throw new InputError(`'${at}' is an empty array${shape.length === 0 ? ': the data needs at least one sample' : ''}`, file);
     shape.push(probe.length);
     probe = probe[0];
   }
@@ -133,14 +133,14 @@ export function flattenNested(value: unknown, what: string, file: string): { val
   let total = 0;
   const check = (v: unknown, depth: number): void => {
     if (depth === shape.length) {
-      if (typeof v !== 'number') throw new BasinError(`'${where(depth)}' is ${describe(v)}, not a number${Array.isArray(v) ? ' (ragged array)' : ''}`, file);
-      if (!Number.isFinite(v)) throw new BasinError(`'${where(depth)}' is ${v}, not a finite number`, file);
-      if (overflowsFloat32(v)) throw new BasinError(`'${where(depth)}' is ${v}, outside the float32 range (about ±3.4e38)`, file);
+      if (typeof v !== 'number') throw new InputError(`'${where(depth)}' is ${describe(v)}, not a number${Array.isArray(v) ? ' (ragged array)' : ''}`, file);
+      if (!Number.isFinite(v)) throw new InputError(`'${where(depth)}' is ${v}, not a finite number`, file);
+      if (overflowsFloat32(v)) throw new InputError(`'${where(depth)}' is ${v}, outside the float32 range (about ±3.4e38)`, file);
       total++;
       return;
     }
-    if (!Array.isArray(v)) throw new BasinError(`'${where(depth)}' is ${describe(v)}, but an array of ${shape[depth]} was expected (ragged array)`, file);
-    if (v.length !== shape[depth]) throw new BasinError(`'${where(depth)}' has length ${v.length} but ${shape[depth]} was expected (ragged array)`, file);
+    if (!Array.isArray(v)) throw new InputError(`'${where(depth)}' is ${describe(v)}, but an array of ${shape[depth]} was expected (ragged array)`, file);
+    if (v.length !== shape[depth]) throw new InputError(`'${where(depth)}' has length ${v.length} but ${shape[depth]} was expected (ragged array)`, file);
     for (let i = 0; i < v.length; i++) {
       idx[depth] = i;
       check(v[i], depth + 1);
@@ -179,35 +179,35 @@ function fromJson(file: string): Dataset {
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(buf);
   } catch {
-    throw new BasinError('cannot read data: the file is not UTF-8 text', file);
+    throw new InputError('cannot read data: the file is not UTF-8 text', file);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    if (e instanceof RangeError) throw new BasinError(`cannot read data: the JSON nests too deep (${e.message}); data arrays have at most ${MAX_DATA_DIMS} dimensions`, file);
+    if (e instanceof RangeError) throw new InputError(`cannot read data: the JSON nests too deep (${e.message}); data arrays have at most ${MAX_DATA_DIMS} dimensions`, file);
     const message = (e as Error).message;
-    throw new BasinError(`cannot read data: the JSON is malformed (${message}${jsonPosition(message, text)})`, file);
+    throw new InputError(`cannot read data: the JSON is malformed (${message}${jsonPosition(message, text)})`, file);
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new BasinError(`data JSON needs 'x' and 'y' arrays in an object {"x": [...], "y": [...]}; this file holds ${describe(parsed)}`, file);
+    throw new InputError(`data JSON needs 'x' and 'y' arrays in an object {"x": [...], "y": [...]}; this file holds ${describe(parsed)}`, file);
   }
   const obj = parsed as Record<string, unknown>;
   const has = (k: string): boolean => Object.prototype.hasOwnProperty.call(obj, k);
   const keys = Object.keys(obj);
   if (!has('x') || !has('y')) {
     const found = keys.length ? `it has ${keys.slice(0, 10).map((k) => `'${k.slice(0, 40)}'`).join(', ')}${keys.length > 10 ? ', …' : ''}` : 'it is empty';
-    throw new BasinError(`data JSON needs 'x' and 'y' arrays (${found})`, file);
+    throw new InputError(`data JSON needs 'x' and 'y' arrays (${found})`, file);
   }
   // Test data under another spelling would be silently ignored.
   const lookalike = keys.find((k) => k !== 'xTest' && k !== 'yTest' && /^(?:[xy][ _-]?test|test[ _-]?[xy])$/i.test(k));
-  if (lookalike) throw new BasinError(`key '${lookalike}' looks like test data, but test data is read only from 'xTest' and 'yTest'`, file);
-  if (has('xTest') !== has('yTest')) throw new BasinError(`'${has('xTest') ? 'xTest' : 'yTest'}' is given without '${has('xTest') ? 'yTest' : 'xTest'}': test data needs both`, file);
+  if (lookalike) throw new InputError(`key '${lookalike}' looks like test data, but test data is read only from 'xTest' and 'yTest'`, file);
+  if (has('xTest') !== has('yTest')) throw new InputError(`'${has('xTest') ? 'xTest' : 'yTest'}' is given without '${has('xTest') ? 'yTest' : 'xTest'}': test data needs both`, file);
   const split = (xk: string, yk: string): Split => {
     const x = flattenNested(obj[xk], xk, file);
     const y = flattenNested(obj[yk], yk, file);
-    if (x.shape[0] !== y.shape[0]) throw new BasinError(`'${xk}' and '${yk}' disagree: ${x.shape[0]} inputs but ${y.shape[0]} labels`, file);
+    if (x.shape[0] !== y.shape[0]) throw new InputError(`'${xk}' and '${yk}' disagree: ${x.shape[0]} inputs but ${y.shape[0]} labels`, file);
     return { x: x.values, xShape: x.shape, y: y.values, yShape: y.shape.length === 1 ? [y.shape[0], 1] : y.shape };
   };
   return { train: split('x', 'y'), test: has('xTest') ? split('xTest', 'yTest') : undefined, source: file };
@@ -243,7 +243,7 @@ function* textLines(buf: Buffer, file: string): Generator<[number, string]> {
     try {
       text = decoder.decode(buf.subarray(pos, end));
     } catch {
-      throw new BasinError(`the file is not UTF-8 text (an invalid byte on line ${lineNo} or in the ${CSV_CHUNK_BYTES / 1024 / 1024} MB after it)`, file);
+      throw new InputError(`the file is not UTF-8 text (an invalid byte on line ${lineNo} or in the ${CSV_CHUNK_BYTES / 1024 / 1024} MB after it)`, file);
     }
     for (let i = 0; i < text.length; ) {
       const nl = text.indexOf('\n', i);
@@ -296,7 +296,7 @@ function parseCsvLine(line: string, lineNo: number, file: string): string[] {
       let k = j + 1;
       for (;;) {
         const q = line.indexOf('"', k);
-        if (q < 0) throw new BasinError(`line ${lineNo}: a quoted cell is not closed (a cell cannot span lines)`, file);
+        if (q < 0) throw new InputError(`line ${lineNo}: a quoted cell is not closed (a cell cannot span lines)`, file);
         cell += line.slice(k, q);
         if (line[q + 1] === '"') {
           cell += '"';
@@ -307,7 +307,7 @@ function parseCsvLine(line: string, lineNo: number, file: string): string[] {
         }
       }
       while (k < n && (line[k] === ' ' || line[k] === '\t')) k++;
-      if (k < n && line[k] !== ',') throw new BasinError(`line ${lineNo}: text after the closing quote of cell ${out.length + 1}`, file);
+      if (k < n && line[k] !== ',') throw new InputError(`line ${lineNo}: text after the closing quote of cell ${out.length + 1}`, file);
       out.push(cell.trim());
       if (k >= n) return out;
       i = k + 1;
@@ -334,7 +334,7 @@ function fromCsv(file: string, labels: string[] | undefined, noHeader: boolean):
       break;
     }
   }
-  if (!first) throw new BasinError(noHeader ? 'the CSV file has no rows' : 'CSV needs a header line and at least one row', file);
+  if (!first) throw new InputError(noHeader ? 'the CSV file has no rows' : 'CSV needs a header line and at least one row', file);
   const [firstNo, firstLine] = first;
   const firstCells = parseCsvLine(firstLine, firstNo, file);
   const ncols = firstCells.length;
@@ -345,19 +345,19 @@ function fromCsv(file: string, labels: string[] | undefined, noHeader: boolean):
   if (!noHeader) {
     header = firstCells;
     if (header.every((c) => DECIMAL.test(c))) {
-      throw new BasinError(
-        `the first row (line ${firstNo}: ${showCell(firstLine)}) looks like data, not a header: name the columns in a header row, or mark the file as headerless (the CLI's --no-header), and every row is read as data`,
+      throw new InputError(
+        `the first row (line ${firstNo}: ${showCell(firstLine)}) looks like data, not a header: name the columns in a header row, or mark the file as headerless (noHeader), and every row is read as data`,
         file,
       );
     }
     const seen = new Map<string, number>();
     header.forEach((name, i) => {
-      if (name === '') throw new BasinError(`the header's column ${i + 1} of ${ncols} has no name${i === 0 ? ' (a pandas index column? save with index=False)' : ''}`, file);
+      if (name === '') throw new InputError(`the header's column ${i + 1} of ${ncols} has no name${i === 0 ? ' (a pandas index column? save with index=False)' : ''}`, file);
       const prev = seen.get(name);
-      if (prev !== undefined) throw new BasinError(`the header names column ${showCell(name)} twice (columns ${prev + 1} and ${i + 1} of ${ncols})`, file);
+      if (prev !== undefined) throw new InputError(`the header names column ${showCell(name)} twice (columns ${prev + 1} and ${i + 1} of ${ncols})`, file);
       seen.set(name, i);
     });
-    if (dataLines < 2) throw new BasinError('CSV needs a header line and at least one row', file);
+    if (dataLines < 2) throw new InputError('CSV needs a header line and at least one row', file);
   }
   const colName = (c: number): string => (header ? `column ${showCell(header[c])}` : `column ${c} (counting from 0)`);
 
@@ -370,22 +370,22 @@ function fromCsv(file: string, labels: string[] | undefined, noHeader: boolean):
         if (i < 0) {
           const names = header.slice(0, 20).map((h) => (h.length > 40 ? `${h.slice(0, 40)}…` : h));
           const list = header.length > 20 ? `${names.join(', ')}, … ${header.length - 20} more` : names.join(', ');
-          throw new BasinError(`label column '${name}' is not in the header (${list})`, file);
+          throw new InputError(`label column '${name}' is not in the header (${list})`, file);
         }
       } else {
         i = /^\d{1,9}$/.test(name) ? Number(name) : -1;
         if (i < 0 || i >= ncols) {
-          throw new BasinError(`label column '${name}' is not a column index 0..${ncols - 1}: the file has no header, so label columns are chosen by number, counting from 0`, file);
+          throw new InputError(`label column '${name}' is not a column index 0..${ncols - 1}: the file has no header, so label columns are chosen by number, counting from 0`, file);
         }
       }
       return i;
     });
     const twice = labelCols.find((c, k) => labelCols.indexOf(c) !== k);
-    if (twice !== undefined) throw new BasinError(`label ${colName(twice)} is chosen twice`, file);
+    if (twice !== undefined) throw new InputError(`label ${colName(twice)} is chosen twice`, file);
   } else labelCols = [ncols - 1];
   const featureCols = firstCells.map((_, i) => i).filter((i) => !labelCols.includes(i));
   if (featureCols.length === 0) {
-    throw new BasinError(
+    throw new InputError(
       ncols === 1
         ? `the file has a single column, which is taken as the labels: the inputs need at least one more column${separatorHint}`
         : `every column is a label column: the inputs need at least one column`,
@@ -407,15 +407,15 @@ function fromCsv(file: string, labels: string[] | undefined, noHeader: boolean):
     toY[c] = true;
     pos[c] = j;
   });
-  const cellError = (lineNo: number, c: number, s: string): BasinError => {
-    if (s === '') return new BasinError(`line ${lineNo}, ${colName(c)} is empty`, file);
-    if (DECIMAL.test(s)) return new BasinError(`line ${lineNo}, ${colName(c)}: ${showCell(s)} is outside the float32 range (about ±3.4e38)`, file);
+  const cellError = (lineNo: number, c: number, s: string): InputError => {
+    if (s === '') return new InputError(`line ${lineNo}, ${colName(c)} is empty`, file);
+    if (DECIMAL.test(s)) return new InputError(`line ${lineNo}, ${colName(c)}: ${showCell(s)} is outside the float32 range (about ±3.4e38)`, file);
     const headerHint = !header && lineNo === firstNo ? '; the first row looks like a header, so do not mark the file as headerless' : '';
-    return new BasinError(`line ${lineNo}, ${colName(c)}: ${showCell(s)} is not a number (data cells hold plain decimals such as -1.5 or 2e-3)${headerHint}`, file);
+    return new InputError(`line ${lineNo}, ${colName(c)}: ${showCell(s)} is not a number (data cells hold plain decimals such as -1.5 or 2e-3)${headerHint}`, file);
   };
   let r = 0;
   const readRow = (lineNo: number, cells: string[]): void => {
-    if (cells.length !== ncols) throw new BasinError(`line ${lineNo} has ${cells.length} fields, ${header ? 'the header has' : `line ${firstNo} has`} ${ncols}`, file);
+    if (cells.length !== ncols) throw new InputError(`line ${lineNo} has ${cells.length} fields, ${header ? 'the header has' : `line ${firstNo} has`} ${ncols}`, file);
     for (let c = 0; c < ncols; c++) {
       const s = cells[c];
       const v = DECIMAL.test(s) ? Number(s) : NaN;
@@ -427,7 +427,7 @@ function fromCsv(file: string, labels: string[] | undefined, noHeader: boolean):
   };
   if (noHeader) readRow(firstNo, firstCells);
   for (const [lineNo, line] of lines) if (!isBlank(line)) readRow(lineNo, parseCsvLine(line, lineNo, file));
-  if (r !== n) throw new BasinError(`the file changed while it was read (${n} rows counted, ${r} read)`, file);
+  if (r !== n) throw new InputError(`the file changed while it was read (${n} rows counted, ${r} read)`, file);
   return { train: { x, xShape: [n, nf], y, yShape: [n, nl] }, source: file };
 }
 
@@ -486,13 +486,13 @@ function withFd<T>(file: string, body: (fd: number) => T): T {
   try {
     fd = fs.openSync(file, 'r');
   } catch (e) {
-    throw new BasinError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
+    throw new InputError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
   }
   try {
     return body(fd);
   } catch (e) {
     if (e instanceof BasinError) throw e;
-    throw new BasinError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
+    throw new InputError(`cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, file);
   } finally {
     fs.closeSync(fd);
   }
@@ -513,22 +513,22 @@ function readNpyHeader(file: string, mem?: Buffer): NpyHeader {
   return withSource(file, mem, (readFrom) => {
     const pre = Buffer.alloc(12);
     const got = readFrom(pre, 12, 0);
-    if (got < 10 || pre.toString('latin1', 0, 6) !== '\x93NUMPY') throw new BasinError('not a .npy file (bad magic)', file);
+    if (got < 10 || pre.toString('latin1', 0, 6) !== '\x93NUMPY') throw new InputError('not a .npy file (bad magic)', file);
     const [major, minor] = [pre[6], pre[7]];
-    if (major < 1 || major > 3) throw new BasinError(`.npy format version ${major}.${minor} is not supported (versions 1.0 to 3.0 are)`, file);
+    if (major < 1 || major > 3) throw new InputError(`.npy format version ${major}.${minor} is not supported (versions 1.0 to 3.0 are)`, file);
     const start = major === 1 ? 10 : 12;
-    if (got < start) throw new BasinError('truncated: the file ends inside the .npy header', file);
+    if (got < start) throw new InputError('truncated: the file ends inside the .npy header', file);
     const headerLen = major === 1 ? pre.readUInt16LE(8) : pre.readUInt32LE(8);
     refuseOver('the .npy header length', headerLen, MAX_NPY_HEADER_BYTES, { file, unit: 'bytes', hint: 'numpy writes a few dozen bytes: the file is damaged' });
-    if (start + headerLen > size) throw new BasinError(`truncated: the .npy header is ${headerLen} bytes but the file ends after ${size - start}`, file);
+    if (start + headerLen > size) throw new InputError(`truncated: the .npy header is ${headerLen} bytes but the file ends after ${size - start}`, file);
     const hb = Buffer.alloc(headerLen);
     readFrom(hb, headerLen, start);
     const header = hb.toString(major === 3 ? 'utf8' : 'latin1').trim();
-    const malformed = (what: string): BasinError => new BasinError(`malformed .npy header: ${what} (the header is ${showCell(header, 200)})`, file);
+    const malformed = (what: string): InputError => new InputError(`malformed .npy header: ${what} (the header is ${showCell(header, 200)})`, file);
     if (!header.startsWith('{') || !header.endsWith('}')) throw malformed('not a {...} dictionary');
     const descr = /['"]descr['"]\s*:\s*['"]([^'"]*)['"]/.exec(header)?.[1];
     if (descr === undefined) {
-      if (/['"]descr['"]\s*:\s*\[/.test(header)) throw new BasinError('structured (record) arrays are not supported: save each field as a plain numeric array', file);
+      if (/['"]descr['"]\s*:\s*\[/.test(header)) throw new InputError('structured (record) arrays are not supported: save each field as a plain numeric array', file);
       throw malformed("no 'descr' (dtype)");
     }
     const order = /['"]fortran_order['"]\s*:\s*(True|False)\b/.exec(header)?.[1];
@@ -536,12 +536,12 @@ function readNpyHeader(file: string, mem?: Buffer): NpyHeader {
     const dims = /['"]shape['"]\s*:\s*\(([^)]*)\)/.exec(header)?.[1];
     if (dims === undefined) throw malformed("no 'shape' tuple");
     const dimTexts = dims.trim() === '' ? [] : dims.trim().replace(/,$/, '').split(',').map((s) => s.trim());
-    if (dimTexts.length > MAX_DATA_DIMS) throw new BasinError(`the shape has ${dimTexts.length} dimensions; data arrays have at most ${MAX_DATA_DIMS}`, file);
+    if (dimTexts.length > MAX_DATA_DIMS) throw new InputError(`the shape has ${dimTexts.length} dimensions; data arrays have at most ${MAX_DATA_DIMS}`, file);
     const shape = dimTexts.map((s) => {
-      if (/^-\d+L?$/.test(s)) throw new BasinError(`the shape (${dims.trim()}) has a negative dimension ${s}`, file);
+      if (/^-\d+L?$/.test(s)) throw new InputError(`the shape (${dims.trim()}) has a negative dimension ${s}`, file);
       const m = /^(\d{1,16})L?$/.exec(s);
       const d = m ? Number(m[1]) : NaN;
-      if (!Number.isSafeInteger(d)) throw new BasinError(`the shape (${dims.trim()}) has a dimension '${s.slice(0, 40)}' that is not a non-negative integer`, file);
+      if (!Number.isSafeInteger(d)) throw new InputError(`the shape (${dims.trim()}) has a dimension '${s.slice(0, 40)}' that is not a non-negative integer`, file);
       return d;
     });
     // As a double: exact up to the limit, and at worst Infinity (refused) above it.
@@ -552,12 +552,12 @@ function readNpyHeader(file: string, mem?: Buffer): NpyHeader {
     const itemSize = m ? Number(m[3]) : 0;
     const le = order8 === '=' ? os.endianness() === 'LE' : order8 !== '>';
     const read = m && (order8 !== '|' || itemSize === 1) ? npyReader(m[2], itemSize, le) : undefined;
-    if (!read) throw new BasinError(`dtype '${descr}' is not supported (float32, float64, int8 to int64, uint8 to uint64 and bool are, in either byte order)`, file);
+    if (!read) throw new InputError(`dtype '${descr}' is not supported (float32, float64, int8 to int64, uint8 to uint64 and bool are, in either byte order)`, file);
     const dataOffset = start + headerLen;
     const need = count * itemSize;
     const have = size - dataOffset;
-    if (have < need) throw new BasinError(`truncated: ${have} bytes of data, but shape ${shapeText(shape)} of '${descr}' needs ${need}`, file);
-    if (have > need) throw new BasinError(`${have} bytes of data, but shape ${shapeText(shape)} of '${descr}' needs ${need}: the file is damaged or holds more than one array`, file);
+    if (have < need) throw new InputError(`truncated: ${have} bytes of data, but shape ${shapeText(shape)} of '${descr}' needs ${need}`, file);
+    if (have > need) throw new InputError(`${have} bytes of data, but shape ${shapeText(shape)} of '${descr}' needs ${need}: the file is damaged or holds more than one array`, file);
     return { file, shape, count, descr, itemSize, read, fortran: order === 'True', dataOffset, mem };
   });
 }
@@ -608,12 +608,12 @@ function readNpyData(h: NpyHeader): Float32Array {
   withSource(h.file, h.mem, (readFrom) => {
     for (let k0 = 0; k0 < h.count; k0 += perChunk) {
       const m = Math.min(perChunk, h.count - k0);
-      if (readFrom(chunk, m * h.itemSize, h.dataOffset + k0 * h.itemSize) < m * h.itemSize) throw new BasinError('truncated while it was read (the file changed)', h.file);
+      if (readFrom(chunk, m * h.itemSize, h.dataOffset + k0 * h.itemSize) < m * h.itemSize) throw new InputError('truncated while it was read (the file changed)', h.file);
       for (let i = 0; i < m; i++) {
         const v = h.read(dv, i * h.itemSize);
         const at = place ? place() : k0 + i;
         values[at] = v;
-        if (overflowsFloat32(v)) throw new BasinError(`element ${multiIndex(at, h.shape)} is ${v}, outside the float32 range (about ±3.4e38)`, h.file);
+        if (overflowsFloat32(v)) throw new InputError(`element ${multiIndex(at, h.shape)} is ${v}, outside the float32 range (about ±3.4e38)`, h.file);
       }
     }
   });
@@ -633,22 +633,22 @@ export function readNpy(file: string): { values: Float32Array; shape: number[] }
 function fromNpy(files: string[]): Dataset {
   const [xFile] = files;
   let yFile = files[1];
-  if (files.length > 2) throw new BasinError(`give two .npy files, inputs and labels (x.npy,y.npy), not ${files.length}`, xFile);
+  if (files.length > 2) throw new InputError(`give two .npy files, inputs and labels (x.npy,y.npy), not ${files.length}`, xFile);
   if (!yFile) {
     const base = path.basename(xFile);
     const guess = path.join(path.dirname(xFile), base.replace(/^x/, 'y').replace(/^X/, 'Y'));
-    if (guess === xFile || !fs.existsSync(guess)) throw new BasinError('give the labels too: --data x.npy,y.npy', xFile);
+    if (guess === xFile || !fs.existsSync(guess)) throw new InputError('give the labels too: name both files (data: x.npy,y.npy)', xFile);
     yFile = guess;
   }
   const hx = readNpyHeader(xFile);
   const hy = readNpyHeader(yFile);
   for (const h of [hx, hy]) {
-    if (h.shape.length === 0) throw new BasinError('holds a single number (shape ()), not an array of samples', h.file);
-    if (h.shape[0] === 0) throw new BasinError(`holds no samples (shape ${shapeText(h.shape)})`, h.file);
-    if (h.count === 0) throw new BasinError(`holds no values (shape ${shapeText(h.shape)})`, h.file);
+    if (h.shape.length === 0) throw new InputError('holds a single number (shape ()), not an array of samples', h.file);
+    if (h.shape[0] === 0) throw new InputError(`holds no samples (shape ${shapeText(h.shape)})`, h.file);
+    if (h.count === 0) throw new InputError(`holds no values (shape ${shapeText(h.shape)})`, h.file);
   }
   if (hx.shape[0] !== hy.shape[0]) {
-    throw new BasinError(`${hx.shape[0]} inputs but ${hy.shape[0]} labels: the first dimension counts samples (shape ${shapeText(hx.shape)} here, ${shapeText(hy.shape)} in ${yFile})`, xFile);
+    throw new InputError(`${hx.shape[0]} inputs but ${hy.shape[0]} labels: the first dimension counts samples (shape ${shapeText(hx.shape)} here, ${shapeText(hy.shape)} in ${yFile})`, xFile);
   }
   refuseOver('the number of values in x and y together', hx.count + hy.count, MAX_DATA_VALUES, { file: xFile, hint: TOO_MUCH_DATA });
   const x = readNpyData(hx);
@@ -659,12 +659,12 @@ function fromNpy(files: string[]): Dataset {
 /** Checks an x/y pair of headers: samples first, the same number of them, values within the limit. */
 function checkPair(hx: NpyHeader, hy: NpyHeader, xFile: string, yWhere: string): void {
   for (const h of [hx, hy]) {
-    if (h.shape.length === 0) throw new BasinError('holds a single number (shape ()), not an array of samples', h.file);
-    if (h.shape[0] === 0) throw new BasinError(`holds no samples (shape ${shapeText(h.shape)})`, h.file);
-    if (h.count === 0) throw new BasinError(`holds no values (shape ${shapeText(h.shape)})`, h.file);
+    if (h.shape.length === 0) throw new InputError('holds a single number (shape ()), not an array of samples', h.file);
+    if (h.shape[0] === 0) throw new InputError(`holds no samples (shape ${shapeText(h.shape)})`, h.file);
+    if (h.count === 0) throw new InputError(`holds no values (shape ${shapeText(h.shape)})`, h.file);
   }
   if (hx.shape[0] !== hy.shape[0]) {
-    throw new BasinError(`${hx.shape[0]} inputs but ${hy.shape[0]} labels: the first dimension counts samples (shape ${shapeText(hx.shape)} here, ${shapeText(hy.shape)} in ${yWhere})`, xFile);
+    throw new InputError(`${hx.shape[0]} inputs but ${hy.shape[0]} labels: the first dimension counts samples (shape ${shapeText(hx.shape)} here, ${shapeText(hy.shape)} in ${yWhere})`, xFile);
   }
   refuseOver('the number of values in x and y together', hx.count + hy.count, MAX_DATA_VALUES, { file: xFile, hint: TOO_MUCH_DATA });
 }
@@ -676,7 +676,7 @@ function checkPair(hx: NpyHeader, hy: NpyHeader, xFile: string, yWhere: string):
  */
 function fromNpz(file: string, xKey = 'x', yKey = 'y'): Dataset {
   const buf = readRegular(file, MAX_NPZ_BYTES, '.npz archive', 'save a subset of the samples');
-  const hint = 'choose arrays with --x-key and --y-key';
+  const hint = 'choose the arrays with xKey and yKey';
   const arrays = readNpzMembers(buf, [xKey, yKey], file, hint);
   const member = (k: string): string => `${file} array '${k}'`;
   const hx = readNpyHeader(member(xKey), arrays.get(xKey));
@@ -723,26 +723,26 @@ export function loadDataFile(spec: string, opts: DataOptions = {}): Dataset {
   statRegular(first);
   const ext = path.extname(first).toLowerCase();
   if (ext !== '.json' && ext !== '.csv' && ext !== '.npy' && ext !== '.npz') {
-    throw new BasinError(`unknown data format '${ext}' (use .json, .csv, .npy or .npz)`, first);
+    throw new InputError(`unknown data format '${ext}' (use .json, .csv, .npy or .npz)`, first);
   }
   if ((opts.xKey !== undefined || opts.yKey !== undefined) && ext !== '.npz') {
-    throw new BasinError('arrays are chosen by name (x and y keys) only in .npz data', first);
+    throw new InputError('arrays are chosen by name (x and y keys) only in .npz data', first);
   }
   if (ext === '.npz') {
-    if (files.length > 1) throw new BasinError('an .npz archive holds inputs and labels both: give one file', first);
-    if (opts.labels?.length) throw new BasinError('label columns are chosen only in CSV data: .npz labels are an array (y, or the y key)', first);
-    if (opts.noHeader) throw new BasinError('only CSV data has a header row to leave out: this is an .npz archive', first);
+    if (files.length > 1) throw new InputError('an .npz archive holds inputs and labels both: give one file', first);
+    if (opts.labels?.length) throw new InputError('label columns are chosen only in CSV data: .npz labels are an array (y, or the y key)', first);
+    if (opts.noHeader) throw new InputError('only CSV data has a header row to leave out: this is an .npz archive', first);
     return fromNpz(first, opts.xKey, opts.yKey);
   }
   if (ext === '.npy') {
-    if (opts.labels?.length) throw new BasinError('label columns are chosen only in CSV data: .npy labels are the second file (x.npy,y.npy)', first);
-    if (opts.noHeader) throw new BasinError('only CSV data has a header row to leave out: this is a .npy file', first);
+    if (opts.labels?.length) throw new InputError('label columns are chosen only in CSV data: .npy labels are the second file (x.npy,y.npy)', first);
+    if (opts.noHeader) throw new InputError('only CSV data has a header row to leave out: this is a .npy file', first);
     return fromNpy(files);
   }
-  if (files.length > 1) throw new BasinError(`a ${ext} file holds inputs and labels both: only .npy data comes as a pair of files`, first);
+  if (files.length > 1) throw new InputError(`a ${ext} file holds inputs and labels both: only .npy data comes as a pair of files`, first);
   if (ext === '.json') {
-    if (opts.labels?.length) throw new BasinError("label columns are chosen only in CSV data: JSON data gives the labels as 'y'", first);
-    if (opts.noHeader) throw new BasinError('only CSV data has a header row to leave out: this is a JSON file', first);
+    if (opts.labels?.length) throw new InputError("label columns are chosen only in CSV data: JSON data gives the labels as 'y'", first);
+    if (opts.noHeader) throw new InputError('only CSV data has a header row to leave out: this is a JSON file', first);
     return fromJson(first);
   }
   return fromCsv(first, opts.labels, opts.noHeader === true);
@@ -761,14 +761,14 @@ export function validateSplit(split: Split, ir: ModelIR, loss: LossName | 'custo
   const inShape = ir.nodes[ir.input].outShape;
   const outShape = ir.nodes[ir.output].outShape;
   const n = split.xShape[0];
-  if (n === 0) throw new BasinError(`${which} data has no samples`, source);
+  if (n === 0) throw new InputError(`${which} data has no samples`, source);
   const xs = split.xShape.slice(1);
   const flatIn = inShape.reduce((a, b) => a * b, 1);
   if (xs.join(',') !== inShape.join(',')) {
     if (xs.reduce((a, b) => a * b, 1) === flatIn) split = { ...split, xShape: [n, ...inShape] };
-    else throw new BasinError(`${which} inputs have shape [${xs.join(', ')}] per sample but the model takes [${inShape.join(', ')}]`, source);
+    else throw new InputError(`${which} inputs have shape [${xs.join(', ')}] per sample but the model takes [${inShape.join(', ')}]`, source);
   }
-  if (split.yShape[0] !== n) throw new BasinError(`${which} data has ${n} inputs but ${split.yShape[0]} labels`, source);
+  if (split.yShape[0] !== n) throw new InputError(`${which} data has ${n} inputs but ${split.yShape[0]} labels`, source);
   const outSize = outShape.reduce((a, b) => a * b, 1);
   let ys = split.yShape.slice(1);
   const categorical = loss === 'categoricalCrossentropy' || loss === 'crossEntropyFromLogits';
@@ -777,7 +777,7 @@ export function validateSplit(split: Split, ir: ModelIR, loss: LossName | 'custo
     for (let i = 0; i < n; i++) {
       const c = split.y[i];
       if (!Number.isInteger(c) || c < 0 || c >= outSize) {
-        throw new BasinError(`label ${i} is ${c}: class indices must be integers in 0..${outSize - 1} for ${outSize} outputs`, source);
+        throw new InputError(`label ${i} is ${c}: class indices must be integers in 0..${outSize - 1} for ${outSize} outputs`, source);
       }
       y[i * outSize + c] = 1;
     }
@@ -785,23 +785,23 @@ export function validateSplit(split: Split, ir: ModelIR, loss: LossName | 'custo
     ys = outShape;
   }
   if (ys.reduce((a, b) => a * b, 1) !== outSize) {
-    throw new BasinError(`${which} labels have shape [${ys.join(', ')}] per sample but the model outputs [${outShape.join(', ')}]`, source);
+    throw new InputError(`${which} labels have shape [${ys.join(', ')}] per sample but the model outputs [${outShape.join(', ')}]`, source);
   }
   split = { ...split, yShape: [n, ...outShape] };
   const bad = (arr: Float32Array): number => arr.findIndex((v) => !Number.isFinite(v));
   const bx = bad(split.x);
-  if (bx >= 0) throw new BasinError(`${which} inputs contain ${split.x[bx]} (sample ${Math.floor(bx / flatIn)})`, source);
+  if (bx >= 0) throw new InputError(`${which} inputs contain ${split.x[bx]} (sample ${Math.floor(bx / flatIn)})`, source);
   const by = bad(split.y);
-  if (by >= 0) throw new BasinError(`${which} labels contain ${split.y[by]} (sample ${Math.floor(by / outSize)})`, source);
+  if (by >= 0) throw new InputError(`${which} labels contain ${split.y[by]} (sample ${Math.floor(by / outSize)})`, source);
   if (categorical || loss === 'binaryCrossentropy') {
     const i = split.y.findIndex((v) => v < 0 || v > 1);
-    if (i >= 0) throw new BasinError(`label value ${split.y[i]} (sample ${Math.floor(i / outSize)}) is outside [0, 1], which ${loss} needs`, source);
+    if (i >= 0) throw new InputError(`label value ${split.y[i]} (sample ${Math.floor(i / outSize)}) is outside [0, 1], which ${loss} needs`, source);
   }
   if (categorical && outSize > 1) {
     for (let i = 0; i < n; i++) {
       let s = 0;
       for (let j = 0; j < outSize; j++) s += split.y[i * outSize + j];
-      if (Math.abs(s - 1) > 1e-3) throw new BasinError(`labels of sample ${i} sum to ${s}, not 1 (${loss} needs class indices, one-hot or probability rows)`, source);
+      if (Math.abs(s - 1) > 1e-3) throw new InputError(`labels of sample ${i} sum to ${s}, not 1 (${loss} needs class indices, one-hot or probability rows)`, source);
     }
   }
   return split;

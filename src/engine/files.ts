@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BasinError } from './errors';
+import { InputError } from './errors';
 
 /** Makes `dir` and its missing parents; `forFile` names the file a failure is reported for. */
 export function makeDirs(dir: string, forFile: string = dir): void {
@@ -20,7 +20,7 @@ export function makeDirs(dir: string, forFile: string = dir): void {
       stat = undefined;
     }
     if (stat) {
-      if (!stat.isDirectory()) throw new BasinError(`cannot create a folder here: ${at} is not a folder`, forFile);
+      if (!stat.isDirectory()) throw new InputError(`cannot create a folder here: ${at} is not a folder`, forFile);
       break;
     }
     missing.push(at);
@@ -34,7 +34,7 @@ export function makeDirs(dir: string, forFile: string = dir): void {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') continue;
-      throw new BasinError(`cannot create the folder ${d} (${code ?? (e as Error).message})`, forFile);
+      throw new InputError(`cannot create the folder ${d} (${code ?? (e as Error).message})`, forFile);
     }
   }
 }

@@ -3,7 +3,7 @@
  * and, where raising it makes sense, how: a hostile or mistaken file or option must end in a clear
  * message, never in an out-of-memory abort or a hang.
  */
-import { BasinError } from './errors';
+import { InputError } from './errors';
 
 /** Parameters a model may have (Lanczos keeps several float64 copies of the parameter vector). */
 export const MAX_PARAMS = 50_000_000;
@@ -97,7 +97,7 @@ export function refuseOver(what: string, estimate: number, limit: number, opts: 
   if (Number.isFinite(estimate) && estimate <= limit) return;
   const fmt = (n: number): string =>
     !Number.isFinite(n) ? String(n) : opts.unit === 'bytes' ? formatBytes(n) : Math.abs(n) >= 1e15 ? n.toExponential(2) : n.toLocaleString('en-US');
-  throw new BasinError(`${what} is ${fmt(estimate)}, over the limit of ${fmt(limit)}${opts.hint ? ` (${opts.hint})` : ''}`, opts.file);
+  throw new InputError(`${what} is ${fmt(estimate)}, over the limit of ${fmt(limit)}${opts.hint ? ` (${opts.hint})` : ''}`, opts.file);
 }
 
 /**
@@ -107,7 +107,7 @@ export function refuseOver(what: string, estimate: number, limit: number, opts: 
  */
 export function checkCount(what: string, n: number | undefined, min: number, limit: number, opts: { file?: string; hint?: string } = {}): void {
   if (n === undefined) return;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < min) throw new BasinError(`${what} must be a whole number >= ${min} (got ${String(n)})`, opts.file);
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min) throw new InputError(`${what} must be a whole number >= ${min} (got ${String(n)})`, opts.file);
   refuseOver(what, n, limit, opts);
 }
 
@@ -118,6 +118,6 @@ export function checkCount(what: string, n: number | undefined, min: number, lim
 export function checkPositive(what: string, x: number | undefined, opts: { allowZero?: boolean; file?: string } = {}): void {
   if (x === undefined) return;
   if (typeof x !== 'number' || !Number.isFinite(x) || x < 0 || (x === 0 && !opts.allowZero)) {
-    throw new BasinError(`${what} must be a finite number ${opts.allowZero ? '>= 0' : '> 0'} (got ${String(x)})`, opts.file);
+    throw new InputError(`${what} must be a finite number ${opts.allowZero ? '>= 0' : '> 0'} (got ${String(x)})`, opts.file);
   }
 }

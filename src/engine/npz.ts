@@ -10,7 +10,7 @@
  * - each member's CRC-32 is checked where Node's zlib provides it.
  */
 import * as zlib from 'node:zlib';
-import { BasinError } from './errors';
+import { InputError } from './errors';
 import { MAX_DATA_VALUES, refuseOver } from './limits';
 
 export interface NpzMember {
@@ -30,7 +30,7 @@ export const MAX_NPZ_INFLATED_BYTES = MAX_DATA_VALUES * 8 + 1_000_000;
 /** The archive's members (central directory), checked against the buffer's bounds. */
 export function npzMembers(buf: Buffer, file: string): NpzMember[] {
   const bad = (what: string): never => {
-    throw new BasinError(`not a valid .npz (zip) archive: ${what}`, file);
+    throw new InputError(`not a valid .npz (zip) archive: ${what}`, file);
   };
   // End of central directory: 22 bytes plus a comment of at most 65535 bytes, at the end.
   let eocd = -1;
@@ -100,7 +100,7 @@ export function npzMembers(buf: Buffer, file: string): NpzMember[] {
 export function npzMemberBytes(buf: Buffer, m: NpzMember, file: string): Buffer {
   const where = `member '${m.name.slice(0, 80)}'`;
   const bad = (what: string): never => {
-    throw new BasinError(`not a valid .npz (zip) archive: ${where} ${what}`, file);
+    throw new InputError(`not a valid .npz (zip) archive: ${where} ${what}`, file);
   };
   if (!(m.localOffset + 30 <= buf.length) || buf.readUInt32LE(m.localOffset) !== 0x04034b50) return bad('has no local header where the directory says');
   const start = m.localOffset + 30 + buf.readUInt16LE(m.localOffset + 26) + buf.readUInt16LE(m.localOffset + 28);
@@ -136,7 +136,7 @@ export function readNpzMembers(buf: Buffer, keys: string[], file: string, hint: 
     const m = members.find((x) => x.key === k || x.name === k);
     if (!m) {
       const have = members.map((x) => `'${x.key.slice(0, 40)}'`).slice(0, 20).join(', ');
-      throw new BasinError(`the archive has no array '${k}' (it holds ${have || 'nothing'}; ${hint})`, file);
+      throw new InputError(`the archive has no array '${k}' (it holds ${have || 'nothing'}; ${hint})`, file);
     }
     return m;
   });

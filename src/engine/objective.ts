@@ -12,7 +12,7 @@ import type { Tensor } from './tf';
 import type { ModelIR } from './model/ir';
 import type { Split } from './data';
 import { batchLoss, correctCount, lossFromOutput, allFinite, predict, usesLogits, USER_LOSS, type LossSpec } from './model/losses';
-import { BasinError } from './errors';
+import { UserCodeError } from './errors';
 import { applyActivation, forward } from './model/forward';
 import { outputActivation } from './model/ir';
 import { installSecondOrderGradients } from './hvp/secondOrder';
@@ -216,7 +216,26 @@ export class Objective {
       const why = op
         ? `uses ${op}, which has no gradient in TF.js`
         : 'does not depend on yPred through TF.js ops (a value read back with dataSync/arraySync, or a constant, has no gradient)';
-      throw new BasinError(`${USER_LOSS} cannot be differentiated with respect to yPred: it ${why}`, this.loss.file);
+      throw new UserCodeError(`${USER_LOSS} cannot be differentiated with respect to yPred: it ${why}`, this.loss.file);
+    }
+  }
+
+  /**
+   * A second derivative of the loss alone with respect to the model's output (the loss's Hessian
+   * in output space). When TF.js cannot differentiate it twice, the fault is the user loss's, whose
+   * gradient uses a kernel without a gradient of its own (a max pooling's MaxPoolGrad): a
+   * `UserCodeError` naming the module, not an internal error.
+   */
+  private lossSecondOrder<T>(fn: () => T): T {
+    try {
+      return this.differentiated(fn, false);
+    } catch (e) {
+      const op = /gradient function not found for (\w+)/.exec((e as Error)?.message ?? '')?.[1];
+      if (!op || typeof this.loss !== 'function') throw e;
+      throw new UserCodeError(
+        `${USER_LOSS} cannot be differentiated twice with respect to yPred: TF.js cannot differentiate ${op} (the gradient of an op it uses); this curvature needs the loss's second derivative (the empirical Fisher does not)`,
+        this.loss.file,
+      );
     }
   }
 
@@ -290,7 +309,7 @@ export class Objective {
             loss: this.loss,
             logits,
             lossGrad: () => this.differentiated(() => tf.grad(lossOf)(out)),
-            lossHvp: (u) => this.differentiated(() => tf.grad((o: Tensor) => tf.sum(tf.mul(tf.grad(lossOf)(o), u)))(out), false),
+            lossHvp: (u) => this.lossSecondOrder(() => tf.grad((o: Tensor) => tf.sum(tf.mul(tf.grad(lossOf)(o), u)))(out)),
           };
           return middle(space);
         });

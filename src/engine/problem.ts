@@ -4,7 +4,7 @@
  */
 import * as path from 'node:path';
 import type { ProblemInput } from '../shared/workerProtocol';
-import { BasinError } from './errors';
+import { InputError } from './errors';
 import { loadLayersModelFile } from './model/io';
 import { lowerLayersModel } from './model/lower';
 import { LOSS_NAMES, outputActivation, type LossName, type ModelIR } from './model/ir';
@@ -64,7 +64,7 @@ export function defaultLoss(ir: ModelIR): LossName {
 function parseLoss(name: string | undefined, ir: ModelIR, source: string): LossName {
   if (name === undefined) return defaultLoss(ir);
   const found = LOSS_NAMES.find((l) => l.toLowerCase() === name.toLowerCase() || snake(l) === name.toLowerCase());
-  if (!found) throw new BasinError(`unknown loss '${name}' (use ${LOSS_NAMES.join(', ')})`, source);
+  if (!found) throw new InputError(`unknown loss '${name}' (use ${LOSS_NAMES.join(', ')})`, source);
   return found;
 }
 
@@ -105,9 +105,9 @@ export async function loadProblem(spec: ProblemSpec): Promise<Problem> {
     const p = finish(lowered.ir, lowered.values, loss, lossName, train, test, source, spec);
     return { ...p, archive, experiment: mod, source: spec };
   }
-  if (!spec.model) throw new BasinError('give a model: --model model.json --data FILE, or an experiment module');
+  if (!spec.model) throw new InputError('give a model (model: a TF.js model.json or an .onnx file) and its data, or an experiment module');
   source = spec.model;
-  if (!spec.data) throw new BasinError('give the data the model is evaluated on: --data FILE (.json, .csv, .npy or .npz)', spec.model);
+  if (!spec.data) throw new InputError('give the data the model is evaluated on (data: a .json, .csv, .npy or .npz file)', spec.model);
   const dataset = loadDataFile(spec.data, { labels: spec.labels, noHeader: spec.noHeader, xKey: spec.xKey, yKey: spec.yKey });
   if (isOnnxFile(spec.model)) return loadOnnxProblem(spec, spec.model, dataset);
   model = await loadLayersModelFile(spec.model, { maxParams: spec.maxParams });
@@ -132,11 +132,11 @@ function loadOnnxProblem(spec: ProblemSpec, file: string, dataset: ReturnType<ty
   const imported = loadOnnxModel(file, { maxParams: spec.maxParams });
   const { ir } = imported;
   if (spec.loss === undefined) {
-    throw new BasinError(`an ONNX model holds no loss: name one (crossEntropyFromLogits for a classifier that outputs logits, as nn.CrossEntropyLoss; or ${LOSS_NAMES.filter((l) => l !== 'crossEntropyFromLogits').join(', ')})`, file);
+    throw new InputError(`an ONNX model holds no loss: name one (crossEntropyFromLogits for a classifier that outputs logits, as nn.CrossEntropyLoss; or ${LOSS_NAMES.filter((l) => l !== 'crossEntropyFromLogits').join(', ')})`, file);
   }
   const loss = parseLoss(spec.loss, ir, file);
   if (imported.logSoftmaxOutput && loss !== 'crossEntropyFromLogits') {
-    throw new BasinError(`the graph ends in LogSoftmax (log-probabilities, for nn.NLLLoss): use the loss crossEntropyFromLogits, which equals NLLLoss on them; ${loss} would read the logits before it`, file);
+    throw new InputError(`the graph ends in LogSoftmax (log-probabilities, for nn.NLLLoss): use the loss crossEntropyFromLogits, which equals NLLLoss on them; ${loss} would read the logits before it`, file);
   }
   const toNhwc = (s: Split | undefined): Split | undefined => {
     if (!s || !imported.nchwInput) return s;
@@ -218,16 +218,16 @@ function finish(
     evaluator: async (opts = {}) => {
       const threads = opts.threads ?? spec.threads;
       const split = opts.split === 'test' ? test : train;
-      if (!split) throw new BasinError('no test data: give xTest and yTest in the data file or the experiment module', spec.data ?? spec.experiment);
+      if (!split) throw new InputError('no test data: give xTest and yTest in the data file or the experiment module', spec.data ?? spec.experiment);
       // ONNX Runtime first (named losses, every op emitted), unless a TF.js backend was asked for.
       const be = backendInfo();
       if (be.ortRequired && typeof loss !== 'string') {
-        throw new BasinError('the onnxruntime engine was asked for, but it runs the named losses only (this loss is a function): use a TF.js backend (tensorflow, wasm or cpu)', spec.experiment);
+        throw new InputError('the onnxruntime engine was asked for, but it runs the named losses only (this loss is a function): use a TF.js backend (tensorflow, wasm or cpu)', spec.experiment);
       }
       if (typeof loss === 'string' && !be.requested) {
         const ort = await createOrtEvaluator(ir, theta, loss, split, { threads, chunkSize: spec.chunkSize });
         if (ort.evaluator) return ort.evaluator;
-        if (be.ortRequired) throw new BasinError(`the onnxruntime engine was asked for, but it cannot run this model: ${ort.reason}; use a TF.js backend (tensorflow, wasm or cpu)`, spec.model ?? spec.experiment);
+        if (be.ortRequired) throw new InputError(`the onnxruntime engine was asked for, but it cannot run this model: ${ort.reason}; use a TF.js backend (tensorflow, wasm or cpu)`, spec.model ?? spec.experiment);
       }
       const backend = backendInfo().name;
       const worker = shardWorkerPath();

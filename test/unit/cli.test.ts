@@ -99,7 +99,7 @@ test('a missing model file exits 1 naming the file, without a stack trace', () =
   noStack(l);
   const n = basin('info', '--model', MODEL);
   assert.equal(n.status, 1);
-  assert.match(n.stderr, /--data FILE/);
+  assert.match(n.stderr, /give the data the model is evaluated on \(data: a \.json, \.csv, \.npy or \.npz file\)/);
   noStack(n);
 });
 

@@ -202,7 +202,7 @@ test('CSV: a numeric first row is refused; noHeader reads every row', () => {
   expectFileError(
     'data.csv',
     text,
-    "the first row (line 1: '0.5,1.5,0') looks like data, not a header: name the columns in a header row, or mark the file as headerless (the CLI's --no-header), and every row is read as data",
+    "the first row (line 1: '0.5,1.5,0') looks like data, not a header: name the columns in a header row, or mark the file as headerless (noHeader), and every row is read as data",
   );
   const file = write('data.csv', text);
   let ds = loadDataFile(file, { noHeader: true });
@@ -493,7 +493,7 @@ test('CLI: broken data files exit 1 with the message', () => {
   expectCliError(
     numeric,
     numeric,
-    "the first row (line 1: '0.5,1.5,0') looks like data, not a header: name the columns in a header row, or mark the file as headerless (the CLI's --no-header), and every row is read as data",
+    "the first row (line 1: '0.5,1.5,0') looks like data, not a header: name the columns in a header row, or mark the file as headerless (noHeader), and every row is read as data",
   );
   const hex = write('data.csv', 'x1,x2,label\n0.5,0x1A,0\n');
   expectCliError(hex, hex, "line 2, column 'x2': '0x1A' is not a number (data cells hold plain decimals such as -1.5 or 2e-3)");

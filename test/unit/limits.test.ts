@@ -16,7 +16,8 @@ import { runFlatness } from '../../src/engine/flatness/job';
 import { parseRange } from '../../src/engine/directions';
 import { BasinError } from '../../src/engine/errors';
 import { checkCount, checkPositive, refuseOver } from '../../src/engine/limits';
-import { DenseOperator, lanczos, lanczosSteps, matrixWithSpectrum, powerIteration } from '../../src/engine/linalg';
+import { lanczos, lanczosSteps, powerIteration } from '../../src/engine/linalg';
+import { DenseOperator, matrixWithSpectrum } from '../helpers/linalg';
 import { Rng } from '../../src/engine/rng';
 import { mlpIR, randomProblem } from '../reference/float64';
 
@@ -172,10 +173,10 @@ test('flatness: finite radii and thresholds, draws and directions within the lim
 
 test('linalg argument checks: non-finite tolerances and iteration limits are programming errors', async () => {
   const op = new DenseOperator(matrixWithSpectrum([3, 2, 1, 0.5], new Rng(1)), 4);
-  await assert.rejects(lanczos(op, { k: 1, which: 'top', tol: Number.NaN }), /^Error: lanczos: tol must be a finite number >= 0, got NaN$/);
-  await assert.rejects(lanczos(op, { k: 1, which: 'top', tol: Infinity }), /^Error: lanczos: tol must be a finite number >= 0, got Infinity$/);
-  await assert.rejects(lanczos(op, { k: 1, which: 'top', maxIter: Number.NaN }), /^Error: lanczos: maxIter must be >= 1, got NaN$/);
-  await assert.rejects(powerIteration(op, { tol: Number.NaN }), /^Error: powerIteration: tol must be a finite number >= 0, got NaN$/);
+  await assert.rejects(lanczos(op, { k: 1, which: 'top', tol: Number.NaN }), /^InternalError: lanczos: tol must be a finite number >= 0, got NaN$/);
+  await assert.rejects(lanczos(op, { k: 1, which: 'top', tol: Infinity }), /^InternalError: lanczos: tol must be a finite number >= 0, got Infinity$/);
+  await assert.rejects(lanczos(op, { k: 1, which: 'top', maxIter: Number.NaN }), /^InternalError: lanczos: maxIter must be >= 1, got NaN$/);
+  await assert.rejects(powerIteration(op, { tol: Number.NaN }), /^InternalError: powerIteration: tol must be a finite number >= 0, got NaN$/);
   assert.equal(op.matvecs, 0, 'refused before any product');
   // The Lanczos step count the memory estimates use: the default, maxIter, clamped to k and to n.
   assert.equal(lanczosSteps(1000, 1), 50);

@@ -5,18 +5,14 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../src/engine/rng';
 import {
   CancelledError,
-  DenseOperator,
-  composeSpectrum,
   dot,
   hutchinson,
   hutchpp,
   lanczos,
   lanczosTridiagonal,
-  matrixWithSpectrum,
   norm,
   orthonormalize,
   powerIteration,
-  randomOrthogonal,
   slq,
   spectralDensity,
   symmetricEigen,
@@ -26,6 +22,7 @@ import {
   tridiagonalize,
 } from '../../src/engine/linalg';
 import type { LinearOperator } from '../../src/engine/linalg';
+import { composeSpectrum, DenseOperator, matrixWithSpectrum, randomOrthogonal } from '../helpers/linalg';
 
 // ---------- helpers ----------
 

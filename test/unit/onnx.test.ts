@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import * as zlib from 'node:zlib';
 import { loadProblem } from '../../src/engine/problem';
 import { lanczos } from '../../src/engine/linalg/lanczos';
-import { BasinError } from '../../src/engine/errors';
+import { BasinError, InputError } from '../../src/engine/errors';
 import { LocalEvaluator } from '../../src/engine/evaluator';
 import { Objective } from '../../src/engine/objective';
 import { createOrtEvaluator } from '../../src/engine/ort/evaluator';
@@ -253,7 +253,7 @@ test('crossEntropyFromLogits: integer labels, softmax taken on the raw outputs; 
   // Labels outside the classes are refused.
   assert.throws(
     () => validateSplit({ x: Float32Array.from(x), xShape, y: labels.map((c) => c + 1), yShape: [10, 1] }, ir, 'crossEntropyFromLogits', 'd.npz'),
-    new BasinError('label 1 is 4: class indices must be integers in 0..3 for 4 outputs', 'd.npz'),
+    new InputError('label 1 is 4: class indices must be integers in 0..3 for 4 outputs', 'd.npz'),
   );
 });
 
@@ -310,7 +310,7 @@ test('ONNX problems: the loss must be named; LogSoftmax outputs take crossEntrop
   const model = fixture('convnet.onnx');
   await assert.rejects(
     loadProblem({ model, data: fixture('convnet.npz') }),
-    new BasinError(
+    new InputError(
       'an ONNX model holds no loss: name one (crossEntropyFromLogits for a classifier that outputs logits, as nn.CrossEntropyLoss; or meanSquaredError, categoricalCrossentropy, binaryCrossentropy)',
       model,
     ),
@@ -332,7 +332,7 @@ test('ONNX problems: the loss must be named; LogSoftmax outputs take crossEntrop
   assert.ok(Math.abs(q.objective().lossAt() - ref('mlp').loss) < 1e-6);
   await assert.rejects(
     loadProblem({ model: logsm, data: fixture('mlp.npz'), loss: 'meanSquaredError' }),
-    new BasinError(
+    new InputError(
       'the graph ends in LogSoftmax (log-probabilities, for nn.NLLLoss): use the loss crossEntropyFromLogits, which equals NLLLoss on them; meanSquaredError would read the logits before it',
       logsm,
     ),
@@ -372,20 +372,20 @@ test('.npz: keys chosen by name, missing keys listed, zip bombs and truncation r
   assert.deepEqual(d.train.xShape, [48, 4]);
   assert.deepEqual(d.train.yShape, [48, 1]);
   const file = fixture('convnet.npz');
-  assert.throws(() => loadDataFile(file, { xKey: 'images' }), new BasinError("the archive has no array 'images' (it holds 'x', 'y'; choose arrays with --x-key and --y-key)", file));
+  assert.throws(() => loadDataFile(file, { xKey: 'images' }), new InputError("the archive has no array 'images' (it holds 'x', 'y'; choose the arrays with xKey and yKey)", file));
   const swapped = loadDataFile(fixture('mlp.npz'), { xKey: 'y', yKey: 'x' });
   assert.deepEqual(swapped.train.xShape, [48]);
   const dir = tmp();
   const bomb = path.join(dir, 'bomb.npz');
   fs.writeFileSync(bomb, zipOf('x.npy', Buffer.alloc(10_000_000), 1000));
-  assert.throws(() => loadDataFile(bomb, { yKey: 'x' }), new BasinError("not a valid .npz (zip) archive: member 'x.npy' inflates to more than the 1000 bytes it declares (a zip bomb?); refused", bomb));
+  assert.throws(() => loadDataFile(bomb, { yKey: 'x' }), new InputError("not a valid .npz (zip) archive: member 'x.npy' inflates to more than the 1000 bytes it declares (a zip bomb?); refused", bomb));
   const huge = path.join(dir, 'huge.npz');
   fs.writeFileSync(huge, zipOf('x.npy', Buffer.alloc(10), 0xfffffff0));
   assert.throws(() => loadDataFile(huge, { yKey: 'x' }), /the inflated size of the arrays read from the archive is 8\.6 GB, over the limit of 4\.0 GB/);
   const cut = path.join(dir, 'cut.npz');
   fs.writeFileSync(cut, fs.readFileSync(fixture('convnet.npz')).subarray(0, 5000));
-  assert.throws(() => loadDataFile(cut), new BasinError('not a valid .npz (zip) archive: no end of central directory record (the file is truncated or not a zip)', cut));
-  assert.throws(() => loadDataFile(fixture('mlp.npz'), { labels: ['a'] }), new BasinError('label columns are chosen only in CSV data: .npz labels are an array (y, or the y key)', fixture('mlp.npz')));
+  assert.throws(() => loadDataFile(cut), new InputError('not a valid .npz (zip) archive: no end of central directory record (the file is truncated or not a zip)', cut));
+  assert.throws(() => loadDataFile(fixture('mlp.npz'), { labels: ['a'] }), new InputError('label columns are chosen only in CSV data: .npz labels are an array (y, or the y key)', fixture('mlp.npz')));
 });
 
 test('CLI: basin info on an .onnx model prints the ONNX node names and the loss; bad input exits 1', () => {

@@ -19,6 +19,7 @@ import { lanczos } from '../../src/engine/linalg/lanczos';
 import { gradientOverlap } from '../../src/engine/curvature';
 import { DEFAULT_SETTINGS, makeProber, UNSEEN_OVERLAP } from '../../src/engine/train/run';
 import { makeOptimizer } from '../../src/engine/train/optimizers';
+import { PROBE_BUDGETS } from '../../src/engine/train/probe';
 import { problemFrom } from '../../src/engine/problem';
 import { Rng } from '../../src/engine/rng';
 import type { TrainSettings } from '../../src/shared/results';
@@ -87,7 +88,7 @@ test('frozen symmetry: the training probe finds the true lambda_max at every pro
   try {
     for (let step = 0; step <= 200; step++) {
       if (step % settings.probeEvery === 0) {
-        const rec = await prober.probe(theta, step, 0, LR, opt);
+        const rec = await prober.probe({ theta, step, epoch: 0, lr: LR, optimizer: opt });
         refObj.setParameters(theta);
         const cold = await lanczos(ref, { k: 1, which: 'top', rng: new Rng(1000 + step), tol: 1e-9, maxIter: 4 * H + 1 });
         const truth = cold.eigenvalues[0];
@@ -128,6 +129,39 @@ test('frozen symmetry: the training probe finds the true lambda_max at every pro
     prober.dispose();
     mini.dispose();
     refObj.dispose();
+  }
+  assert.equal(tf.memory().numTensors, tensorsBefore, 'tensors leaked');
+});
+
+test('a probe is asked by name: the step loss is the batch loss on minibatches; the final probe has per-layer sharpness', async () => {
+  const tensorsBefore = tf.memory().numTensors;
+  const { ir, theta, split } = symmetricProblem();
+  const problem = problemFrom(ir, ir.params.map((p) => Float32Array.from(theta.subarray(p.offset, p.offset + p.size))), 'meanSquaredError', split);
+  const mini = new Objective(ir, problem.theta, 'meanSquaredError', split);
+  const opt = makeOptimizer('gd', { ir });
+  const full = await makeProber(problem, { ...DEFAULT_SETTINGS, lr: LR, seed: 1 }, theta, mini);
+  const batched = await makeProber(problem, { ...DEFAULT_SETTINGS, lr: LR, seed: 1, batchSize: 8 }, theta, mini);
+  try {
+    const plain = await full.probe({ theta, step: 3, epoch: 1, lr: LR, optimizer: opt, stepLoss: 0.5 });
+    assert.equal(plain.step, 3);
+    assert.equal(plain.epoch, 1);
+    assert.equal(plain.lr, LR);
+    // Full batch: the step's loss is the loss, not recorded again; layers only when due or final.
+    assert.equal(plain.batchLoss, undefined);
+    assert.equal(plain.layerSharpness, undefined);
+    // gd's stability threshold 2 / lr, and the IGR term lr/4 |g|^2, at the lr given.
+    assert.equal(plain.threshold, 2 / LR);
+    assert.ok(Math.abs(plain.igrTerm! - (LR / 4) * plain.gradNorm! ** 2) <= 1e-12 * plain.igrTerm!);
+    assert.ok(plain.lambdaMaxProducts! <= PROBE_BUDGETS.top.maxIter);
+    const last = await full.probe({ theta, step: 4, epoch: 1, lr: LR, optimizer: opt, final: true });
+    // One entry per layer with parameters (the IR's two dense layers).
+    assert.deepEqual(Object.keys(last.layerSharpness ?? {}).sort(), [...new Set(ir.params.map((p) => p.layer))].sort());
+    const b = await batched.probe({ theta, step: 3, epoch: 0, lr: LR, optimizer: opt, stepLoss: 0.5 });
+    assert.equal(b.batchLoss, 0.5);
+  } finally {
+    full.dispose();
+    batched.dispose();
+    mini.dispose();
   }
   assert.equal(tf.memory().numTensors, tensorsBefore, 'tensors leaked');
 });

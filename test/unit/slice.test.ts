@@ -190,7 +190,7 @@ test('bad grids: empty, inverted and too-large ranges are refused with a clear m
   const problem = toProblem(quad, quadIR);
   await assert.rejects(runSlice(problem, { dirs: ['random'], x: '' }), /empty range/);
   await assert.rejects(runSlice(problem, { dirs: ['random'], x: '1:-1:5' }), /inverted range/);
-  await assert.rejects(runSurface(problem, { x: '-1:1:20000' }), /^BasinError: the memory for the results of a grid of 400,000,000 points is 19\.2 GB, over the limit of 500 MB \(use fewer steps\)$/);
+  await assert.rejects(runSurface(problem, { x: '-1:1:20000' }), /^InputError: the memory for the results of a grid of 400,000,000 points is 19\.2 GB, over the limit of 500 MB \(use fewer steps\)$/);
   await assert.rejects(runSlice(problem, { dirs: ['sideways'] }), /unknown direction 'sideways'/);
   await assert.rejects(runSurface(problem, { dirs: ['eigen1', 'eigen1'] }), /two different directions/);
 });

@@ -29,7 +29,7 @@ import { tf } from '../tf';
 import type { Tensor } from '../tf';
 import type { OutputCurvature } from '../objective';
 import type { LossSpec } from '../model/losses';
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 
 /** Why the true Fisher is not defined for this loss, or undefined when it is. */
 export function fisherUnavailable(loss: LossSpec, logits: boolean): string | undefined {
@@ -42,7 +42,7 @@ export function fisherUnavailable(loss: LossSpec, logits: boolean): string | und
 
 export const fisherOutput: OutputCurvature = (s) => {
   const why = fisherUnavailable(s.loss, s.logits);
-  if (why) throw new BasinError(why);
+  if (why) throw new InputError(why);
   const rows = (t: Tensor): Tensor => tf.reshape(t, [s.n, -1]);
   switch (s.loss) {
     case 'meanSquaredError':

@@ -18,9 +18,9 @@ import type { CurvatureName, HvpInfo } from '../../shared/results';
 import type { Evaluator } from '../evaluator';
 import type { LinearOperator } from '../linalg/operator';
 import { dot, norm } from '../linalg/operator';
-import { selectHessian, yieldToLoop, type HvpChoice } from '../hvp/operators';
+import { HVP_CHECK_SEED_OFFSET, selectHessian, yieldToLoop, type HvpChoice } from '../hvp/operators';
 import { usesLogits, type LossSpec } from '../model/losses';
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 import { fisherUnavailable } from './fisher';
 import type { OutputCurvatureName } from './output';
 
@@ -87,19 +87,19 @@ export interface SelectCurvatureOptions {
  * that neither `ev` nor a fallback evaluator can compute.
  */
 export async function selectCurvature(ev: Evaluator, curvature: CurvatureName, opts: SelectCurvatureOptions): Promise<CurvatureSelection> {
-  if (!CURVATURES.includes(curvature)) throw new BasinError(`the curvature must be one of ${CURVATURES.join(', ')} (got ${String(curvature)})`);
+  if (!CURVATURES.includes(curvature)) throw new InputError(`the curvature must be one of ${CURVATURES.join(', ')} (got ${String(curvature)})`);
   if (curvature === 'hessian') {
-    const sel = await selectHessian(ev, opts.hvp ?? 'auto', (opts.seed ?? 0) + 7919);
+    const sel = await selectHessian(ev, opts.hvp ?? 'auto', (opts.seed ?? 0) + HVP_CHECK_SEED_OFFSET);
     return { op: sel.op, curvature, hvp: { hvpMethod: sel.method, hvpReason: sel.reason, hvpAgreement: sel.agreement, hvpCheckProducts: sel.checkMatvecs } };
   }
   const why = curvatureUnavailable(curvature, ev, opts.loss);
-  if (why) throw new BasinError(why);
-  if (opts.hvp === 'fd') throw new BasinError(`finite differences compute Hessian products only; the ${CURVATURE_TITLES[curvature]} is computed exactly (choose auto or exact)`);
+  if (why) throw new InputError(why);
+  if (opts.hvp === 'fd') throw new InputError(`finite differences compute Hessian products only; the ${CURVATURE_TITLES[curvature]} is computed exactly (choose auto or exact)`);
   let target = ev;
   let fallback: Evaluator | undefined;
   let note = '';
   if (!ev.curvature) {
-    if (!opts.fallback) throw new BasinError(`this evaluator computes Hessian products only, not ${CURVATURE_TITLES[curvature]} products; analyse the Hessian, or use the TF.js engine`);
+    if (!opts.fallback) throw new InputError(`this evaluator computes Hessian products only, not ${CURVATURE_TITLES[curvature]} products; analyse the Hessian, or use the TF.js engine`);
     fallback = await opts.fallback();
     await fallback.setParameters(ev.parameters());
     target = fallback;

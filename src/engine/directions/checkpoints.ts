@@ -8,7 +8,7 @@
  * sampled on the reference range alpha in -0.5:1.5 with 401 steps (`INTERPOLATE` in grid.ts), so
  * alpha = 0 is checkpoint a and alpha = 1 is checkpoint b.
  */
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 import type { ModelIR } from '../model/ir';
 import { loadLayersModelFile } from '../model/io';
 import { lowerLayersModel } from '../model/lower';
@@ -60,19 +60,19 @@ export function assertCompatible(a: Pick<Checkpoint, 'ir' | 'file'>, b: Pick<Che
     const y = pb[i];
     const nx = baseParamName(x.name);
     const ny = baseParamName(y.name);
-    if (nx !== ny) throw new BasinError(`parameter ${i + 1} is '${ny}' but ${a.file} has '${nx}': the models differ`, b.file);
+    if (nx !== ny) throw new InputError(`parameter ${i + 1} is '${ny}' but ${a.file} has '${nx}': the models differ`, b.file);
     if (x.shape.length !== y.shape.length || x.shape.some((d, k) => d !== y.shape[k])) {
-      throw new BasinError(`parameter ${i + 1} '${ny}' has shape ${shapeText(y.shape)} but ${a.file} has ${shapeText(x.shape)}`, b.file);
+      throw new InputError(`parameter ${i + 1} '${ny}' has shape ${shapeText(y.shape)} but ${a.file} has ${shapeText(x.shape)}`, b.file);
     }
   }
   if (pa.length !== pb.length) {
     const extra = pa.length > pb.length
       ? `${a.file} also has '${baseParamName(pa[n].name)}'`
       : `this file also has '${baseParamName(pb[n].name)}'`;
-    throw new BasinError(`the model has ${pb.length} parameter tensors but ${a.file} has ${pa.length} (${extra})`, b.file);
+    throw new InputError(`the model has ${pb.length} parameter tensors but ${a.file} has ${pa.length} (${extra})`, b.file);
   }
   if (a.ir.numParams !== b.ir.numParams) {
-    throw new BasinError(`the model has ${b.ir.numParams} parameters but ${a.file} has ${a.ir.numParams}`, b.file);
+    throw new InputError(`the model has ${b.ir.numParams} parameters but ${a.file} has ${a.ir.numParams}`, b.file);
   }
 }
 

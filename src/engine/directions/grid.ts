@@ -8,7 +8,7 @@
  * over -0.5:1.5 (401 steps here); PyHessian's tutorial plots the loss along the top eigenvector
  * for lams in [-0.5, 0.5] (51 steps here).
  */
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 import { refuseOver } from '../limits';
 
 export const SLICE_1D = '-1:1:51';
@@ -38,26 +38,26 @@ export const MAX_STEPS = 100_000;
 export function parseRange(spec: string, what: string): Range {
   const text = spec.trim();
   const hint = 'expected start:stop:steps, e.g. -1:1:51';
-  if (text === '') throw new BasinError(`${what}: empty range; ${hint}`);
+  if (text === '') throw new InputError(`${what}: empty range; ${hint}`);
   const parts = text.split(':').map((p) => p.trim());
-  if (parts.length !== 3) throw new BasinError(`${what}: malformed range '${text}'; ${hint}`);
+  if (parts.length !== 3) throw new InputError(`${what}: malformed range '${text}'; ${hint}`);
   const names = ['start', 'stop', 'steps'];
   const nums = parts.map((p, i) => {
-    if (p === '') throw new BasinError(`${what}: malformed range '${text}': ${names[i]} is missing; ${hint}`);
+    if (p === '') throw new InputError(`${what}: malformed range '${text}': ${names[i]} is missing; ${hint}`);
     const v = Number(p);
-    if (!Number.isFinite(v)) throw new BasinError(`${what}: malformed range '${text}': ${names[i]} '${p}' is not a finite number; ${hint}`);
+    if (!Number.isFinite(v)) throw new InputError(`${what}: malformed range '${text}': ${names[i]} '${p}' is not a finite number; ${hint}`);
     return v;
   });
   const [start, stop, steps] = nums;
-  if (!Number.isInteger(steps)) throw new BasinError(`${what}: range '${text}': steps must be a whole number, not ${parts[2]}`);
-  if (steps < 1) throw new BasinError(`${what}: range '${text}': steps must be at least 1, not ${steps}`);
+  if (!Number.isInteger(steps)) throw new InputError(`${what}: range '${text}': steps must be a whole number, not ${parts[2]}`);
+  if (steps < 1) throw new InputError(`${what}: range '${text}': steps must be at least 1, not ${steps}`);
   refuseOver(`${what}: the number of steps in '${text}'`, steps, MAX_STEPS, { hint: 'per axis' });
-  if (start > stop) throw new BasinError(`${what}: inverted range ${parts[0]}:${parts[1]}: start must be below stop`);
+  if (start > stop) throw new InputError(`${what}: inverted range ${parts[0]}:${parts[1]}: start must be below stop`);
   if (start === stop && steps > 1) {
-    throw new BasinError(`${what}: range '${text}' is empty: start equals stop, so ${steps} steps would repeat one point; use steps 1`);
+    throw new InputError(`${what}: range '${text}' is empty: start equals stop, so ${steps} steps would repeat one point; use steps 1`);
   }
   if (!Number.isFinite(stop - start)) {
-    throw new BasinError(`${what}: range '${text}' spans stop - start = ${stop - start}, beyond the largest double; use a narrower range`);
+    throw new InputError(`${what}: range '${text}' spans stop - start = ${stop - start}, beyond the largest double; use a narrower range`);
   }
   const values: number[] = [];
   if (steps === 1) values.push(start);
@@ -66,7 +66,7 @@ export function parseRange(spec: string, what: string): Range {
     values.push(stop);
     for (let i = 1; i < steps; i++) {
       if (!(values[i] > values[i - 1])) {
-        throw new BasinError(`${what}: range '${text}' is too narrow for ${steps} distinct steps (points ${i} and ${i + 1} are both ${values[i]}); use fewer steps or a wider range`);
+        throw new InputError(`${what}: range '${text}' is too narrow for ${steps} distinct steps (points ${i} and ${i + 1} are both ${values[i]}); use fewer steps or a wider range`);
       }
     }
   }

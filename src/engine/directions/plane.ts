@@ -13,7 +13,7 @@
  * filter-normalized y is no longer exactly filter-normalized afterwards (the smaller the cosine,
  * the smaller the change). The caller reports the cosine before the step so the reader can judge.
  */
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 import { dot, norm } from '../linalg/operator';
 
 export { dot, norm };
@@ -50,7 +50,7 @@ export function orthogonalize(x: Float64Array, y: Float64Array): { y: Float64Arr
   for (let i = 0; i < out.length; i++) out[i] -= c * x[i];
   const left = norm(out);
   if (!(left > 1e-12 * ny)) {
-    throw new BasinError(`the two directions are parallel (cosine ${cos.toPrecision(6)}): they do not span a plane`);
+    throw new InputError(`the two directions are parallel (cosine ${cos.toPrecision(6)}): they do not span a plane`);
   }
   const s = ny / left;
   for (let i = 0; i < out.length; i++) out[i] *= s;

@@ -16,7 +16,7 @@
  * Signs (PCA leaves them free) are fixed so that the first checkpoint has x <= 0 (the path runs
  * from the left towards the origin) and the checkpoint farthest from the x axis has y > 0.
  */
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 import { symmetricEigen } from '../linalg/dense';
 
 export interface TrajectoryPlane {
@@ -35,10 +35,10 @@ export interface TrajectoryPlane {
 /** PCA plane of a trajectory; `checkpoints` are in training order, all of one length. */
 export function trajectoryPlane(checkpoints: readonly ArrayLike<number>[]): TrajectoryPlane {
   const T = checkpoints.length;
-  if (T < 3) throw new BasinError(`a trajectory plane needs at least 3 checkpoints (got ${T})`);
+  if (T < 3) throw new InputError(`a trajectory plane needs at least 3 checkpoints (got ${T})`);
   const n = checkpoints[T - 1].length;
   checkpoints.forEach((c, i) => {
-    if (c.length !== n) throw new BasinError(`checkpoint ${i + 1} has ${c.length} parameters but the last one has ${n}`);
+    if (c.length !== n) throw new InputError(`checkpoint ${i + 1} has ${c.length} parameters but the last one has ${n}`);
   });
   const origin = Float64Array.from(checkpoints[T - 1]);
   const m = T - 1;
@@ -64,12 +64,12 @@ export function trajectoryPlane(checkpoints: readonly ArrayLike<number>[]): Traj
   }
   let trace = 0;
   for (let i = 0; i < m; i++) trace += gram[i * m + i];
-  if (!(trace > 0)) throw new BasinError('the checkpoints are all identical: the trajectory spans no plane');
+  if (!(trace > 0)) throw new InputError('the checkpoints are all identical: the trajectory spans no plane');
   const { values, vectors } = symmetricEigen(gram, m);
   const l1 = Math.max(values[0], 0);
   const l2 = Math.max(values[1], 0);
   if (!(l2 > 1e-13 * l1)) {
-    throw new BasinError('the checkpoints lie on a line through the last one: the trajectory spans no plane');
+    throw new InputError('the checkpoints lie on a line through the last one: the trajectory spans no plane');
   }
 
   // v_k = M^T u_k / sigma_k, accumulated row by row, then renormalized (and dy re-orthogonalized

@@ -7,12 +7,11 @@ import type { FlatnessMeasure, FlatnessResult, Progress } from '../../shared/res
 import type { JobOptions } from '../../shared/workerProtocol';
 import type { Problem } from '../problem';
 import { runMeta } from '../meta';
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 import { checkCount, checkPositive, MAX_FLATNESS_SAMPLES } from '../limits';
 import { adaptiveSharpness, basinRadius, epsilonSharpness, pacBayesFlatness, samSharpness, type EvaluationCounts } from './index';
 
 export const FLATNESS_MEASURES = ['sam', 'asam', 'epsilon', 'pacbayes', 'radius'] as const;
-export type FlatnessName = (typeof FLATNESS_MEASURES)[number];
 
 /**
  * The measures to run and their parameters: the wire format's fields (src/shared/workerProtocol.ts),
@@ -31,11 +30,11 @@ const total = (c: EvaluationCounts): number => c.loss + c.gradient + c.accuracy;
  * radii and thresholds in range, and the draws and directions within MAX_FLATNESS_SAMPLES.
  */
 export function checkFlatnessOptions(opts: FlatnessOptions): void {
-  if (opts.seed !== undefined && !(Number.isInteger(opts.seed) && opts.seed >= 0)) throw new BasinError(`the seed must be a whole number >= 0 (got ${opts.seed})`);
+  if (opts.seed !== undefined && !(Number.isInteger(opts.seed) && opts.seed >= 0)) throw new InputError(`the seed must be a whole number >= 0 (got ${opts.seed})`);
   if (opts.measures !== undefined) {
-    if (opts.measures.length === 0) throw new BasinError(`no flatness measure asked for (choose from ${FLATNESS_MEASURES.join(', ')})`);
+    if (opts.measures.length === 0) throw new InputError(`no flatness measure asked for (choose from ${FLATNESS_MEASURES.join(', ')})`);
     for (const m of opts.measures) {
-      if (!(FLATNESS_MEASURES as readonly string[]).includes(m)) throw new BasinError(`unknown flatness measure '${String(m)}' (${FLATNESS_MEASURES.join(', ')})`);
+      if (!(FLATNESS_MEASURES as readonly string[]).includes(m)) throw new InputError(`unknown flatness measure '${String(m)}' (${FLATNESS_MEASURES.join(', ')})`);
     }
   }
   checkPositive('the SAM radius rho', opts.rho, { allowZero: true });
@@ -47,7 +46,7 @@ export function checkFlatnessOptions(opts: FlatnessOptions): void {
   checkCount('the number of PAC-Bayes draws', opts.draws, 1, MAX_FLATNESS_SAMPLES);
   checkCount('the number of basin-radius directions', opts.directions, 1, MAX_FLATNESS_SAMPLES);
   if (opts.criterion !== undefined && opts.criterion !== 'error' && opts.criterion !== 'loss') {
-    throw new BasinError(`the PAC-Bayes criterion must be error or loss (got ${String(opts.criterion)})`);
+    throw new InputError(`the PAC-Bayes criterion must be error or loss (got ${String(opts.criterion)})`);
   }
 }
 

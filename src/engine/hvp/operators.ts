@@ -14,12 +14,18 @@ import type { LinearOperator } from '../linalg/operator';
 import { norm } from '../linalg/operator';
 import type { Evaluator } from '../evaluator';
 import { Rng } from '../rng';
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 
 export type HvpMethod = 'exact' | 'fd';
 export type HvpChoice = HvpMethod | 'auto';
 
 export const FD_EPS = 3e-3;
+
+/**
+ * Added to a job's seed for the random vectors of the automatic choice between exact and
+ * finite-difference products (`selectHessian`), so they are not the job's own random draws.
+ */
+export const HVP_CHECK_SEED_OFFSET = 7919;
 
 export class ExactHessian implements LinearOperator {
   readonly dim: number;
@@ -30,10 +36,33 @@ export class ExactHessian implements LinearOperator {
   }
   async matvec(v: Float64Array): Promise<Float64Array> {
     this.matvecs++;
-    const out = await this.obj.hvp(v);
+    let out: Float64Array;
+    try {
+      out = await this.obj.hvp(v);
+    } catch (e) {
+      throw notTwiceDifferentiable(e) ?? e;
+    }
     await yieldToLoop();
     return out;
   }
+}
+
+/** Exact products refused for this model; `why` is the reason alone (for the auto choice's report). */
+class ExactUnavailable extends InputError {
+  constructor(readonly why: string) {
+    super(`exact Hessian-vector products are not available for this model: ${why}; choose finite differences or auto (hvp: fd or auto)`);
+  }
+}
+
+/**
+ * TF.js's refusal to differentiate a gradient kernel again ("gradient function not found for
+ * MaxPoolGrad") as the user's error it is: something in the model or its loss (an op in a custom
+ * loss, which `twiceDifferentiable` cannot see) has no second derivative in TF.js. Undefined for
+ * any other error. The message may come from a shard thread, which passes on the text only.
+ */
+function notTwiceDifferentiable(e: unknown): ExactUnavailable | undefined {
+  const m = /gradient function not found for (\w+)/.exec(e instanceof Error ? e.message : String(e));
+  return m ? new ExactUnavailable(`TF.js cannot differentiate ${m[1]} (the gradient of an op in the model or its loss) a second time`) : undefined;
 }
 
 export class FiniteDifferenceHessian implements LinearOperator {
@@ -139,7 +168,7 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
   const twice = obj.secondOrder();
   if (choice === 'fd') return { op: new FiniteDifferenceHessian(obj), method: 'fd', reason: 'requested', checkMatvecs: 0 };
   if (choice === 'exact') {
-    if (!twice.ok) throw new BasinError(`exact Hessian-vector products are not available for this model: ${twice.reason}; choose finite differences or auto`);
+    if (!twice.ok) throw new ExactUnavailable(twice.reason ?? 'not twice differentiable');
     return { op: new ExactHessian(obj), method: 'exact', reason: 'requested', checkMatvecs: 0 };
   }
   if (!twice.ok) return { op: new FiniteDifferenceHessian(obj), method: 'fd', reason: twice.reason ?? 'not twice differentiable', checkMatvecs: 0 };
@@ -158,7 +187,7 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
   try {
     he = await exact.matvec(v); // also warms up kernels
   } catch (e) {
-    return { op: fd, method: 'fd', reason: `exact products failed (${(e as Error).message.split('\n')[0]})`, checkMatvecs: 1 };
+    return { op: fd, method: 'fd', reason: `exact products failed (${e instanceof ExactUnavailable ? e.why : (e as Error).message.split('\n')[0]})`, checkMatvecs: 1 };
   }
   const hf = await fd.matvec(v);
   const agreement = relDiff(he, hf);
@@ -211,7 +240,7 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
   if (fdOk && !exactOk) {
     return { ...base, op: fd, method: 'fd', reason: `exact and finite differences disagree (relative ${a}); exact fails the symmetry check (${checks}): finite differences trusted` };
   }
-  throw new BasinError(
+  throw new InputError(
     `no Hessian-vector product can be trusted on this model: exact and finite differences disagree (relative ${a}) and ` +
       `${exactOk ? 'both pass' : 'neither passes'} the checks (${checks}). Choose one explicitly (exact or finite differences) only if you know it is right`,
   );

@@ -216,9 +216,3 @@ export function installSecondOrderGradients(): void {
   }
   installed = true;
 }
-
-/**
- * Kernels whose gradient cannot be differentiated again even with the replacements above. A model
- * that runs one of these gets finite-difference products instead (said in the result).
- */
-export const NOT_TWICE_DIFFERENTIABLE = new Set(['MaxPoolGrad', 'MaxPool3DGrad', 'LRNGrad']);

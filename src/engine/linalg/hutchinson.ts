@@ -16,6 +16,7 @@
  */
 import { Rng } from '../rng';
 import { dot, IterOptions, LinearOperator, throwIfAborted } from './operator';
+import { InternalError } from '../errors';
 
 export interface HutchinsonOptions extends IterOptions {
   /** Number of products (= samples), at least 1. */
@@ -50,7 +51,7 @@ export function meanAndStderr(samples: readonly number[]): { mean: number; stder
 /** Hutchinson's trace estimate from `matvecs` Rademacher samples (see the module comment). */
 export async function hutchinson(op: LinearOperator, opts: HutchinsonOptions): Promise<HutchinsonResult> {
   const m = opts.matvecs;
-  if (!Number.isInteger(m) || m < 1) throw new Error(`hutchinson: matvecs must be a positive integer, got ${m}`);
+  if (!Number.isInteger(m) || m < 1) throw new InternalError(`hutchinson: matvecs must be a positive integer, got ${m}`);
   const rng = opts.rng ?? new Rng(0);
   const samples: number[] = [];
   for (let j = 0; j < m; j++) {

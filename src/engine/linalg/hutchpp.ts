@@ -23,6 +23,7 @@ import { Rng } from '../rng';
 import { orthonormalize } from './dense';
 import { hutchinson, meanAndStderr } from './hutchinson';
 import { axpy, dot, IterOptions, LinearOperator, throwIfAborted } from './operator';
+import { InternalError } from '../errors';
 
 export interface HutchppOptions extends IterOptions {
   /** Total number of products, at least 1. */
@@ -52,7 +53,7 @@ function projectOut(q: readonly Float64Array[], x: Float64Array): void {
 /** Hutch++ trace estimate with a budget of `matvecs` products (see the module comment). */
 export async function hutchpp(op: LinearOperator, opts: HutchppOptions): Promise<HutchppResult> {
   const m = opts.matvecs;
-  if (!Number.isInteger(m) || m < 1) throw new Error(`hutchpp: matvecs must be a positive integer, got ${m}`);
+  if (!Number.isInteger(m) || m < 1) throw new InternalError(`hutchpp: matvecs must be a positive integer, got ${m}`);
   const n = op.dim;
   const rng = opts.rng ?? new Rng(0);
   if (m < 3) {

@@ -1,14 +1,7 @@
 /** The numerical linear-algebra core: operators, dense helpers and the curvature algorithms. */
-export { CancelledError, DenseOperator, axpy, dot, norm, scale, throwIfAborted } from './operator';
+export { CancelledError, axpy, dot, norm, scale, throwIfAborted } from './operator';
 export type { IterOptions, LinearOperator } from './operator';
-export {
-  composeSpectrum,
-  matrixWithSpectrum,
-  orthonormalize,
-  randomOrthogonal,
-  symmetricEigen,
-  tridiagonalize,
-} from './dense';
+export { orthonormalize, symmetricEigen, tridiagonalize } from './dense';
 export type { OrthonormalizeOptions } from './dense';
 export { tql2, tridiagonalEigen, tridiagonalEigenRows, tridiagonalEigenvalues } from './tridiagonal';
 export { lanczos, lanczosSteps, lanczosTridiagonal } from './lanczos';

@@ -32,7 +32,7 @@
  * (or more) to see a suspected cluster: once both Ritz values are present and closer than their
  * residuals, the bound falls back to r.
  *
- * Example:
+ * Example (with the tests' dense fixtures, test/helpers/linalg.ts):
  * ```ts
  * const op = new DenseOperator(matrixWithSpectrum([100, 90, 80, 1, 0.5], new Rng(1)), 5);
  * const res = await lanczos(op, { k: 2, which: 'top' }); // res.eigenvalues ~ [100, 90]
@@ -41,6 +41,7 @@
 import { Rng } from '../rng';
 import { axpy, dot, IterOptions, LinearOperator, norm, throwIfAborted } from './operator';
 import { tridiagonalEigen, tridiagonalEigenRows } from './tridiagonal';
+import { InternalError } from '../errors';
 
 /** A second Gram-Schmidt pass runs when the first leaves at most this fraction of the norm. */
 const DGKS = Math.SQRT1_2;
@@ -109,10 +110,10 @@ export async function lanczosTridiagonal(
   opts: LanczosTridiagonalOptions = {},
 ): Promise<LanczosTridiagonal> {
   const n = op.dim;
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`lanczos: steps must be a positive integer, got ${steps}`);
-  if (v0.length !== n) throw new Error(`lanczos: start vector has length ${v0.length}, expected ${n}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new InternalError(`lanczos: steps must be a positive integer, got ${steps}`);
+  if (v0.length !== n) throw new InternalError(`lanczos: start vector has length ${v0.length}, expected ${n}`);
   const v0Norm = norm(v0);
-  if (!(v0Norm > 0) || !Number.isFinite(v0Norm)) throw new Error('lanczos: start vector must be finite and nonzero');
+  if (!(v0Norm > 0) || !Number.isFinite(v0Norm)) throw new InternalError('lanczos: start vector must be finite and nonzero');
   const rng = opts.rng ?? new Rng(0);
   const total = opts.progressTotal ?? steps;
   const offset = opts.progressOffset ?? 0;
@@ -142,11 +143,11 @@ export async function lanczosTridiagonal(
     const product = await op.matvec(q);
     state.matvecs++;
     opts.onProgress?.(offset + state.matvecs, total);
-    if (product.length !== n) throw new Error(`lanczos: operator returned length ${product.length}, expected ${n}`);
+    if (product.length !== n) throw new InternalError(`lanczos: operator returned length ${product.length}, expected ${n}`);
     const w = slots.get(state.basis.length);
     w.set(product);
     let a = dot(q, w);
-    if (!Number.isFinite(a)) throw new Error('lanczos: the operator returned a non-finite product');
+    if (!Number.isFinite(a)) throw new InternalError('lanczos: the operator returned a non-finite product');
     axpy(-a, q, w);
     if (j > 0) axpy(-state.beta[j - 1], state.basis[j - 1], w);
     // Full reorthogonalization: classical Gram-Schmidt against every stored vector, and a second
@@ -205,7 +206,7 @@ class BasisSlots {
     private readonly count: number,
   ) {}
   get(i: number): Float64Array {
-    if (i >= this.count) throw new Error(`lanczos: basis slot ${i} of ${this.count}`);
+    if (i >= this.count) throw new InternalError(`lanczos: basis slot ${i} of ${this.count}`);
     const B = BasisSlots.BLOCK;
     const b = Math.floor(i / B);
     if (!this.blocks[b]) this.blocks[b] = new Float64Array(Math.min(B, this.count - b * B) * this.n);
@@ -414,16 +415,16 @@ export function lanczosSteps(n: number, k: number, maxIter?: number): number {
  */
 export async function lanczos(op: LinearOperator, opts: LanczosOptions): Promise<LanczosResult> {
   const n = op.dim;
-  if (!Number.isInteger(opts.k) || opts.k < 1) throw new Error(`lanczos: k must be a positive integer, got ${opts.k}`);
-  if (opts.which !== 'top' && opts.which !== 'bottom') throw new Error(`lanczos: bad which ${String(opts.which)}`);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`lanczos: operator dimension must be positive, got ${n}`);
-  if (opts.maxIter !== undefined && !(opts.maxIter >= 1)) throw new Error(`lanczos: maxIter must be >= 1, got ${opts.maxIter}`);
-  if (opts.minIter !== undefined && !(opts.minIter >= 0)) throw new Error(`lanczos: minIter must be >= 0, got ${opts.minIter}`);
+  if (!Number.isInteger(opts.k) || opts.k < 1) throw new InternalError(`lanczos: k must be a positive integer, got ${opts.k}`);
+  if (opts.which !== 'top' && opts.which !== 'bottom') throw new InternalError(`lanczos: bad which ${String(opts.which)}`);
+  if (!Number.isInteger(n) || n < 1) throw new InternalError(`lanczos: operator dimension must be positive, got ${n}`);
+  if (opts.maxIter !== undefined && !(opts.maxIter >= 1)) throw new InternalError(`lanczos: maxIter must be >= 1, got ${opts.maxIter}`);
+  if (opts.minIter !== undefined && !(opts.minIter >= 0)) throw new InternalError(`lanczos: minIter must be >= 0, got ${opts.minIter}`);
   const k = Math.min(opts.k, n);
   const maxIter = lanczosSteps(n, opts.k, opts.maxIter);
   const minIter = Math.min(maxIter, Math.max(k, Math.floor(opts.minIter ?? k)));
   const tol = opts.tol ?? 1e-6;
-  if (!(tol >= 0) || !Number.isFinite(tol)) throw new Error(`lanczos: tol must be a finite number >= 0, got ${tol}`);
+  if (!(tol >= 0) || !Number.isFinite(tol)) throw new InternalError(`lanczos: tol must be a finite number >= 0, got ${tol}`);
   const rng = opts.rng ?? new Rng(0);
   const relativeNoise = op.relativeNoise ?? 0;
   const stopOn = opts.stopOn ?? 'residual';

@@ -3,8 +3,8 @@
  * (after scipy's `LinearOperator` and curvlinops' `_LinearOperator`).
  *
  * An operator is a symmetric real matrix known only through products with vectors. The Hessian of
- * a model's loss is one (`hvp/`); so is a dense test matrix (`DenseOperator`), which is how the
- * algorithms are tested against exact spectra. Products are async so a model-backed operator can
+ * a model's loss is one (`hvp/`); so is a dense test matrix (`DenseOperator` in
+ * test/helpers/linalg.ts), which is how the algorithms are tested against exact spectra. Products are async so a model-backed operator can
  * yield to the event loop (progress, cancellation) between products.
  */
 export interface LinearOperator {
@@ -37,28 +37,6 @@ export class CancelledError extends Error {
 
 export function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw new CancelledError();
-}
-
-/** A dense symmetric matrix as an operator (row-major n x n). */
-export class DenseOperator implements LinearOperator {
-  readonly dim: number;
-  matvecs = 0;
-  constructor(readonly a: Float64Array, n: number) {
-    if (a.length !== n * n) throw new Error(`DenseOperator: expected ${n * n} entries, got ${a.length}`);
-    this.dim = n;
-  }
-  async matvec(v: Float64Array): Promise<Float64Array> {
-    const n = this.dim;
-    const y = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      const row = i * n;
-      for (let j = 0; j < n; j++) s += this.a[row + j] * v[j];
-      y[i] = s;
-    }
-    this.matvecs++;
-    return y;
-  }
 }
 
 export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {

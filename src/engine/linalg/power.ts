@@ -21,6 +21,7 @@
  */
 import { Rng } from '../rng';
 import { dot, IterOptions, LinearOperator, throwIfAborted } from './operator';
+import { InternalError } from '../errors';
 
 export interface PowerOptions extends IterOptions {
   /** Maximum products (PyHessian default 100). */
@@ -57,10 +58,10 @@ export async function powerIteration(op: LinearOperator, opts: PowerOptions = {}
   const n = op.dim;
   const maxIter = opts.maxIter ?? 100;
   const tol = opts.tol ?? 1e-3;
-  if (!Number.isInteger(maxIter) || maxIter < 1) throw new Error(`powerIteration: bad maxIter ${maxIter}`);
-  if (!(tol >= 0) || !Number.isFinite(tol)) throw new Error(`powerIteration: tol must be a finite number >= 0, got ${tol}`);
+  if (!Number.isInteger(maxIter) || maxIter < 1) throw new InternalError(`powerIteration: bad maxIter ${maxIter}`);
+  if (!(tol >= 0) || !Number.isFinite(tol)) throw new InternalError(`powerIteration: tol must be a finite number >= 0, got ${tol}`);
   if (opts.v0 && opts.v0.length !== n) {
-    throw new Error(`powerIteration: v0 has length ${opts.v0.length}, expected ${n}`);
+    throw new InternalError(`powerIteration: v0 has length ${opts.v0.length}, expected ${n}`);
   }
   const rng = opts.rng ?? new Rng(0);
   const against = opts.against ?? [];

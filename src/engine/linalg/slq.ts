@@ -27,6 +27,7 @@ import { Rng } from '../rng';
 import { lanczosTridiagonal } from './lanczos';
 import { IterOptions, LinearOperator } from './operator';
 import { tridiagonalEigenRows } from './tridiagonal';
+import { InternalError } from '../errors';
 
 export interface SlqOptions extends IterOptions {
   /** Lanczos steps per run (clamped to the dimension). */
@@ -50,8 +51,8 @@ export interface SlqResult {
 /** Stochastic Lanczos quadrature: `runs` runs of `steps` Lanczos steps (see the module comment). */
 export async function slq(op: LinearOperator, opts: SlqOptions): Promise<SlqResult> {
   const n = op.dim;
-  if (!Number.isInteger(opts.steps) || opts.steps < 1) throw new Error(`slq: steps must be a positive integer`);
-  if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new Error(`slq: runs must be a positive integer`);
+  if (!Number.isInteger(opts.steps) || opts.steps < 1) throw new InternalError(`slq: steps must be a positive integer`);
+  if (!Number.isInteger(opts.runs) || opts.runs < 1) throw new InternalError(`slq: runs must be a positive integer`);
   const steps = Math.min(opts.steps, n);
   const rng = opts.rng ?? new Rng(0);
   const nodes: number[][] = [];
@@ -115,20 +116,20 @@ export function spectralDensity(
 ): SpectralDensity {
   const runs = nodes.length;
   if (runs === 0 || weights.length !== runs) {
-    throw new Error('spectralDensity: need matching, non-empty nodes and weights');
+    throw new InternalError('spectralDensity: need matching, non-empty nodes and weights');
   }
   const gridPoints = opts.gridPoints ?? 10000;
-  if (!Number.isInteger(gridPoints) || gridPoints < 2) throw new Error(`spectralDensity: bad gridPoints ${gridPoints}`);
+  if (!Number.isInteger(gridPoints) || gridPoints < 2) throw new InternalError(`spectralDensity: bad gridPoints ${gridPoints}`);
   let lo = Infinity;
   let hi = -Infinity;
   nodes.forEach((run, r) => {
-    if (run.length !== weights[r].length) throw new Error(`spectralDensity: run ${r} has mismatched lengths`);
+    if (run.length !== weights[r].length) throw new InternalError(`spectralDensity: run ${r} has mismatched lengths`);
     for (const x of run) {
       lo = Math.min(lo, x);
       hi = Math.max(hi, x);
     }
   });
-  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new Error('spectralDensity: no finite nodes');
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) throw new InternalError('spectralDensity: no finite nodes');
   const sigma2 = (opts.sigma2Factor ?? 1e-5) * Math.max(1, hi - lo);
   const sigma = Math.sqrt(sigma2);
   const pad = opts.pad ?? 5 * sigma;

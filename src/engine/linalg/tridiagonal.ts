@@ -18,6 +18,7 @@
  * // values = [2 + sqrt(2), 2, 2 - sqrt(2)] (descending); eigenvector i is column i of `vectors`.
  * ```
  */
+import { InternalError } from '../errors';
 
 const EPS = Number.EPSILON;
 
@@ -33,12 +34,12 @@ const EPS = Number.EPSILON;
  */
 export function tql2(d: Float64Array, e: Float64Array, z: Float64Array, rows: number): void {
   const n = d.length;
-  if (e.length !== n) throw new Error(`tql2: e has length ${e.length}, expected ${n}`);
-  if (z.length !== rows * n) throw new Error(`tql2: z has length ${z.length}, expected ${rows * n}`);
+  if (e.length !== n) throw new InternalError(`tql2: e has length ${e.length}, expected ${n}`);
+  if (z.length !== rows * n) throw new InternalError(`tql2: z has length ${z.length}, expected ${rows * n}`);
   if (n === 0) return;
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(d[i]) || (i < n - 1 && !Number.isFinite(e[i]))) {
-      throw new Error('tql2: the matrix has a non-finite entry');
+      throw new InternalError('tql2: the matrix has a non-finite entry');
     }
   }
   e[n - 1] = 0;
@@ -56,7 +57,7 @@ export function tql2(d: Float64Array, e: Float64Array, z: Float64Array, rows: nu
     if (m > l) {
       let iter = 0;
       do {
-        if (++iter > 60) throw new Error('tql2: no convergence after 60 sweeps');
+        if (++iter > 60) throw new InternalError('tql2: no convergence after 60 sweeps');
         // Compute the implicit shift.
         let g = d[l];
         let p = (d[l + 1] - g) / (2 * e[l]);
@@ -117,7 +118,7 @@ export function descendingOrder(values: ArrayLike<number>): number[] {
 function checkShapes(alpha: ArrayLike<number>, beta: ArrayLike<number>): number {
   const m = alpha.length;
   if (m > 0 && beta.length < m - 1) {
-    throw new Error(`tridiagonal: beta has length ${beta.length}, expected ${m - 1}`);
+    throw new InternalError(`tridiagonal: beta has length ${beta.length}, expected ${m - 1}`);
   }
   return m;
 }
@@ -175,7 +176,7 @@ export function tridiagonalEigenRows(
   const r = rowIndices.length;
   const z = new Float64Array(r * m);
   rowIndices.forEach((ri, j) => {
-    if (!Number.isInteger(ri) || ri < 0 || ri >= m) throw new Error(`tridiagonalEigenRows: bad row index ${ri}`);
+    if (!Number.isInteger(ri) || ri < 0 || ri >= m) throw new InternalError(`tridiagonalEigenRows: bad row index ${ri}`);
     z[j * m + ri] = 1;
   });
   tql2(d, e, z, r);

@@ -22,7 +22,7 @@ import * as util from 'node:util';
 import { createRequire, SourceMap, type SourceMapPayload } from 'node:module';
 import { tf, tfl } from '../tf';
 import type { Tensor } from '../tf';
-import { BasinError } from '../errors';
+import { BasinError, InputError, UserCodeError } from '../errors';
 import { flattenNested, splitFromArrays, type Split } from '../data';
 import { LOSS_NAMES, type LossName } from './ir';
 import { allFinite, checkUserLossValue, USER_LOSS, type UserLoss } from './losses';
@@ -102,7 +102,7 @@ export class UserCode {
   /** The `BasinError` for something user code threw: `<what> threw: <its message> (line N)`. */
   error(what: string, e: unknown): BasinError {
     if (e instanceof BasinError) return e;
-    return new BasinError(`${what} threw: ${this.describe(e)}`, this.file);
+    return new UserCodeError(`${what} threw: ${this.describe(e)}`, this.file);
   }
 
   /** Runs a synchronous call into the module; what it throws becomes a `BasinError`. */
@@ -169,7 +169,7 @@ export function loadExperiment(file: string): ExperimentModule {
 /** Compiles and loads an experiment module: its exports and the code, to call into it. */
 export function compileExperiment(file: string): { module: ExperimentModule; code: UserCode } {
   const abs = path.resolve(file);
-  if (!fs.existsSync(abs)) throw new BasinError('experiment module not found', file);
+  if (!fs.existsSync(abs)) throw new InputError('experiment module not found', file);
   let code: string;
   let map: SourceMap | undefined;
   try {
@@ -198,10 +198,10 @@ export function compileExperiment(file: string): { module: ExperimentModule; cod
   } catch (e) {
     const errors = (e as { errors?: { text: string; location?: { line: number; file: string } | null }[] }).errors;
     const first = errors?.[0];
-    if (!first) throw new BasinError(`cannot compile (${(e as Error).message})`, file);
+    if (!first) throw new UserCodeError(`cannot compile (${(e as Error).message})`, file);
     const loc = first.location;
     const other = loc && path.resolve(loc.file) !== abs ? `${path.relative(path.dirname(abs), path.resolve(loc.file))} ` : '';
-    throw new BasinError(`does not compile: ${first.text}${loc ? ` (${other}line ${loc.line})` : ''}`, file);
+    throw new UserCodeError(`does not compile: ${first.text}${loc ? ` (${other}line ${loc.line})` : ''}`, file);
   }
   // Frames of the compiled code name the module (not "<anonymous>"), with a prefix that no real
   // file has, so they are told apart from frames of Basin's and TF.js's code.
@@ -214,17 +214,17 @@ export function compileExperiment(file: string): { module: ExperimentModule; cod
     const fn = new Function('module', 'exports', 'require', '__filename', '__dirname', `${code}\n//# sourceURL=${url}`);
     fn(mod, mod.exports, createRequire(abs), abs, path.dirname(abs));
   } catch (e) {
-    throw new BasinError(`failed while loading: ${user.describe(e)}`, file);
+    throw new UserCodeError(`failed while loading: ${user.describe(e)}`, file);
   } finally {
     Error.stackTraceLimit = limit;
   }
   const exp = mod.exports;
   const candidate = (exp.default && typeof exp.default === 'object' ? exp.default : exp) as Partial<ExperimentModule>;
-  if (typeof candidate.model !== 'function') throw new BasinError('the module must export model(tf) returning a tf.LayersModel', file);
-  if (typeof candidate.data !== 'function') throw new BasinError('the module must export data(tf) returning {x, y}', file);
+  if (typeof candidate.model !== 'function') throw new UserCodeError('the module must export model(tf) returning a tf.LayersModel', file);
+  if (typeof candidate.data !== 'function') throw new UserCodeError('the module must export data(tf) returning {x, y}', file);
   const loss = candidate.loss;
   if (loss !== undefined && typeof loss !== 'function' && !(LOSS_NAMES as readonly unknown[]).includes(loss)) {
-    throw new BasinError(`loss '${String(loss)}' is not one of ${LOSS_NAMES.join(', ')} or a function (yTrue, yPred) => scalar`, file);
+    throw new UserCodeError(`loss '${String(loss)}' is not one of ${LOSS_NAMES.join(', ')} or a function (yTrue, yPred) => scalar`, file);
   }
   return { module: candidate as ExperimentModule, code: user };
 }
@@ -271,8 +271,8 @@ export async function experimentModel(mod: ExperimentModule, code: UserCode, api
   tf.engine().startScope();
   try {
     model = await code.callAsync('model(tf)', () => mod.model(api));
-    if (!isLayersModel(model)) throw new BasinError(`model(tf) did not return a tf.LayersModel (it returned ${describeValue(model)})`, code.file);
-    if (model.layers.length === 0) throw new BasinError('model(tf) returned a model with no layers', code.file);
+    if (!isLayersModel(model)) throw new UserCodeError(`model(tf) did not return a tf.LayersModel (it returned ${describeValue(model)})`, code.file);
+    if (model.layers.length === 0) throw new UserCodeError('model(tf) returned a model with no layers', code.file);
     ok = true;
     return model;
   } finally {
@@ -293,11 +293,11 @@ export async function experimentData(mod: ExperimentModule, code: UserCode, api:
   try {
     const data = (await code.callAsync('data(tf)', () => mod.data(api))) as unknown;
     if (typeof data !== 'object' || data === null || Array.isArray(data) || data instanceof tf.Tensor) {
-      throw new BasinError(`data(tf) must return {x, y}; it returned ${describeValue(data)}`, code.file);
+      throw new UserCodeError(`data(tf) must return {x, y}; it returned ${describeValue(data)}`, code.file);
     }
     const d = data as Partial<Record<keyof ExperimentData, unknown>>;
     const missing = (['x', 'y'] as const).filter((k) => d[k] === undefined || d[k] === null);
-    if (missing.length) throw new BasinError(`data(tf) must return {x, y}; ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing`, code.file);
+    if (missing.length) throw new UserCodeError(`data(tf) must return {x, y}; ${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} missing`, code.file);
     const read = (k: keyof ExperimentData): { values: Float32Array; shape: number[] } => toArray(d[k] as ArrayData, k, code.file);
     const train = splitFromArrays(read('x'), read('y'));
     const hasTest = d.xTest !== undefined && d.xTest !== null && d.yTest !== undefined && d.yTest !== null;
@@ -315,12 +315,12 @@ export async function experimentData(mod: ExperimentModule, code: UserCode, api:
 export function toArray(v: ArrayData, what: string, file: string): { values: Float32Array; shape: number[] } {
   const name = `data(tf).${what}`;
   if (v instanceof tf.Tensor) {
-    if (v.isDisposed) throw new BasinError(`${name} is a disposed tensor: return tensors that are still alive (not disposed, nor made inside a tf.tidy that did not return them)`, file);
-    if (v.dtype === 'string' || v.dtype === 'complex64') throw new BasinError(`${name} is a ${v.dtype} tensor; it must hold numbers`, file);
-    if (v.rank === 0) throw new BasinError(`${name} is a scalar; it needs a first axis over samples`, file);
+    if (v.isDisposed) throw new UserCodeError(`${name} is a disposed tensor: return tensors that are still alive (not disposed, nor made inside a tf.tidy that did not return them)`, file);
+    if (v.dtype === 'string' || v.dtype === 'complex64') throw new UserCodeError(`${name} is a ${v.dtype} tensor; it must hold numbers`, file);
+    if (v.rank === 0) throw new UserCodeError(`${name} is a scalar; it needs a first axis over samples`, file);
     return { values: Float32Array.from(v.dataSync() as ArrayLike<number>), shape: v.shape.slice() };
   }
-  if (!Array.isArray(v)) throw new BasinError(`${name} must be a tensor or an array (it is ${describeValue(v)})`, file);
+  if (!Array.isArray(v)) throw new UserCodeError(`${name} must be a tensor or an array (it is ${describeValue(v)})`, file);
   return flattenNested(v, name, file);
 }
 
@@ -338,7 +338,7 @@ export function experimentLoss(fn: UserLoss, code: UserCode): UserLoss {
       first = false;
       const v = value.dataSync()[0];
       if (!Number.isFinite(v) && allFinite(yPred)) {
-        throw new BasinError(`${USER_LOSS} returned ${v} on finite model outputs (first call, at the starting parameters); it must return a finite mean over samples (clip probabilities before a log, or compute from logits)`, code.file);
+        throw new UserCodeError(`${USER_LOSS} returned ${v} on finite model outputs (first call, at the starting parameters); it must return a finite mean over samples (clip probabilities before a log, or compute from logits)`, code.file);
       }
     }
     return value;

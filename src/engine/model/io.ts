@@ -18,7 +18,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { tf, tfl } from '../tf';
-import { BasinError } from '../errors';
+import { BasinError, InputError } from '../errors';
 import { MAX_JSON_BYTES, MAX_PARAMS, paramLimitHint, refuseOver } from '../limits';
 import { checkTopology } from './topology';
 
@@ -64,20 +64,20 @@ export function readChecked(file: string, st: fs.Stats, into: Uint8Array, at: nu
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | O_NONBLOCK | flags);
   } catch (e) {
-    throw new BasinError(`cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, source);
+    throw new InputError(`cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, source);
   }
   try {
     const now = fs.fstatSync(fd);
-    if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev || now.size !== st.size) throw new BasinError(`${what} changed while it was being read`, source);
+    if (!now.isFile() || now.ino !== st.ino || now.dev !== st.dev || now.size !== st.size) throw new InputError(`${what} changed while it was being read`, source);
     let done = 0;
     while (done < st.size) {
       const n = fs.readSync(fd, into, at + done, st.size - done, done);
-      if (n === 0) throw new BasinError(`${what} changed while it was being read (it is shorter than ${st.size} bytes)`, source);
+      if (n === 0) throw new InputError(`${what} changed while it was being read (it is shorter than ${st.size} bytes)`, source);
       done += n;
     }
   } catch (e) {
     if (e instanceof BasinError) throw e;
-    throw new BasinError(`cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, source);
+    throw new InputError(`cannot read ${what} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, source);
   } finally {
     fs.closeSync(fd);
   }
@@ -94,10 +94,10 @@ export function readRegularFile(file: string, what: string, limit: number, hint:
     st = fs.statSync(file);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new BasinError(code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? (e as Error).message})`, file);
+    throw new InputError(code === 'ENOENT' ? 'file not found' : `cannot read the file (${code ?? (e as Error).message})`, file);
   }
   const kind = notRegular(st);
-  if (kind) throw new BasinError(`this is ${kind}, not a regular file`, file);
+  if (kind) throw new InputError(`this is ${kind}, not a regular file`, file);
   refuseOver(what, st.size, limit, { file, unit: 'bytes', hint });
   const bytes = Buffer.alloc(st.size);
   readChecked(file, st, bytes, 0, 0, 'the file', file);
@@ -110,14 +110,14 @@ function readJson(file: string): Record<string, unknown> {
   try {
     text = bytes.toString('utf8');
   } catch (e) {
-    throw new BasinError(`cannot read the file (${(e as Error).message})`, file);
+    throw new InputError(`cannot read the file (${(e as Error).message})`, file);
   }
   try {
     const parsed: unknown = JSON.parse(text);
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not a JSON object');
     return parsed as Record<string, unknown>;
   } catch (e) {
-    throw new BasinError(`not valid JSON (${(e as Error).message})`, file);
+    throw new InputError(`not valid JSON (${(e as Error).message})`, file);
   }
 }
 
@@ -132,23 +132,23 @@ interface Group {
 function parseManifest(manifest: unknown[], file: string): Group[] {
   return manifest.map((group: unknown) => {
     const g = group as { paths?: unknown; weights?: unknown } | null;
-    if (!g || typeof g !== 'object' || !Array.isArray(g.paths) || !Array.isArray(g.weights)) throw new BasinError('a weightsManifest entry lacks paths or weights', file);
+    if (!g || typeof g !== 'object' || !Array.isArray(g.paths) || !Array.isArray(g.weights)) throw new InputError('a weightsManifest entry lacks paths or weights', file);
     for (const p of g.paths) {
-      if (typeof p !== 'string' || p === '') throw new BasinError(`weight shard path ${JSON.stringify(p) ?? String(p)} is not a file name`, file);
+      if (typeof p !== 'string' || p === '') throw new InputError(`weight shard path ${JSON.stringify(p) ?? String(p)} is not a file name`, file);
     }
     let bytes = 0;
     const specs = g.weights.map((entry: unknown) => {
       const w = entry as Partial<WeightSpec> | null;
-      if (!w || typeof w !== 'object' || typeof w.name !== 'string') throw new BasinError(`a weightsManifest weight has no name (${JSON.stringify(entry)?.slice(0, 80)})`, file);
+      if (!w || typeof w !== 'object' || typeof w.name !== 'string') throw new InputError(`a weightsManifest weight has no name (${JSON.stringify(entry)?.slice(0, 80)})`, file);
       const shape: unknown = w.shape ?? [];
       if (!Array.isArray(shape) || !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)) {
-        throw new BasinError(`weight '${w.name}' has shape ${JSON.stringify(shape)?.slice(0, 80)}; a shape is a list of non-negative integers`, file);
+        throw new InputError(`weight '${w.name}' has shape ${JSON.stringify(shape)?.slice(0, 80)}; a shape is a list of non-negative integers`, file);
       }
-      if (typeof w.dtype !== 'string' || BYTES[w.dtype] === undefined) throw new BasinError(`weight '${w.name}' has unsupported dtype '${String(w.dtype)}'`, file);
+      if (typeof w.dtype !== 'string' || BYTES[w.dtype] === undefined) throw new InputError(`weight '${w.name}' has unsupported dtype '${String(w.dtype)}'`, file);
       let per = BYTES[w.dtype];
       if (w.quantization != null) {
         const q = w.quantization.dtype;
-        if (typeof q !== 'string' || !QUANTIZED.includes(q)) throw new BasinError(`weight '${w.name}' has unsupported quantization dtype '${String(q)}' (${QUANTIZED.join(', ')})`, file);
+        if (typeof q !== 'string' || !QUANTIZED.includes(q)) throw new InputError(`weight '${w.name}' has unsupported quantization dtype '${String(q)}' (${QUANTIZED.join(', ')})`, file);
         per = BYTES[q];
       }
       bytes += per * (shape as number[]).reduce((a, b) => a * b, 1);
@@ -178,30 +178,30 @@ interface Shard {
  * regular file.
  */
 function resolveShard(dir: string, realDir: string, p: string, file: string): Shard {
-  if (p.includes('\0')) throw new BasinError(`weight shard path ${JSON.stringify(p)} contains a NUL character`, file);
+  if (p.includes('\0')) throw new InputError(`weight shard path ${JSON.stringify(p)} contains a NUL character`, file);
   if (path.isAbsolute(p) || path.posix.isAbsolute(p) || path.win32.isAbsolute(p)) {
-    throw new BasinError(`weight shard path '${p}' is absolute; shard paths are relative to the model's folder (${dir})`, file);
+    throw new InputError(`weight shard path '${p}' is absolute; shard paths are relative to the model's folder (${dir})`, file);
   }
   const lexical = path.resolve(dir, p);
-  if (!inside(path.resolve(dir), lexical)) throw new BasinError(`weight shard path '${p}' leads outside the model's folder (${dir})`, file);
+  if (!inside(path.resolve(dir), lexical)) throw new InputError(`weight shard path '${p}' leads outside the model's folder (${dir})`, file);
   let real: string;
   try {
     real = fs.realpathSync(lexical);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new BasinError(code === 'ENOENT' ? `weight shard '${p}' is missing (expected at ${path.join(dir, p)})` : `cannot read weight shard '${p}' (${code})`, file);
+    throw new InputError(code === 'ENOENT' ? `weight shard '${p}' is missing (expected at ${path.join(dir, p)})` : `cannot read weight shard '${p}' (${code})`, file);
   }
   if (!inside(realDir, real)) {
-    throw new BasinError(`weight shard '${p}' is a symbolic link to ${real}, outside the model's folder (${realDir}); shards must lie inside it`, file);
+    throw new InputError(`weight shard '${p}' is a symbolic link to ${real}, outside the model's folder (${realDir}); shards must lie inside it`, file);
   }
   let st: fs.Stats;
   try {
     st = fs.statSync(real);
   } catch (e) {
-    throw new BasinError(`cannot read weight shard '${p}' (${(e as NodeJS.ErrnoException).code})`, file);
+    throw new InputError(`cannot read weight shard '${p}' (${(e as NodeJS.ErrnoException).code})`, file);
   }
   const kind = notRegular(st);
-  if (kind) throw new BasinError(`weight shard '${p}' is ${kind}, not a regular file`, file);
+  if (kind) throw new InputError(`weight shard '${p}' is ${kind}, not a regular file`, file);
   return { name: p, real, st };
 }
 
@@ -212,7 +212,7 @@ export function readModelArtifacts(file: string, opts: ModelReadOptions = {}): t
   // A graph model has a modelTopology too (a GraphDef: `node`, `versions`), so test the format first.
   const graph = json.format === 'graph-model' || (!!topology && typeof topology === 'object' && Array.isArray(topology.node));
   if (!topology || typeof topology !== 'object' || graph) {
-    throw new BasinError(
+    throw new InputError(
       graph
         ? 'this is a TF.js graph model; Basin needs a layers model (tf.LayersModel.save / tensorflowjs_converter --output_format tfjs_layers_model)'
         : "no 'modelTopology': not a TF.js layers model.json",
@@ -220,7 +220,7 @@ export function readModelArtifacts(file: string, opts: ModelReadOptions = {}): t
     );
   }
   const manifest = json.weightsManifest;
-  if (!Array.isArray(manifest)) throw new BasinError("no 'weightsManifest': the model.json lists no weights", file);
+  if (!Array.isArray(manifest)) throw new InputError("no 'weightsManifest': the model.json lists no weights", file);
   const groups = parseManifest(manifest, file);
 
   // Sizes first, from numbers alone: the manifest, then the layers TF.js would build.
@@ -233,7 +233,7 @@ export function readModelArtifacts(file: string, opts: ModelReadOptions = {}): t
   // Optimizer state saved beside the weights is decoded and dropped; the model's own must match.
   const modelWeights = groups.reduce((sum, g) => sum + count(g.specs.filter((w) => w.group !== 'optimizer')), 0);
   if (weights !== modelWeights) {
-    throw new BasinError(
+    throw new InputError(
       `the model topology's layers hold ${weights.toLocaleString('en-US')} weight values but the weightsManifest declares ` +
         `${modelWeights.toLocaleString('en-US')}: the weights do not belong to these layers`,
       file,
@@ -246,7 +246,7 @@ export function readModelArtifacts(file: string, opts: ModelReadOptions = {}): t
   try {
     realDir = fs.realpathSync(dir);
   } catch (e) {
-    throw new BasinError(`cannot resolve the model's folder (${(e as NodeJS.ErrnoException).code})`, file);
+    throw new InputError(`cannot resolve the model's folder (${(e as NodeJS.ErrnoException).code})`, file);
   }
   const shards = groups.map((g) => g.paths.map((p) => resolveShard(dir, realDir, p, file)));
   groups.forEach((g, i) => {
@@ -257,7 +257,7 @@ export function readModelArtifacts(file: string, opts: ModelReadOptions = {}): t
       found < g.bytes
         ? `${g.bytes - found} missing: the shard is truncated or from another model`
         : `${found - g.bytes} extra: the shard has bytes the manifest does not describe, or is from another model`;
-    throw new BasinError(`weight shard${g.paths.length > 1 ? 's' : ''} ${names}: the shard files hold ${found} bytes but the manifest needs ${g.bytes} (${why})`, file);
+    throw new InputError(`weight shard${g.paths.length > 1 ? 's' : ''} ${names}: the shard files hold ${found} bytes but the manifest needs ${g.bytes} (${why})`, file);
   });
   const total = groups.reduce((sum, g) => sum + g.bytes, 0);
   const data = new ArrayBuffer(total);
@@ -282,7 +282,7 @@ export async function loadLayersModelFile(file: string, opts: ModelReadOptions =
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     const unknown = /Unknown (layer|activation|initializer|regularizer|constraint): (\w+)/.exec(msg);
-    if (unknown) throw new BasinError(`unsupported ${unknown[1]} '${unknown[2]}' in the model topology`, file);
-    throw new BasinError(`TF.js could not build the model: ${msg}`, file);
+    if (unknown) throw new InputError(`unsupported ${unknown[1]} '${unknown[2]}' in the model topology`, file);
+    throw new InputError(`TF.js could not build the model: ${msg}`, file);
   }
 }

@@ -68,8 +68,6 @@ export type LayerOp =
   /** Concatenation of all inputs along the last axis. */
   | { kind: 'concatenate' };
 
-export type LayerKind = LayerOp['kind'];
-
 export interface IRNode {
   /** The Keras layer name. */
   name: string;

@@ -6,7 +6,7 @@
  */
 import { tf } from '../tf';
 import type { Scalar, Tensor } from '../tf';
-import { BasinError } from '../errors';
+import { UserCodeError } from '../errors';
 import { CLIP_EPS, outputActivation, type LossName, type ModelIR } from './ir';
 import { applyActivation, forward } from './forward';
 
@@ -72,7 +72,7 @@ function describeReturn(r: unknown): string {
  */
 export function checkUserLossValue(r: unknown, yTrue: Tensor, yPred: Tensor, file?: string): Scalar {
   const fail = (what: string): never => {
-    throw new BasinError(`${USER_LOSS} ${what}`, file);
+    throw new UserCodeError(`${USER_LOSS} ${what}`, file);
   };
   if (!(r instanceof tf.Tensor)) {
     const hint = typeof r === 'number' ? ': compute it from yTrue and yPred with tf ops, e.g. tf.mean(tf.square(tf.sub(yPred, yTrue))), so it can be differentiated' : '; it must return a scalar tensor (a mean over samples)';

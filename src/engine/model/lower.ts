@@ -4,7 +4,7 @@
  * names the layer, its class and what is not supported.
  */
 import { tfl } from '../tf';
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 import { ACTIVATIONS, type Activation, type ConstInfo, type IRNode, type LayerOp, type ModelIR, type ParamInfo } from './ir';
 
 interface LayerLike {
@@ -54,8 +54,8 @@ function shapeOf(s: (number | null)[] | (number | null)[][]): number[] {
 
 export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowered {
   const layers = model.layers as unknown as LayerLike[];
-  if (model.inputs.length !== 1) throw new BasinError(`models with ${model.inputs.length} inputs are not supported (one input)`, source);
-  if (model.outputs.length !== 1) throw new BasinError(`models with ${model.outputs.length} outputs are not supported (one output)`, source);
+  if (model.inputs.length !== 1) throw new InputError(`models with ${model.inputs.length} inputs are not supported (one input)`, source);
+  if (model.outputs.length !== 1) throw new InputError(`models with ${model.outputs.length} outputs are not supported (one output)`, source);
 
   const nodes: IRNode[] = [];
   const params: ParamInfo[] = [];
@@ -66,7 +66,7 @@ export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowere
 
   const inputShape = model.inputs[0].shape.slice(1).map((d) => (d === null ? -1 : d));
   if (inputShape.some((d) => d < 0)) {
-    throw new BasinError(`the input shape [${inputShape.join(', ')}] has an unknown dimension; Basin needs fixed input shapes`, source);
+    throw new InputError(`the input shape [${inputShape.join(', ')}] has an unknown dimension; Basin needs fixed input shapes`, source);
   }
 
   const ensureInput = (l: LayerLike): number => {
@@ -99,7 +99,7 @@ export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowere
       continue;
     }
     if (!SUPPORTED_LAYERS.includes(cls)) {
-      throw new BasinError(`${where} is not supported; supported layers: ${SUPPORTED_LAYERS.filter((c) => c !== 'InputLayer').join(', ')}`, source);
+      throw new InputError(`${where} is not supported; supported layers: ${SUPPORTED_LAYERS.filter((c) => c !== 'InputLayer').join(', ')}`, source);
     }
     const inbound = layer.inboundNodes[0]?.inboundLayers ?? [];
     const inputs = inbound.map((l) => index.get(l.name) ?? ensureInput(l));
@@ -108,7 +108,7 @@ export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowere
     const activation = (): Activation => {
       const a = (cfg.activation as string | undefined) ?? 'linear';
       if (!(ACTIVATIONS as readonly string[]).includes(a)) {
-        throw new BasinError(`${where} uses activation '${a}', which is not supported (${ACTIVATIONS.join(', ')})`, source);
+        throw new InputError(`${where} uses activation '${a}', which is not supported (${ACTIVATIONS.join(', ')})`, source);
       }
       return a as Activation;
     };
@@ -121,18 +121,18 @@ export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowere
     switch (cls) {
       case 'Dense': {
         const k = byRole('kernel');
-        if (!k) throw new BasinError(`${where} has no trainable kernel (frozen layers are not supported)`, source);
+        if (!k) throw new InputError(`${where} has no trainable kernel (frozen layers are not supported)`, source);
         const kernel = addParam(layer.name, 'kernel', k);
         const b = byRole('bias');
         op = { kind: 'dense', units: cfg.units as number, activation: activation(), kernel, bias: b ? addParam(layer.name, 'bias', b) : undefined };
         break;
       }
       case 'Conv2D': {
-        if ((cfg.dataFormat ?? 'channelsLast') !== 'channelsLast') throw new BasinError(`${where}: only channelsLast (NHWC) is supported`, source);
+        if ((cfg.dataFormat ?? 'channelsLast') !== 'channelsLast') throw new InputError(`${where}: only channelsLast (NHWC) is supported`, source);
         const dil = pair(cfg.dilationRate, 1);
-        if (dil[0] !== 1 || dil[1] !== 1) throw new BasinError(`${where}: dilation rates other than 1 are not supported`, source);
+        if (dil[0] !== 1 || dil[1] !== 1) throw new InputError(`${where}: dilation rates other than 1 are not supported`, source);
         const k = byRole('kernel');
-        if (!k) throw new BasinError(`${where} has no trainable kernel (frozen layers are not supported)`, source);
+        if (!k) throw new InputError(`${where} has no trainable kernel (frozen layers are not supported)`, source);
         const kernel = addParam(layer.name, 'kernel', k);
         const b = byRole('bias');
         op = {
@@ -145,12 +145,12 @@ export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowere
           kernel,
           bias: b ? addParam(layer.name, 'bias', b) : undefined,
         };
-        if (cfg.padding !== 'same' && cfg.padding !== 'valid') throw new BasinError(`${where}: padding '${String(cfg.padding)}' is not supported`, source);
+        if (cfg.padding !== 'same' && cfg.padding !== 'valid') throw new InputError(`${where}: padding '${String(cfg.padding)}' is not supported`, source);
         break;
       }
       case 'MaxPooling2D':
       case 'AveragePooling2D': {
-        if ((cfg.dataFormat ?? 'channelsLast') !== 'channelsLast') throw new BasinError(`${where}: only channelsLast (NHWC) is supported`, source);
+        if ((cfg.dataFormat ?? 'channelsLast') !== 'channelsLast') throw new InputError(`${where}: only channelsLast (NHWC) is supported`, source);
         const poolSize = pair(cfg.poolSize, 2);
         op = {
           kind: cls === 'MaxPooling2D' ? 'maxPool2d' : 'avgPool2d',
@@ -173,17 +173,17 @@ export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowere
         op = { kind: 'activation', activation: activation() };
         break;
       case 'ReLU':
-        if (cfg.maxValue != null) throw new BasinError(`${where}: ReLU with maxValue is not supported`, source);
+        if (cfg.maxValue != null) throw new InputError(`${where}: ReLU with maxValue is not supported`, source);
         op = { kind: 'activation', activation: 'relu' };
         break;
       case 'BatchNormalization': {
         const axis = cfg.axis as number;
         const rank = shapeOf(layer.outputShape).length;
-        if (axis !== -1 && axis !== rank) throw new BasinError(`${where}: only normalisation over the last axis is supported (axis ${axis})`, source);
+        if (axis !== -1 && axis !== rank) throw new InputError(`${where}: only normalisation over the last axis is supported (axis ${axis})`, source);
         const nonTrainable = layer.nonTrainableWeights;
         const mm = nonTrainable.find((w) => role(w.name) === 'moving_mean');
         const mv = nonTrainable.find((w) => role(w.name) === 'moving_variance');
-        if (!mm || !mv) throw new BasinError(`${where}: moving statistics are missing`, source);
+        if (!mm || !mv) throw new InputError(`${where}: moving statistics are missing`, source);
         const g = byRole('gamma');
         const bt = byRole('beta');
         op = {
@@ -202,12 +202,12 @@ export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowere
       case 'Concatenate': {
         const axis = (cfg.axis as number) ?? -1;
         const rank = shapeOf(layer.outputShape).length;
-        if (axis !== -1 && axis !== rank) throw new BasinError(`${where}: only concatenation along the last axis is supported`, source);
+        if (axis !== -1 && axis !== rank) throw new InputError(`${where}: only concatenation along the last axis is supported`, source);
         op = { kind: 'concatenate' };
         break;
       }
       default:
-        throw new BasinError(`${where} is not supported`, source);
+        throw new InputError(`${where} is not supported`, source);
     }
     nodes.push({ name: layer.name, op, inputs, outShape: shapeOf(layer.outputShape) });
     index.set(layer.name, nodes.length - 1);
@@ -216,7 +216,7 @@ export function lowerLayersModel(model: tfl.LayersModel, source: string): Lowere
   const outLayer = (model.outputs[0] as unknown as { sourceLayer: LayerLike }).sourceLayer;
   const output = index.get(outLayer.name);
   const input = nodes.findIndex((n) => n.op.kind === 'input');
-  if (output === undefined || input < 0) throw new BasinError('could not find the model input and output', source);
+  if (output === undefined || input < 0) throw new InputError('could not find the model input and output', source);
   return {
     ir: { name: model.name, nodes, input, output, params, constants, numParams: offset },
     values,

@@ -14,7 +14,7 @@
  * - refuses a functional graph TF.js could not build: an input from a layer that is not there,
  *   never called or called more than once (shared layers), or a cycle.
  */
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 import { SUPPORTED_LAYERS } from './lower';
 
 export interface TopologySummary {
@@ -42,7 +42,7 @@ function toCamelCase(identifier: string): string {
  * entries. What TF.js builds from is what is checked here.
  */
 function pythonicToTs(value: unknown, file: string, key?: string, depth = 0): Json {
-  if (depth > MAX_DEPTH) throw new BasinError(`the model topology nests deeper than ${MAX_DEPTH} levels`, file);
+  if (depth > MAX_DEPTH) throw new InputError(`the model topology nests deeper than ${MAX_DEPTH} levels`, file);
   if (value === null || value === undefined) return null;
   if (typeof value === 'string') return toCamelCase(value);
   if (typeof value === 'number' || typeof value === 'boolean') return value;
@@ -88,28 +88,28 @@ export function checkTopology(topology: unknown, file: string): TopologySummary 
   // As TF.js: a Keras model.json wraps the model in model_config.
   if (raw.model_config != null) raw = raw.model_config as Record<string, unknown>;
   const model = pythonicToTs(raw, file);
-  if (!isDict(model)) throw new BasinError("'modelTopology' is not a JSON object", file);
+  if (!isDict(model)) throw new InputError("'modelTopology' is not a JSON object", file);
   const cls = model.className;
   const config = model.config;
   const sequential = cls === 'Sequential';
   if (!sequential && cls !== 'Model' && cls !== 'Functional') {
-    throw new BasinError(`the model topology is a '${typeof cls === 'string' ? cls : show(cls)}', not a Sequential or functional model`, file);
+    throw new InputError(`the model topology is a '${typeof cls === 'string' ? cls : show(cls)}', not a Sequential or functional model`, file);
   }
   const list = sequential && Array.isArray(config) ? config : isDict(config) ? config.layers : undefined;
-  if (!Array.isArray(list)) throw new BasinError('the model topology lists no layers', file);
+  if (!Array.isArray(list)) throw new InputError('the model topology lists no layers', file);
 
   const layers: Layer[] = list.map((entry, i) => {
     if (!isDict(entry) || typeof entry.className !== 'string' || !isDict(entry.config)) {
-      throw new BasinError(`layer ${i + 1} of the model topology has no class_name or config`, file);
+      throw new InputError(`layer ${i + 1} of the model topology has no class_name or config`, file);
     }
     // A functional model's layers refer to each other by the entry's name; a Sequential's by order.
     const configName = entry.config.name;
     const name = sequential ? (typeof configName === 'string' ? configName : `#${i + 1}`) : entry.name;
-    if (typeof name !== 'string') throw new BasinError(`layer ${i + 1} of the model topology (${entry.className}) has no name`, file);
+    if (typeof name !== 'string') throw new InputError(`layer ${i + 1} of the model topology (${entry.className}) has no name`, file);
     return { name, className: entry.className, config: entry.config };
   });
   for (const l of layers) {
-    if (!SUPPORTED_LAYERS.includes(l.className)) throw new BasinError(`layer '${l.name}' (${l.className}) is not supported; supported layers: ${supportedList()}`, file);
+    if (!SUPPORTED_LAYERS.includes(l.className)) throw new InputError(`layer '${l.name}' (${l.className}) is not supported; supported layers: ${supportedList()}`, file);
   }
   const weights = sequential ? sequentialWeights(layers, file) : functionalWeights(layers, model.config as Dict, list as Dict[], file);
   return { weights, layers: layers.length };
@@ -121,7 +121,7 @@ function sequentialWeights(layers: Layer[], file: string): number {
   let total = 0;
   layers.forEach((l, i) => {
     if (l.className === 'InputLayer') {
-      if (i > 0) throw new BasinError(`layer '${l.name}' (InputLayer) is not the first layer of the Sequential model`, file);
+      if (i > 0) throw new InputError(`layer '${l.name}' (InputLayer) is not the first layer of the Sequential model`, file);
       return;
     }
     const r = infer(l, [shape], file);
@@ -134,23 +134,23 @@ function sequentialWeights(layers: Layer[], file: string): number {
 /** An inbound-node entry: [layer name, node index, tensor index, kwargs?]. */
 function inboundOf(layer: Layer, data: Dict, file: string): string[] {
   const nodes = data.inboundNodes ?? [];
-  if (!Array.isArray(nodes)) throw new BasinError(`layer '${layer.name}' (${layer.className}): 'inbound_nodes' is not a list`, file);
+  if (!Array.isArray(nodes)) throw new InputError(`layer '${layer.name}' (${layer.className}): 'inbound_nodes' is not a list`, file);
   if (layer.className === 'InputLayer') {
-    if (nodes.length > 0) throw new BasinError(`layer '${layer.name}' (InputLayer) has inbound nodes; an InputLayer takes no inputs`, file);
+    if (nodes.length > 0) throw new InputError(`layer '${layer.name}' (InputLayer) has inbound nodes; an InputLayer takes no inputs`, file);
     return [];
   }
-  if (nodes.length > 1) throw new BasinError(`layer '${layer.name}' (${layer.className}) is called ${nodes.length} times; shared layers are not supported`, file);
+  if (nodes.length > 1) throw new InputError(`layer '${layer.name}' (${layer.className}) is called ${nodes.length} times; shared layers are not supported`, file);
   if (nodes.length === 0) return [];
   const node = nodes[0];
   if (!Array.isArray(node) || node.length === 0) {
-    throw new BasinError(`layer '${layer.name}' (${layer.className}): its inbound node is not a list of [layer, node, tensor] entries`, file);
+    throw new InputError(`layer '${layer.name}' (${layer.className}): its inbound node is not a list of [layer, node, tensor] entries`, file);
   }
   return node.map((entry) => {
     if (!Array.isArray(entry) || typeof entry[0] !== 'string') {
-      throw new BasinError(`layer '${layer.name}' (${layer.className}): inbound entry ${show(entry)} is not [layer, node, tensor]`, file);
+      throw new InputError(`layer '${layer.name}' (${layer.className}): inbound entry ${show(entry)} is not [layer, node, tensor]`, file);
     }
     if (entry[1] !== 0 || entry[2] !== 0) {
-      throw new BasinError(
+      throw new InputError(
         `layer '${layer.name}' (${layer.className}) takes output ${show(entry[2])} of call ${show(entry[1])} of '${entry[0]}'; ` +
           'every layer here is called once and has one output (0, 0)',
         file,
@@ -163,7 +163,7 @@ function inboundOf(layer: Layer, data: Dict, file: string): string[] {
 function functionalWeights(layers: Layer[], config: Dict, list: Dict[], file: string): number {
   const byName = new Map<string, number>();
   layers.forEach((l, i) => {
-    if (byName.has(l.name)) throw new BasinError(`two layers are named '${l.name}'`, file);
+    if (byName.has(l.name)) throw new InputError(`two layers are named '${l.name}'`, file);
     byName.set(l.name, i);
   });
   const inputs = layers.map((l, i) => inboundOf(l, list[i], file));
@@ -174,18 +174,18 @@ function functionalWeights(layers: Layer[], config: Dict, list: Dict[], file: st
   inputs.forEach((ins, i) => {
     for (const from of ins) {
       const j = byName.get(from);
-      if (j === undefined) throw new BasinError(`layer '${layers[i].name}' takes its input from '${from}', which is not in the model topology`, file);
-      if (!called[j]) throw new BasinError(`layer '${layers[i].name}' takes its input from '${from}', which is never called`, file);
+      if (j === undefined) throw new InputError(`layer '${layers[i].name}' takes its input from '${from}', which is not in the model topology`, file);
+      if (!called[j]) throw new InputError(`layer '${layers[i].name}' takes its input from '${from}', which is never called`, file);
       dependents[j].push(i);
     }
   });
   for (const key of ['inputLayers', 'outputLayers'] as const) {
     const ends = config[key];
-    if (!Array.isArray(ends) || ends.length === 0) throw new BasinError(`the functional model has no '${key === 'inputLayers' ? 'input_layers' : 'output_layers'}'`, file);
+    if (!Array.isArray(ends) || ends.length === 0) throw new InputError(`the functional model has no '${key === 'inputLayers' ? 'input_layers' : 'output_layers'}'`, file);
     for (const e of ends) {
       const j = Array.isArray(e) && typeof e[0] === 'string' ? byName.get(e[0]) : undefined;
       if (j === undefined || !called[j] || (Array.isArray(e) && (e[1] !== 0 || e[2] !== 0))) {
-        throw new BasinError(`the functional model's ${key === 'inputLayers' ? 'input' : 'output'} ${show(e)} is not a called layer of the topology`, file);
+        throw new InputError(`the functional model's ${key === 'inputLayers' ? 'input' : 'output'} ${show(e)} is not a called layer of the topology`, file);
       }
     }
   }
@@ -212,7 +212,7 @@ function functionalWeights(layers: Layer[], config: Dict, list: Dict[], file: st
   }
   const stuck = layers.filter((_l, i) => called[i] && shapes[i] === undefined);
   if (stuck.length > 0) {
-    throw new BasinError(
+    throw new InputError(
       `layers ${stuck.slice(0, 5).map((l) => `'${l.name}'`).join(', ')}${stuck.length > 5 ? ', ...' : ''} wait on each other's outputs (a cycle in the model topology)`,
       file,
     );
@@ -227,12 +227,12 @@ function inputShape(l: Layer, file: string): number[] {
   // As TF.js: batch_input_shape, else input_shape, else (Dense only) input_dim.
   const dim = l.className === 'Dense' && c.inputDim != null ? [c.inputDim] : undefined;
   const given = Array.isArray(batch) ? batch.slice(1) : Array.isArray(c.inputShape) ? c.inputShape : dim;
-  if (!given) throw new BasinError(`layer '${l.name}' (${l.className}) declares no input shape (batch_input_shape); Basin needs fixed input shapes`, file);
+  if (!given) throw new InputError(`layer '${l.name}' (${l.className}) declares no input shape (batch_input_shape); Basin needs fixed input shapes`, file);
   if (given.some((d) => d === null)) {
-    throw new BasinError(`the input shape [${given.map((d) => (d === null ? -1 : show(d))).join(', ')}] has an unknown dimension; Basin needs fixed input shapes`, file);
+    throw new InputError(`the input shape [${given.map((d) => (d === null ? -1 : show(d))).join(', ')}] has an unknown dimension; Basin needs fixed input shapes`, file);
   }
   return given.map((d) => {
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new BasinError(`layer '${l.name}' (${l.className}): input dimension ${show(d)} is not a non-negative integer`, file);
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new InputError(`layer '${l.name}' (${l.className}): input dimension ${show(d)} is not a non-negative integer`, file);
     return d;
   });
 }
@@ -246,7 +246,7 @@ interface Inferred {
 function infer(l: Layer, ins: number[][], file: string): Inferred {
   const where = `layer '${l.name}' (${l.className})`;
   const fail = (what: string): never => {
-    throw new BasinError(`${where}: ${what}`, file);
+    throw new InputError(`${where}: ${what}`, file);
   };
   const c = l.config;
   const merge = l.className === 'Add' || l.className === 'Concatenate';

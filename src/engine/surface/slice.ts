@@ -13,11 +13,11 @@ import type { DirectionInfo, GridMeta, Progress, SliceResult, SurfaceResult } fr
 import type { Evaluator, PlaneLosses } from '../evaluator';
 import type { Problem } from '../problem';
 import { runMeta } from '../meta';
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 import { norm } from '../linalg/operator';
 import { lanczos, lanczosSteps } from '../linalg';
 import { checkPositive, MAX_GRID_BYTES, MAX_KRYLOV_STEPS, MAX_VECTOR_BYTES, refuseOver } from '../limits';
-import { selectHessian, yieldToLoop } from '../hvp/operators';
+import { HVP_CHECK_SEED_OFFSET, selectHessian, yieldToLoop } from '../hvp/operators';
 import { Rng } from '../rng';
 import { coarseToFineOrder, orthogonalize, parseRange, randomDirection, type IgnoreKind, type NormKind } from '../directions';
 import { normalizeDirection } from '../directions/normalize';
@@ -71,7 +71,7 @@ export async function makeDirections(
   const spectra: Record<'top' | 'bottom', { values: number[]; vectors: Float64Array[]; residuals: number[]; angles: number[] } | undefined> = { top: undefined, bottom: undefined };
   checkPositive('the tolerance of eigenvector directions', opts.tol);
   if (topK > 0 || bottomK > 0) {
-    const sel = await selectHessian(ev, 'auto', seed + 7919);
+    const sel = await selectHessian(ev, 'auto', seed + HVP_CHECK_SEED_OFFSET);
     for (const [which, k] of [['top', topK], ['bottom', bottomK]] as const) {
       if (k === 0) continue;
       const r = await lanczos(sel.op, { k, which, rng: new Rng(seed + 1), stopOn: 'bound', tol: opts.tol ?? 1e-5, signal: opts.signal });
@@ -93,7 +93,7 @@ export async function makeDirections(
     } else if (kind === 'gradient') {
       grad ??= (await ev.gradient()).grad;
       const g = norm(grad);
-      if (!(g > 0)) throw new BasinError('the gradient is zero here: there is no gradient direction');
+      if (!(g > 0)) throw new InputError('the gradient is zero here: there is no gradient direction');
       const v = opts.norm ? normalizeDirection(grad, theta, problem.ir, opts.norm, ignore) : Float64Array.from(grad, (x) => x / g);
       out.push({ vector: v, info: { kind, norm: opts.norm ?? 'unit', length: norm(v) } });
     } else if (k !== undefined && spectrum) {
@@ -105,7 +105,7 @@ export async function makeDirections(
         info: { kind: name, norm: opts.norm ?? 'unit', length: norm(v), eigenvalue: spectrum.values[k - 1], residual: spectrum.residuals[k - 1], angleBound: spectrum.angles[k - 1] },
       });
     } else {
-      throw new BasinError(
+      throw new InputError(
         `unknown direction '${kind}' (use random, gradient, eigen or eigenK for the K-th top eigenvector, bottom or bottomK for the K-th most negative)`,
       );
     }
@@ -311,7 +311,7 @@ export interface SliceOptions extends DirectionOptions {
 export async function runSlice(problem: Problem, opts: SliceOptions, ctx: GridContext = {}): Promise<SliceResult> {
   const t0 = performance.now();
   const axis = parseRange(opts.x ?? '-1:1:51', 'x range');
-  if (opts.dirs.length === 0) throw new BasinError('give at least one direction');
+  if (opts.dirs.length === 0) throw new InputError('give at least one direction');
   checkGridSize(axis.steps * opts.dirs.length, opts.test ? 4 : 2);
   checkDirections(problem, opts.dirs);
   const evs = await openEvaluators(problem, opts.test ?? false);
@@ -341,7 +341,7 @@ export async function runSurface(problem: Problem, opts: SurfaceOptions, ctx: Gr
   const kinds = opts.dirs ?? ['random', 'random'];
   checkDirections(problem, kinds);
   if (kinds[0] === kinds[1] && kinds[0] !== 'random') {
-    throw new BasinError(`both axes are '${kinds[0]}': give two different directions, e.g. eigen1,eigen2`);
+    throw new InputError(`both axes are '${kinds[0]}': give two different directions, e.g. eigen1,eigen2`);
   }
   const evs = await openEvaluators(problem, opts.test ?? false);
   try {

@@ -65,7 +65,7 @@
  * for (let k = 0; k < 100; k++) await opt.step(theta, gradFn, lrAt(0.1, schedule, k));
  * ```
  */
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 import { asamScaling, type ParamRole } from '../flatness/asam';
 import { norm } from '../linalg/operator';
 import type { ModelIR } from '../model/ir';
@@ -137,7 +137,7 @@ export interface Optimizer {
 
 export function makeOptimizer(name: OptimizerName, opts: OptimizerOptions = {}): Optimizer {
   if (!OPTIMIZER_NAMES.includes(name)) {
-    throw new BasinError(`unknown optimizer '${String(name)}' (expected one of ${OPTIMIZER_NAMES.join(', ')})`);
+    throw new InputError(`unknown optimizer '${String(name)}' (expected one of ${OPTIMIZER_NAMES.join(', ')})`);
   }
   const wd = opts.weightDecay ?? 0;
   checkNonNegative('weightDecay', wd);
@@ -157,7 +157,7 @@ export function makeOptimizer(name: OptimizerName, opts: OptimizerOptions = {}):
       const eps = opts.adamEps ?? 1e-8;
       checkUnitInterval('beta1', beta1);
       checkUnitInterval('beta2', beta2);
-      if (!(Number.isFinite(eps) && eps > 0)) throw new BasinError(`adamEps must be a positive number, got ${eps}`);
+      if (!(Number.isFinite(eps) && eps > 0)) throw new InputError(`adamEps must be a positive number, got ${eps}`);
       return new Adam(beta1, beta2, eps, wd);
     }
     case 'sam': {
@@ -170,12 +170,12 @@ export function makeOptimizer(name: OptimizerName, opts: OptimizerOptions = {}):
       const eta = opts.eta ?? 0.01;
       checkNonNegative('rho', rho);
       checkNonNegative('eta', eta);
-      if (!opts.ir) throw new BasinError('the asam optimizer needs the model IR (its parameter roles decide which entries ASAM rescales)');
+      if (!opts.ir) throw new InputError('the asam optimizer needs the model IR (its parameter roles decide which entries ASAM rescales)');
       const ir = opts.ir;
       const roles = [...(opts.scaledRoles ?? ['kernel'])];
       return new Sam(name, rho, wd, (theta) => {
         if (theta.length !== ir.numParams) {
-          throw new BasinError(`asam: theta has ${theta.length} entries but the model '${ir.name}' has ${ir.numParams} parameters`);
+          throw new InputError(`asam: theta has ${theta.length} entries but the model '${ir.name}' has ${ir.numParams} parameters`);
         }
         return asamScaling({ ir }, theta, eta, roles);
       });
@@ -186,22 +186,22 @@ export function makeOptimizer(name: OptimizerName, opts: OptimizerOptions = {}):
 }
 
 function checkNonNegative(what: string, x: number): void {
-  if (!(Number.isFinite(x) && x >= 0)) throw new BasinError(`${what} must be a finite number >= 0, got ${x}`);
+  if (!(Number.isFinite(x) && x >= 0)) throw new InputError(`${what} must be a finite number >= 0, got ${x}`);
 }
 
 function checkUnitInterval(what: string, x: number): void {
-  if (!(Number.isFinite(x) && x >= 0 && x < 1)) throw new BasinError(`${what} must be in [0, 1), got ${x}`);
+  if (!(Number.isFinite(x) && x >= 0 && x < 1)) throw new InputError(`${what} must be in [0, 1), got ${x}`);
 }
 
 function checkLr(lr: number): void {
-  if (!(Number.isFinite(lr) && lr > 0)) throw new BasinError(`the learning rate must be a positive number, got ${lr}`);
+  if (!(Number.isFinite(lr) && lr > 0)) throw new InputError(`the learning rate must be a positive number, got ${lr}`);
 }
 
 /** Calls gradFn and checks the gradient's length. */
 async function evaluate(gradFn: GradFn, theta: Float64Array): Promise<{ loss: number; grad: Float64Array }> {
   const r = await gradFn(theta);
   if (r.grad.length !== theta.length) {
-    throw new BasinError(`the gradient has ${r.grad.length} entries but theta has ${theta.length}`);
+    throw new InputError(`the gradient has ${r.grad.length} entries but theta has ${theta.length}`);
   }
   return r;
 }
@@ -233,13 +233,13 @@ abstract class Base implements Optimizer {
   }
 
   setState(s: OptimizerState): void {
-    if (s.name !== this.name) throw new BasinError(`cannot restore ${s.name} optimizer state into a ${this.name} optimizer`);
-    if (!(Number.isInteger(s.step) && s.step >= 0)) throw new BasinError(`optimizer state: step must be an integer >= 0, got ${s.step}`);
+    if (s.name !== this.name) throw new InputError(`cannot restore ${s.name} optimizer state into a ${this.name} optimizer`);
+    if (!(Number.isInteger(s.step) && s.step >= 0)) throw new InputError(`optimizer state: step must be an integer >= 0, got ${s.step}`);
     const buffers: Record<string, Float64Array> = {};
     let len: number | undefined;
     for (const [k, b] of Object.entries(s.buffers)) {
-      if (!(b instanceof Float64Array)) throw new BasinError(`optimizer state: buffer '${k}' is not a Float64Array`);
-      if (len !== undefined && b.length !== len) throw new BasinError('optimizer state: buffers have different lengths');
+      if (!(b instanceof Float64Array)) throw new InputError(`optimizer state: buffer '${k}' is not a Float64Array`);
+      if (len !== undefined && b.length !== len) throw new InputError('optimizer state: buffers have different lengths');
       len = b.length;
       buffers[k] = Float64Array.from(b);
     }
@@ -256,7 +256,7 @@ abstract class Base implements Optimizer {
   private checkBuffers(keys: string[]): void {
     const want = this.bufferNames();
     const ok = keys.length === 0 || (keys.length === want.length && want.every((k) => keys.includes(k)));
-    if (!ok) throw new BasinError(`optimizer state for ${this.name}: expected buffers [${want.join(', ')}], got [${keys.join(', ')}]`);
+    if (!ok) throw new InputError(`optimizer state for ${this.name}: expected buffers [${want.join(', ')}], got [${keys.join(', ')}]`);
   }
 
   /** The named buffer, created as zeros on first use; checks its length against theta. */
@@ -266,7 +266,7 @@ abstract class Base implements Optimizer {
       b = new Float64Array(n);
       this.buffers[key] = b;
     }
-    if (b.length !== n) throw new BasinError(`optimizer state has ${b.length} entries but theta has ${n}`);
+    if (b.length !== n) throw new InputError(`optimizer state has ${b.length} entries but theta has ${n}`);
     return b;
   }
 }

@@ -37,16 +37,17 @@ import { BasinError } from '../errors';
 import { makeDirs } from '../files';
 import { CancelledError, norm } from '../linalg/operator';
 import { hutchpp, lanczos } from '../linalg';
-import { BlockOperator, selectHessian, yieldToLoop } from '../hvp/operators';
+import { BlockOperator, HVP_CHECK_SEED_OFFSET, selectHessian, yieldToLoop } from '../hvp/operators';
 import { gradientOverlap, selectCurvature, type CurvatureSelection } from '../curvature';
 import type { LinearOperator } from '../linalg/operator';
 import { Rng } from '../rng';
 import { writeCheckpoint } from '../model/archive';
 import { sliceSplit } from '../shard/parallel';
-import { makeOptimizer, type GradFn, type Optimizer, type OptimizerState } from './optimizers';
+import { makeOptimizer, type GradFn, type OptimizerState } from './optimizers';
 import { lrAt, parseSchedule } from './schedules';
 import { gradientNoiseScale, sgdImplicitTerm, sampleIndices } from './noise';
 import { encodeState } from './state';
+import { PROBE_BUDGETS, PROBE_SEED_OFFSET, type ProbeAt } from './probe';
 import { applyResume, planResume, stepLabel, writeFileAtomic } from './resume';
 import { VERSION } from '../version';
 
@@ -132,7 +133,7 @@ export async function probeTop(op: LinearOperator, prev: Float64Array | undefine
 
 export interface Prober {
   /** `final`: the last probe of a run, which always includes per-layer sharpness. */
-  probe(theta: Float64Array, step: number, epoch: number, lr: number, opt: Optimizer, stepLoss?: number, final?: boolean): Promise<ProbeRecord>;
+  probe(at: ProbeAt): Promise<ProbeRecord>;
   dispose(): void;
 }
 
@@ -142,7 +143,7 @@ export async function makeProber(problem: Problem, s: TrainSettings, theta0: Flo
     ? new LocalEvaluator(new Objective(problem.ir, problem.theta, problem.loss, train))
     : await problem.evaluator();
   const testEv = problem.test ? await problem.evaluator({ split: 'test', threads: 1 }) : undefined;
-  const sel = await selectHessian(ev, 'auto', s.seed + 7919);
+  const sel = await selectHessian(ev, 'auto', s.seed + HVP_CHECK_SEED_OFFSET);
   const op = sel.op;
   let curv: CurvatureSelection | undefined;
   if (s.curvature !== undefined && s.curvature !== 'hessian') {
@@ -156,11 +157,11 @@ export async function makeProber(problem: Problem, s: TrainSettings, theta0: Flo
   });
   let v0: Float64Array | undefined;
   const layerV0 = new Map<string, Float64Array>();
-  const rng = new Rng(s.seed + 104729);
+  const rng = new Rng(s.seed + PROBE_SEED_OFFSET);
   const n = problem.train.xShape[0];
   const due = (every: number, step: number): boolean => every > 0 && step % every === 0;
   return {
-    async probe(theta, step, epoch, lr, opt, stepLoss, final) {
+    async probe({ theta, step, epoch, lr, optimizer: opt, stepLoss, final }) {
       const t0 = performance.now();
       const t32 = Float32Array.from(theta);
       await ev.setParameters(t32);
@@ -175,7 +176,7 @@ export async function makeProber(problem: Problem, s: TrainSettings, theta0: Flo
         rec.testLoss = await testEv.loss(t32);
         if (classification) rec.testAccuracy = await testEv.accuracy(t32);
       }
-      const top = await probeTop(op, v0, rng, { maxIter: 40, tol: 1e-4 });
+      const top = await probeTop(op, v0, rng, PROBE_BUDGETS.top);
       v0 = top.vector;
       rec.lambdaMax = top.value;
       rec.lambdaMaxProducts = top.products;
@@ -183,7 +184,7 @@ export async function makeProber(problem: Problem, s: TrainSettings, theta0: Flo
       rec.lambdaMaxOverlap = overlap;
       if (gradNorm > 0 && overlap < UNSEEN_OVERLAP) rec.lambdaMaxUnseen = true;
       if (curv) {
-        const c = await probeTop(curv.op, curvV0, rng, { maxIter: 40, tol: 1e-4 });
+        const c = await probeTop(curv.op, curvV0, rng, PROBE_BUDGETS.top);
         curvV0 = c.vector;
         rec.curvatureMax = c.value;
       }
@@ -199,7 +200,7 @@ export async function makeProber(problem: Problem, s: TrainSettings, theta0: Flo
       rec.distInit = Math.sqrt(d);
       rec.weightNorm = Math.sqrt(w);
       if (due(s.traceEvery, step)) {
-        const tr = await hutchpp(op, { matvecs: 30, rng });
+        const tr = await hutchpp(op, { matvecs: PROBE_BUDGETS.traceMatvecs, rng });
         rec.trace = tr.trace;
         rec.traceStderr = tr.stderr;
       }
@@ -208,12 +209,12 @@ export async function makeProber(problem: Problem, s: TrainSettings, theta0: Flo
         const bSmall = s.batchSize ?? Math.max(2, Math.min(32, Math.floor(n / 8)));
         const bBig = Math.min(n, 4 * bSmall);
         if (bBig > bSmall) {
-          const ns = await gradientNoiseScale(batchGrad, n, { rng, bSmall, bBig, draws: 8 });
+          const ns = await gradientNoiseScale(batchGrad, n, { rng, bSmall, bBig, draws: PROBE_BUDGETS.noiseDraws });
           rec.noiseScale = ns.bSimple;
         }
         if (s.batchSize !== undefined) {
           const full = mini.gradient(t32).grad;
-          const st = await sgdImplicitTerm(batchGrad, full, n, { rng, batchSize: s.batchSize, lr, draws: 8 });
+          const st = await sgdImplicitTerm(batchGrad, full, n, { rng, batchSize: s.batchSize, lr, draws: PROBE_BUDGETS.noiseDraws });
           rec.sgdTerm = st.term;
           rec.sgdTermStderr = st.stderr;
         }
@@ -222,7 +223,7 @@ export async function makeProber(problem: Problem, s: TrainSettings, theta0: Flo
         rec.layerSharpness = {};
         for (const l of layers) {
           const block: LinearOperator = new BlockOperator(op, l.offset, l.size);
-          const r = await probeTop(block, layerV0.get(l.layer), rng, { maxIter: 20, tol: 1e-3 });
+          const r = await probeTop(block, layerV0.get(l.layer), rng, PROBE_BUDGETS.layer);
           layerV0.set(l.layer, r.vector);
           rec.layerSharpness[l.layer] = r.value;
         }
@@ -431,7 +432,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
       } else gradFn = igrGrad;
       const probeNow = step % s.probeEvery === 0;
       if (probeNow) {
-        const rec = await prober.probe(theta, step, epoch, lr, opt, lastLoss);
+        const rec = await prober.probe({ theta, step, epoch, lr, optimizer: opt, stepLoss: lastLoss });
         if (step === 0) noteInitialLoss(rec.loss);
         emit(rec);
         if (ctx.signal?.aborted) throw new CancelledError();
@@ -462,7 +463,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
       if ((byStep || byTime) && step + 1 < s.steps) saveCheckpoint(step + 1, theta, opt.getState(), byStep ? 'steps' : 'time');
     }
     const lr = lrAt(s.lr, schedule, s.steps);
-    const rec = await prober.probe(theta, s.steps, Math.floor(s.steps / stepsPerEpoch), lr, opt, lastLoss, true);
+    const rec = await prober.probe({ theta, step: s.steps, epoch: Math.floor(s.steps / stepsPerEpoch), lr, optimizer: opt, stepLoss: lastLoss, final: true });
     emit(rec);
     saveCheckpoint(s.steps, theta, opt.getState(), 'final');
     if (!Number.isFinite(rec.loss)) return finish('diverged', s.steps, `the final loss is ${rec.loss}`);

@@ -16,7 +16,7 @@
  * const lr = lrAt(0.1, s, 500); // 0.0505
  * ```
  */
-import { BasinError } from '../errors';
+import { InputError } from '../errors';
 
 export type Schedule =
   | { kind: 'constant' }
@@ -25,8 +25,8 @@ export type Schedule =
 
 /** The learning rate at optimizer step `step` (0, 1, 2, ...) for base rate `base`. */
 export function lrAt(base: number, s: Schedule, step: number): number {
-  if (!Number.isFinite(base)) throw new BasinError(`the base learning rate must be a finite number, got ${base}`);
-  if (!(Number.isInteger(step) && step >= 0)) throw new BasinError(`the schedule step must be an integer >= 0, got ${step}`);
+  if (!Number.isFinite(base)) throw new InputError(`the base learning rate must be a finite number, got ${base}`);
+  if (!(Number.isInteger(step) && step >= 0)) throw new InputError(`the schedule step must be an integer >= 0, got ${step}`);
   checkSchedule(s);
   switch (s.kind) {
     case 'constant':
@@ -46,7 +46,7 @@ const SPEC_HELP = "expected 'constant', 'step:EVERY:GAMMA' or 'cosine:TOTAL[:MIN
 export function parseSchedule(spec: string): Schedule {
   const parts = spec.trim().split(':');
   const kind = parts[0];
-  const bad = (why: string): BasinError => new BasinError(`bad learning-rate schedule '${spec}': ${why} (${SPEC_HELP})`);
+  const bad = (why: string): InputError => new InputError(`bad learning-rate schedule '${spec}': ${why} (${SPEC_HELP})`);
   switch (kind) {
     case 'constant':
       if (parts.length !== 1) throw bad("'constant' takes no arguments");
@@ -99,21 +99,21 @@ function checkSchedule(s: Schedule): void {
       return;
     case 'step':
       if (!(Number.isInteger(s.every) && s.every >= 1)) {
-        throw new BasinError(`step schedule: every must be a positive integer, got ${s.every}`);
+        throw new InputError(`step schedule: every must be a positive integer, got ${s.every}`);
       }
       if (!(Number.isFinite(s.gamma) && s.gamma > 0)) {
-        throw new BasinError(`step schedule: gamma must be a positive number, got ${s.gamma}`);
+        throw new InputError(`step schedule: gamma must be a positive number, got ${s.gamma}`);
       }
       return;
     case 'cosine':
       if (!(Number.isInteger(s.total) && s.total >= 1)) {
-        throw new BasinError(`cosine schedule: total must be a positive integer, got ${s.total}`);
+        throw new InputError(`cosine schedule: total must be a positive integer, got ${s.total}`);
       }
       if (s.minLr !== undefined && !(Number.isFinite(s.minLr) && s.minLr >= 0)) {
-        throw new BasinError(`cosine schedule: minLr must be a finite number >= 0, got ${s.minLr}`);
+        throw new InputError(`cosine schedule: minLr must be a finite number >= 0, got ${s.minLr}`);
       }
       return;
     default:
-      throw new BasinError(`unknown schedule kind '${(s as { kind: unknown }).kind}'`);
+      throw new InputError(`unknown schedule kind '${(s as { kind: unknown }).kind}'`);
   }
 }

@@ -12,9 +12,6 @@ import { MAX_ONNX_BYTES, MAX_PARAMS, paramLimitHint, refuseOver } from '../../li
 import { readRegularFile } from '../io';
 import { lowerOnnx, type OnnxImported } from './ops';
 
-export type { OnnxImported, TorchLayout } from './ops';
-export { SUPPORTED_ONNX_OPS } from './ops';
-
 /** Whether a model path names an ONNX file. */
 export function isOnnxFile(file: string): boolean {
   return file.toLowerCase().endsWith('.onnx');

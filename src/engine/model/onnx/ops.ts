@@ -11,7 +11,7 @@
  * constants. Anything else is refused with the node's name, its op type and the supported list.
  */
 import { onnx } from 'onnx-proto';
-import { BasinError } from '../../errors';
+import { InputError } from '../../errors';
 import { MAX_ONNX_NODES, refuseOver } from '../../limits';
 import type { Activation, ConstInfo, IRNode, LayerOp, ModelIR, Padding, ParamInfo } from '../ir';
 import type { Lowered } from '../lower';
@@ -96,9 +96,9 @@ function attrs(node: onnx.INodeProto): Map<string, onnx.IAttributeProto> {
 /** Lowers `model` (decoded from `file`); `maxParams` bounds every tensor before it is decoded. */
 export function lowerOnnx(model: onnx.IModelProto, file: string, maxParams: number): OnnxImported {
   const graph = model.graph;
-  if (!graph) throw new BasinError('the ONNX model has no graph', file);
+  if (!graph) throw new InputError('the ONNX model has no graph', file);
   const opset = num((model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')?.version as number | undefined);
-  if (!(opset >= 7 && opset <= 21)) throw new BasinError(`the model imports ONNX opset ${opset || 'none'}; Basin reads opsets 7 to 21 (torch.onnx.export writes 11 to 17)`, file);
+  if (!(opset >= 7 && opset <= 21)) throw new InputError(`the model imports ONNX opset ${opset || 'none'}; Basin reads opsets 7 to 21 (torch.onnx.export writes 11 to 17)`, file);
   const gnodes = graph.node ?? [];
   refuseOver('the number of nodes in the ONNX graph', gnodes.length, MAX_ONNX_NODES, { file });
 
@@ -109,7 +109,7 @@ export function lowerOnnx(model: onnx.IModelProto, file: string, maxParams: numb
   const uses = new Map<string, number>();
   for (const n of gnodes) for (const i of n.input ?? []) if (i) uses.set(i, (uses.get(i) ?? 0) + 1);
   const outputs = (graph.output ?? []).map((o) => o.name ?? '');
-  if (outputs.length !== 1) throw new BasinError(`the ONNX graph has ${outputs.length} outputs; Basin needs models with one output`, file);
+  if (outputs.length !== 1) throw new InputError(`the ONNX graph has ${outputs.length} outputs; Basin needs models with one output`, file);
 
   const nodes: IRNode[] = [];
   const params: ParamInfo[] = [];
@@ -132,17 +132,17 @@ export function lowerOnnx(model: onnx.IModelProto, file: string, maxParams: numb
 
   // The data input: the graph input that is not an initializer (old exports list both).
   const dataInputs = (graph.input ?? []).filter((i) => !inits.has(i.name ?? ''));
-  if (dataInputs.length !== 1) throw new BasinError(`the ONNX graph has ${dataInputs.length} data inputs (${dataInputs.map((i) => `'${i.name}'`).join(', ')}); Basin needs models with one input`, file);
+  if (dataInputs.length !== 1) throw new InputError(`the ONNX graph has ${dataInputs.length} data inputs (${dataInputs.map((i) => `'${i.name}'`).join(', ')}); Basin needs models with one input`, file);
   const inp = dataInputs[0];
   const inName = inp.name ?? 'input';
   const tt = inp.type?.tensorType;
-  if (!tt) throw new BasinError(`input '${inName}' is not a tensor`, file);
-  if (tt.elemType !== onnx.TensorProto.DataType.FLOAT) throw new BasinError(`input '${inName}' has element type ${tt.elemType}; Basin needs a float32 input`, file);
+  if (!tt) throw new InputError(`input '${inName}' is not a tensor`, file);
+  if (tt.elemType !== onnx.TensorProto.DataType.FLOAT) throw new InputError(`input '${inName}' has element type ${tt.elemType}; Basin needs a float32 input`, file);
   const dims = (tt.shape?.dim ?? []).map((d) => (d.dimValue !== undefined && d.dimValue !== null ? num(d.dimValue as number) : -1));
   const shown = (tt.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : String(num(d.dimValue as number)))).join(', ');
   const perSample = dims.slice(1);
   if (dims.length < 2 || perSample.some((d) => !(d > 0))) {
-    throw new BasinError(`input '${inName}' has shape [${shown}]; Basin needs a batch axis first and fixed sizes after it (export with a fixed example input)`, file);
+    throw new InputError(`input '${inName}' has shape [${shown}]; Basin needs a batch axis first and fixed sizes after it (export with a fixed example input)`, file);
   }
   let nchwInput = false;
   if (perSample.length === 1) {
@@ -152,7 +152,7 @@ export function lowerOnnx(model: onnx.IModelProto, file: string, maxParams: numb
     nchwInput = true;
     vals.set(inName, { node: push(inName, { kind: 'input', shape: [h, w, c] }, [], [h, w, c]), shape: perSample, layout: 'nchw' });
   } else {
-    throw new BasinError(`input '${inName}' has shape [${shown}]; Basin reads models of vectors [batch, features] and images [batch, C, H, W]`, file);
+    throw new InputError(`input '${inName}' has shape [${shown}]; Basin reads models of vectors [batch, features] and images [batch, C, H, W]`, file);
   }
   const batchDim = dims[0];
 
@@ -172,7 +172,7 @@ export function lowerOnnx(model: onnx.IModelProto, file: string, maxParams: numb
     const nodeName = node.name || `${op}_${index}`;
     const where = `node '${nodeName}' (${op})`;
     const fail = (what: string): never => {
-      throw new BasinError(`${where}: ${what}`, file);
+      throw new InputError(`${where}: ${what}`, file);
     };
     if (node.domain && node.domain !== 'ai.onnx') fail(`the operator domain '${node.domain}' is not supported (only the default ONNX domain)`);
     const a = attrs(node);
@@ -459,9 +459,9 @@ export function lowerOnnx(model: onnx.IModelProto, file: string, maxParams: numb
   }
 
   const outVal = vals.get(outputs[0]);
-  if (!outVal) throw new BasinError(`the graph output '${outputs[0]}' is not computed by a supported node`, file);
+  if (!outVal) throw new InputError(`the graph output '${outputs[0]}' is not computed by a supported node`, file);
   if (outVal.layout !== 'plain' || outVal.chw) {
-    throw new BasinError(`the model outputs shape [${outVal.shape.join(', ')}] per sample; Basin reads ONNX models whose output is a vector per sample (classifiers, regressors)`, file);
+    throw new InputError(`the model outputs shape [${outVal.shape.join(', ')}] per sample; Basin reads ONNX models whose output is a vector per sample (classifiers, regressors)`, file);
   }
   const ir: ModelIR = { name: graph.name || 'onnx', nodes, input: 0, output: outVal.node, params, constants, numParams: offset };
   return { ir, values, torch, logSoftmaxOutput, opset, producer: `${model.producerName ?? ''} ${model.producerVersion ?? ''}`.trim(), nchwInput };

@@ -9,7 +9,7 @@
  * PyTorch's order is `named_parameters()`, each tensor flattened row-major (`torch.cat([p.reshape(-1)
  * for p in model.parameters()])`).
  */
-import { BasinError } from '../../errors';
+import { InputError } from '../../errors';
 import type { OnnxImported, TorchLayout } from './ops';
 import { rowPermutation } from './ops';
 
@@ -53,7 +53,7 @@ export function toTorchOrder(model: Pick<OnnxImported, 'ir' | 'torch'>, theta: A
   if (order.length !== model.torch.length || total !== model.ir.numParams) {
     const missing = model.torch.filter((t) => !order.includes(t.name)).map((t) => t.name);
     const unknown = order.filter((n) => !byName.has(n));
-    throw new BasinError(`the parameter names do not match the model's (missing: ${missing.join(', ') || 'none'}; unknown: ${unknown.join(', ') || 'none'})`);
+    throw new InputError(`the parameter names do not match the model's (missing: ${missing.join(', ') || 'none'}; unknown: ${unknown.join(', ') || 'none'})`);
   }
   const out = new Float64Array(model.ir.numParams);
   let at = 0;
@@ -75,12 +75,12 @@ export function fromTorchOrder(model: Pick<OnnxImported, 'ir' | 'torch'>, flat: 
   let at = 0;
   for (const n of order) {
     const i = byName.get(n);
-    if (i === undefined) throw new BasinError(`unknown parameter name '${n}'`);
+    if (i === undefined) throw new InputError(`unknown parameter name '${n}'`);
     const p = model.ir.params[i];
     const src = torchIndex(model.torch[i]);
     for (let k = 0; k < p.size; k++) theta[p.offset + k] = flat[at + src[k]];
     at += p.size;
   }
-  if (at !== model.ir.numParams) throw new BasinError(`the names cover ${at} of the model's ${model.ir.numParams} parameters`);
+  if (at !== model.ir.numParams) throw new InputError(`the names cover ${at} of the model's ${model.ir.numParams} parameters`);
   return theta;
 }
