@@ -19,7 +19,7 @@ export const eigs = defineJob<EigsJobOptions, EigsResult>({
   summary: "curvature eigenvalues, and the gradient's overlap with their eigenvectors",
   options: {
     ...CURVATURE_OPTIONS,
-    k: { spec: int(1), flag: 'k', arg: 'N', help: 'how many eigenvalues (1)' },
+    k: { spec: int(1), flag: 'k', arg: 'N', help: 'how many eigenvalues' },
     which: { spec: choice(['top', 'bottom']), flag: 'which', help: 'the largest or the most negative (top)' },
     method: { spec: choice(['lanczos', 'power']), flag: 'method', help: 'Lanczos with full reorthogonalization, or power iteration (lanczos)' },
     maxIter: { spec: int(1), flag: 'max-iter', arg: 'N', help: 'iteration limit' },

@@ -42,7 +42,7 @@ export const flatness = defineJob<FlatnessJobOptions, FlatnessResult>({
   summary: 'flatness measures: SAM, ASAM, epsilon-sharpness, PAC-Bayes, basin radius',
   options: {
     seed: SEED,
-    measures: { spec: choices(FLATNESS_MEASURE_NAMES), flag: 'measures', arg: 'M[,M...]', help: `the measures to run (${FLATNESS_MEASURE_NAMES.join(',')})` },
+    measures: { spec: choices(FLATNESS_MEASURE_NAMES), flag: 'measures', arg: 'M[,M...]', help: 'the measures to run' },
     rho: { spec: num(0, true), flag: 'rho', arg: 'R', help: 'SAM radius (0.05)' },
     asamRho: { spec: num(0, true), flag: 'asam-rho', arg: 'R', help: 'ASAM radius (0.5)' },
     eta: { spec: num(0, true), flag: 'eta', arg: 'E', help: 'ASAM offset in T_w = |w| + eta (0.01)' },

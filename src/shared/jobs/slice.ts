@@ -24,7 +24,7 @@ export const slice = defineJob<SliceJobOptions, SliceResult>({
   summary: '1-D loss slices, one curve per direction',
   options: {
     seed: SEED,
-    dirs: { spec: strings(1), flag: 'dir', arg: 'KIND[,KIND...]', help: 'random, gradient, eigen, eigenK, bottom, bottomK (random)' },
+    dirs: { spec: strings(1), flag: 'dir', arg: 'KIND[,KIND...]', help: 'direction kinds, one curve each: random, gradient, eigen, eigenK, bottom, bottomK' },
     x: { spec: str, flag: 'x', arg: 'start:stop:steps', help: 'the axis (-1:1:51)' },
     norm: NORM,
     ignore: IGNORE,

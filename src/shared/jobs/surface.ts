@@ -24,7 +24,7 @@ export const surface = defineJob<SurfaceJobOptions, SurfaceResult>({
   summary: '2-D loss surface on the plane of two directions',
   options: {
     seed: SEED,
-    dirs: { spec: strings(1, 2), flag: 'dir', arg: 'KIND[,KIND]', help: 'one kind for both axes or two (random: two independent directions)', tooMany: '--dir takes one kind for both axes or two (x,y)' },
+    dirs: { spec: strings(1, 2), flag: 'dir', arg: 'KIND[,KIND]', help: 'one kind for both axes, or two (x,y); random twice: two independent directions', tooMany: '--dir takes one kind for both axes or two (x,y)' },
     x: { spec: str, flag: 'x', arg: 'start:stop:steps', help: 'the x axis (-1:1:51)' },
     y: { spec: str, flag: 'y', arg: 'start:stop:steps', help: 'the y axis (as x)' },
     norm: NORM,
