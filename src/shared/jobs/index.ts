@@ -99,3 +99,7 @@ export function resultKindTitle(r: JobResult): string {
 export type { CliFlag, JobSpec, OptionEntry } from './spec';
 export { sliceDirections } from './slice';
 export { surfaceAxes } from './surface';
+export type { CurvatureJobOptions } from './common';
+export type { EigsJobOptions } from './eigs';
+export type { TraceJobOptions } from './trace';
+export type { DensityJobOptions } from './density';
