@@ -10,7 +10,8 @@
  * the engine's to refuse, since the CLI and the worker both call it (src/engine/limits.ts); here
  * only shapes, types and the ranges a type implies (whole numbers >= 1, finite numbers >= 0).
  *
- * Plain TypeScript with type-only imports: the worker, the extension host and the webview use it.
+ * Plain TypeScript that imports only src/shared (the job registry for the options each job takes):
+ * the worker, the extension host and the webview use it.
  */
 import type { CommandMessage } from './protocol';
 import type { CurvatureName, TrainSettings } from './results';
