@@ -15,7 +15,6 @@ import * as path from 'node:path';
 import { initBackend, BACKENDS } from '../engine/backend';
 import { loadProblem, type ProblemSpec } from '../engine/problem';
 import { runJob, type RunContext } from '../engine/registry';
-import { train } from '../engine/train/run';
 import { compareRuns, defaultRunDir, describeDone, moduleSettings, probePrinter, refuseExistingRun, trainSettings } from './train';
 import { openRunForResume } from '../engine/train/resume';
 import type { TrainSettings } from '../shared/results';
@@ -162,10 +161,10 @@ async function trainCommand(p: Parsed, io: CliIo, signal: AbortSignal): Promise<
   const out = resume ?? strOption(p, 'out') ?? defaultRunDir(problem.description);
   const table = probePrinter((s) => io.out(s));
   if (!json) io.out(`training ${problem.description}: ${settings.optimizer}, lr ${settings.lr}, ${settings.steps} steps${settings.batchSize ? `, batch ${settings.batchSize}` : ''} -> ${out}\n`);
-  const done = await train(problem, settings, out, {
+  const done = await runJob('train', problem, { train: settings, runDir: out, resume: resume !== undefined }, {
     signal,
     onProbe: (r) => (json ? io.out(`${JSON.stringify(r)}\n`) : table(r)),
-  }, { resume: resume !== undefined });
+  });
   if (json) io.out(`${JSON.stringify(done)}\n`);
   else io.out(`${describeDone(done)}\n`);
   if (done.status === 'diverged') {

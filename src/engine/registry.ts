@@ -31,12 +31,16 @@ export interface RunContext {
 
 export type Runner<K extends JobKind> = (problem: Problem, options: OptionsOf<K>, ctx: RunContext) => Promise<ResultOf<K>>;
 
-/** A training job: settings over the module's and the defaults; a resumed run keeps its manifest's. */
+/**
+ * A training job: `train` over the module's settings and the defaults. A resumed run continues
+ * with the settings it was started with (its manifest's), except those `train` gives (the command
+ * line's flags; the editor sends none).
+ */
 const runTrain: Runner<'train'> = async (problem, o, ctx) => {
   const opened = o.resume ? openRunForResume(o.runDir) : undefined;
   for (const note of opened?.notes ?? []) ctx.onNote?.(note);
   const fromModule = (problem.experiment?.train ?? {}) as Partial<TrainSettings>;
-  const settings = validateSettings({ ...DEFAULT_SETTINGS, ...(opened ? opened.settings : { ...fromModule, ...(o.train ?? {}) }) }, problem.train.xShape[0]);
+  const settings = validateSettings({ ...DEFAULT_SETTINGS, ...(opened ? opened.settings : fromModule), ...(o.train ?? {}) }, problem.train.xShape[0]);
   // The editor's defaults: enough checkpoints for a trajectory, per-layer sharpness as a curve.
   if (!opened && o.keepCheckpoints && !settings.checkpointEvery && settings.steps > 0) settings.checkpointEvery = Math.max(1, Math.ceil(settings.steps / o.keepCheckpoints));
   if (!opened && o.layerProbes && !settings.layersEvery && settings.steps > 0) {
