@@ -3,11 +3,12 @@
  * (`src/worker/main.ts`), over Node IPC. Requests carry an `id`; everything sent back about a
  * request carries `inReplyTo`. Only plain data crosses: no tensors, no functions.
  *
- * Every message is checked on arrival (`src/shared/validate.ts`); the options a job accepts are
- * its option table in the job registry (src/shared/jobs), and any other option is refused. A malformed request is answered
- * with an `error` of kind 'user' naming the field: `inReplyTo` is the request's id when it has a
- * usable one (a whole number >= 0), else -1 (a message that is not an object, has no id, or whose
- * id is already in use).
+ * Requests and replies are typed per job: a `RunRequest<K>` carries `OptionsOf<K>` and is answered
+ * with a `ResultOf<K>` (the job registry, src/shared/jobs). Every message is checked on arrival
+ * (`src/shared/validate.ts`); the options a job accepts are its option table in the registry, and
+ * any other option is refused. A malformed request is answered with an `error` of kind 'user'
+ * naming the field: `inReplyTo` is the request's id when it has a usable one (a whole number >= 0),
+ * else -1 (a message that is not an object, has no id, or whose id is already in use).
  */
 import type { JobResult, ProbeRecord, Progress, TrainSettings } from './results';
 import type { BackendName } from './fields';
