@@ -1,21 +1,8 @@
 /** Number formatting and small DOM helpers shared by the panel's views. */
+import { fmt } from '../src/shared/format';
 
-/** A compact, readable number: 4 significant digits, exponent notation when very large or small. */
-export function fmt(v: number | null | undefined, digits = 4): string {
-  if (v === null || v === undefined) return '–';
-  if (Number.isNaN(v)) return 'NaN';
-  if (!Number.isFinite(v)) return v > 0 ? '∞' : '−∞';
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3)
-    return v
-      .toExponential(Math.max(1, digits - 2))
-      .replace(/\.?0+e/, 'e')
-      .replace('e+', 'e');
-  if (a >= 10 ** digits) return String(Math.round(v));
-  const s = v.toPrecision(digits);
-  return s.includes('.') && !s.includes('e') ? s.replace(/0+$/, '').replace(/\.$/, '') : s;
-}
+export { fmt };
+
 
 /** A tick label: round away float noise (0.30000000000000004) and drop a negative zero. */
 export function tick(v: number): string {

@@ -13,24 +13,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initBackend, BACKENDS } from '../engine/backend';
-import { loadProblem, type Problem, type ProblemSpec } from '../engine/problem';
-import { runDensity, runEigs, runInfo, runTrace, type JobContext } from '../engine/jobs';
-import { runSlice, runSurface, type GridContext } from '../engine/surface/slice';
-import { runInterpolate, runTrajectory } from '../engine/surface/checkpoints';
-import { runFlatness, FLATNESS_MEASURES, type FlatnessOptions } from '../engine/flatness/job';
-import { IGNORE_KINDS, NORM_KINDS } from '../engine/directions';
-import type { HvpChoice } from '../engine/hvp/operators';
-import { train } from '../engine/train/run';
+import { loadProblem, type ProblemSpec } from '../engine/problem';
+import { runJob, type RunContext } from '../engine/registry';
 import { compareRuns, defaultRunDir, describeDone, moduleSettings, probePrinter, refuseExistingRun, trainSettings } from './train';
 import { openRunForResume } from '../engine/train/resume';
-import type { CurvatureName, TrainSettings } from '../shared/results';
-import { CURVATURE_NAMES } from '../shared/validate';
+import type { TrainSettings } from '../shared/results';
 import { BasinError } from '../engine/errors';
 import { makeDirs } from '../engine/files';
 import { CancelledError } from '../engine/linalg/operator';
-import type { JobResult, Progress } from '../shared/results';
+import type { Progress } from '../shared/results';
+import { formatResult, isJobKind, jobSpec, type JobKind, type OptionEntry, type OptionsOf } from '../shared/jobs';
+import { gridCsv } from '../shared/csv';
 import { choice, intOption, numOption, parseArgs, strOption, UsageError, type Parsed } from './args';
-import { formatResult, gridCsv } from './format';
 import { loadPanelAssets, renderReport, reportSnapshot, reportTitle } from './report';
 import { ALL_OPTIONS, BOOLEAN_OPTIONS, COMMAND_OPTIONS, FLAGS } from './usage';
 
@@ -41,25 +35,56 @@ export interface CliIo {
   readonly tty: boolean;
 }
 
-/** Flatness options, validated up front. */
-function flatnessOptions(p: Parsed, seed: number): FlatnessOptions {
-  const measures = (strOption(p, 'measures') ?? 'sam,asam,epsilon,pacbayes,radius').split(',');
-  for (const m of measures) if (!(FLATNESS_MEASURES as readonly string[]).includes(m)) throw new UsageError(`--measures: unknown measure '${m}' (${FLATNESS_MEASURES.join(', ')})`);
-  return {
-    seed,
-    measures: measures as FlatnessOptions['measures'],
-    rho: numOption(p, 'rho'),
-    asamRho: numOption(p, 'asam-rho'),
-    eta: numOption(p, 'eta'),
-    epsilon: numOption(p, 'epsilon'),
-    target: numOption(p, 'target'),
-    draws: intOption(p, 'draws'),
-    delta: numOption(p, 'delta'),
-    directions: intOption(p, 'directions'),
-    criterion: choice(p, 'criterion', ['error', 'loss'] as const),
-  };
+/** One job option from its flag, parsed by its type (numbers on the command line are > 0). */
+function flagValue(p: Parsed, flag: string, e: OptionEntry): unknown {
+  const spec = e.spec;
+  switch (spec.type) {
+    case 'int':
+      return intOption(p, flag, spec.min);
+    case 'number':
+      return numOption(p, flag);
+    case 'string':
+      return strOption(p, flag);
+    case 'boolean':
+      return p.options.has(flag) || undefined;
+    case 'choice':
+      return choice(p, flag, spec.values);
+    case 'strings': {
+      const list = strOption(p, flag)?.split(',');
+      if (list && spec.maxItems !== undefined && list.length > spec.maxItems) throw new UsageError(e.tooMany ?? `--${flag} takes at most ${spec.maxItems} values`);
+      return list;
+    }
+    case 'choices': {
+      const list = strOption(p, flag)?.split(',');
+      for (const v of list ?? []) if (!spec.values.includes(v)) throw new UsageError(`--${flag}: unknown ${flag.replace(/s$/, '')} '${v}' (${spec.values.join(', ')})`);
+      return list;
+    }
+    case 'settings':
+      throw new Error(`--${flag}: training settings are not a command-line option`);
+  }
 }
 
+/**
+ * A job's options from the command line, by its option table (src/shared/jobs): each option with
+ * a flag, parsed by its type, and the model files given as positionals. Only options given are
+ * set: the job's defaults fill in the rest when it runs. Validates; no slow work happens here.
+ */
+export function jobOptions<K extends JobKind>(kind: K, p: Parsed): OptionsOf<K> {
+  const spec = jobSpec(kind);
+  const out: Record<string, unknown> = {};
+  for (const [field, e] of Object.entries(spec.options)) {
+    if (e.flag === undefined) continue;
+    const v = flagValue(p, e.flag, e);
+    if (v !== undefined) out[field] = v;
+  }
+  if (spec.positionals) {
+    const got = spec.positionals(p.positionals);
+    if (typeof got === 'string') throw new UsageError(got);
+    Object.assign(out, got);
+  }
+  // Built field by field from the job's own table, each value parsed by its type.
+  return out as OptionsOf<K>;
+}
 
 function problemSpec(p: Parsed, modelFilesAsPositionals = false): ProblemSpec {
   const experiment = strOption(p, 'experiment') ?? p.positionals.find((a) => /\.(m?[jt]s|cjs)$/.test(a));
@@ -136,10 +161,10 @@ async function trainCommand(p: Parsed, io: CliIo, signal: AbortSignal): Promise<
   const out = resume ?? strOption(p, 'out') ?? defaultRunDir(problem.description);
   const table = probePrinter((s) => io.out(s));
   if (!json) io.out(`training ${problem.description}: ${settings.optimizer}, lr ${settings.lr}, ${settings.steps} steps${settings.batchSize ? `, batch ${settings.batchSize}` : ''} -> ${out}\n`);
-  const done = await train(problem, settings, out, {
+  const done = await runJob('train', problem, { train: settings, runDir: out, resume: resume !== undefined }, {
     signal,
     onProbe: (r) => (json ? io.out(`${JSON.stringify(r)}\n`) : table(r)),
-  }, { resume: resume !== undefined });
+  });
   if (json) io.out(`${JSON.stringify(done)}\n`);
   else io.out(`${describeDone(done)}\n`);
   if (done.status === 'diverged') {
@@ -147,65 +172,6 @@ async function trainCommand(p: Parsed, io: CliIo, signal: AbortSignal): Promise<
     return 1;
   }
   return done.status === 'cancelled' ? 130 : 0;
-}
-
-type Job = (problem: Problem, ctx: JobContext & GridContext) => Promise<JobResult>;
-
-
-/** Validates the command's options and returns the job to run; no slow work happens here. */
-function buildJob(command: string, p: Parsed, common: { seed: number; hvp?: HvpChoice; layer?: string; curvature?: CurvatureName }): Job {
-  const { seed, hvp, layer, curvature } = common;
-  const dirOpts = () => ({ seed, norm: choice(p, 'norm', NORM_KINDS), ignore: choice(p, 'ignore', IGNORE_KINDS), test: p.options.has('test'), tol: numOption(p, 'tol') });
-  switch (command) {
-    case 'info':
-      return async (problem) => runInfo(problem);
-    case 'eigs': {
-      const o = {
-        seed, hvp, layer, curvature,
-        k: intOption(p, 'k') ?? 1,
-        which: choice(p, 'which', ['top', 'bottom'] as const),
-        method: choice(p, 'method', ['lanczos', 'power'] as const),
-        maxIter: intOption(p, 'max-iter'),
-        tol: numOption(p, 'tol'),
-        stopOn: choice(p, 'stop', ['bound', 'residual'] as const),
-      };
-      return (problem, ctx) => runEigs(problem, o, ctx);
-    }
-    case 'trace': {
-      const o = { seed, hvp, layer, curvature, method: choice(p, 'method', ['hutchpp', 'hutchinson'] as const), matvecs: intOption(p, 'matvecs') };
-      return (problem, ctx) => runTrace(problem, o, ctx);
-    }
-    case 'density': {
-      const o = { seed, hvp, layer, curvature, steps: intOption(p, 'steps'), runs: intOption(p, 'runs'), gridPoints: intOption(p, 'grid', 2) };
-      return (problem, ctx) => runDensity(problem, o, ctx);
-    }
-    case 'slice': {
-      const o = { ...dirOpts(), dirs: (strOption(p, 'dir') ?? 'random').split(','), x: strOption(p, 'x') };
-      return (problem, ctx) => runSlice(problem, o, ctx);
-    }
-    case 'surface': {
-      const d = (strOption(p, 'dir') ?? 'random').split(',');
-      if (d.length > 2) throw new UsageError('--dir takes one kind for both axes or two (x,y)');
-      const o = { ...dirOpts(), dirs: [d[0], d[1] ?? d[0]] as [string, string], x: strOption(p, 'x'), y: strOption(p, 'y') };
-      return (problem, ctx) => runSurface(problem, o, ctx);
-    }
-    case 'interpolate': {
-      const other = p.positionals[1];
-      if (!other || p.positionals.length !== 2) throw new UsageError('interpolate takes two model files: basin interpolate A/model.json B/model.json --data FILE');
-      const o = { other, x: strOption(p, 'x'), test: p.options.has('test') };
-      return (problem, ctx) => runInterpolate(problem, o, ctx);
-    }
-    case 'trajectory': {
-      const o = { checkpoints: p.positionals.slice(), x: strOption(p, 'x'), y: strOption(p, 'y'), steps: intOption(p, 'steps', 2), test: p.options.has('test') };
-      return (problem, ctx) => runTrajectory(problem, o, ctx);
-    }
-    case 'flatness': {
-      const o = flatnessOptions(p, seed);
-      return (problem, ctx) => runFlatness(problem, o, ctx);
-    }
-    default:
-      throw new UsageError(`unknown command '${command}'`);
-  }
 }
 
 /** Refuses options that the command does not take (they would be silently ignored otherwise). */
@@ -231,7 +197,6 @@ export async function runCli(argv: string[], io: CliIo, signal: AbortSignal): Pr
     io.out(`${compareRuns(p.positionals, p.options.has('json'))}\n`);
     return 0;
   }
-  if (command === 'train') return trainCommand(p, io, signal);
   if (command === 'report') {
     const paths = p.positionals;
     const html = renderReport(reportSnapshot(paths), { title: reportTitle(paths), ...loadPanelAssets() });
@@ -241,7 +206,8 @@ export async function runCli(argv: string[], io: CliIo, signal: AbortSignal): Pr
     io.out(`wrote ${file} (${(html.length / 1024).toFixed(0)} KB, self-contained: open it in any browser)\n`);
     return 0;
   }
-  const seed = intOption(p, 'seed', 0) ?? 0;
+  if (!isJobKind(command)) throw new UsageError(`unknown command '${command}'`);
+  if (command === 'train') return trainCommand(p, io, signal);
   const backend = choice(p, 'backend', BACKENDS);
   const json = p.options.has('json');
   const out = strOption(p, 'out');
@@ -254,15 +220,15 @@ export async function runCli(argv: string[], io: CliIo, signal: AbortSignal): Pr
   }
   const spec = problemSpec(p, checkpoints);
   // Validate every option before any slow work.
-  const job = buildJob(command, p, { seed, hvp: choice(p, 'hvp', ['auto', 'exact', 'fd'] as const), layer: strOption(p, 'layer'), curvature: choice(p, 'curvature', CURVATURE_NAMES) });
+  const options = jobOptions(command, p);
 
   await initBackend(backend);
   const printer = progressPrinter(io, p.options.has('quiet'));
-  const ctx: JobContext & GridContext = { signal, onProgress: printer.onProgress };
-  let result: JobResult;
+  const ctx: RunContext = { signal, onProgress: printer.onProgress };
+  let result;
   try {
     const problem = await loadProblem(spec);
-    result = await job(problem, ctx);
+    result = await runJob(command, problem, options, ctx);
   } finally {
     printer.done();
   }
@@ -280,7 +246,10 @@ export async function runCli(argv: string[], io: CliIo, signal: AbortSignal): Pr
     }
   };
   save(out, () => `${JSON.stringify(result, null, 2)}\n`, 'result');
-  if ('x' in result) save(csv, () => gridCsv(result as Parameters<typeof gridCsv>[0]), 'CSV');
+  if ('x' in result) {
+    const grid = result;
+    save(csv, () => gridCsv(grid), 'CSV');
+  }
   io.out(json ? `${JSON.stringify(result)}\n` : `${formatResult(result)}\n${wrote.length ? `\n${wrote.join('\n')}\n` : ''}`);
   for (const e of failed) io.err(`basin: ${e.message}\n`);
   // A cancelled grid keeps what it computed; it is printed above and the exit code says so.

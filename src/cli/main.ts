@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import { Worker } from 'node:worker_threads';
 import { VERSION } from '../engine/version';
-import { USAGE } from './usage';
+import { commandHelp, USAGE } from './usage';
 import type { FromJobThread, JobThreadData, StopMessage } from './threadProtocol';
 
 /** After a SIGTERM, how long the job may take to stop cleanly before the launcher quits anyway. */
@@ -59,7 +59,8 @@ function main(argv: string[]): void {
   }
   const command = argv.find((a) => !a.startsWith('-'));
   if (argv.includes('--help') || argv.includes('-h') || !command) {
-    process.stdout.write(USAGE);
+    // `basin eigs --help`: that command's options; otherwise the list of commands.
+    process.stdout.write((command && commandHelp(command)) || USAGE);
     return exit(command || argv.includes('--help') || argv.includes('-h') ? 0 : 2);
   }
   const data: JobThreadData = { argv, tty: process.stderr.isTTY === true };

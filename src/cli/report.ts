@@ -10,18 +10,7 @@ import { REPORT_GLOBAL, resultCardTitle, type PanelSnapshot, type ResultView, ty
 import type { JobResult, RunManifest } from '../shared/results';
 import { BasinError } from '../engine/errors';
 import { readRunDir, runViewOf } from '../shared/runDir';
-
-const RESULT_KINDS: ReadonlySet<string> = new Set<JobResult['kind']>([
-  'eigs',
-  'trace',
-  'density',
-  'info',
-  'slice',
-  'interpolate',
-  'surface',
-  'trajectory',
-  'flatness',
-]);
+import { RESULT_KINDS } from '../shared/jobs';
 
 export interface ReportOptions {
   title: string;

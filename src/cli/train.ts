@@ -9,17 +9,16 @@ import type { ProbeRecord, RunManifest, TrainDone, TrainSettings } from '../shar
 import { DEFAULT_SETTINGS } from '../engine/train/run';
 import { BasinError } from '../engine/errors';
 import { choice, intOption, numOption, strOption, UsageError, type Parsed } from './args';
-import { fmt } from './format';
+import { fmt } from '../shared/format';
+import { JOBS } from '../shared/jobs';
 import { readRunDir } from '../shared/runDir';
-import { CURVATURE_NAMES } from '../shared/validate';
-
-const OPTIMIZERS = ['gd', 'sgd', 'momentum', 'nesterov', 'adam', 'sam', 'asam', 'flow'] as const;
+import { CURVATURE_NAMES, OPTIMIZER_NAMES } from '../shared/validate';
 
 /** Settings: defaults, then the experiment module's `train` export, then the command line. */
 export function trainSettings(p: Parsed, seed: number | undefined, fromModule: Partial<TrainSettings> = {}): TrainSettings {
   const nonNeg = (name: string): number | undefined => intOption(p, name, 0);
   const cli: Partial<TrainSettings> = {
-    optimizer: choice(p, 'optimizer', OPTIMIZERS),
+    optimizer: choice(p, 'optimizer', OPTIMIZER_NAMES),
     lr: numOption(p, 'lr'),
     steps: nonNeg('steps'),
     batchSize: intOption(p, 'batch-size'),
@@ -108,9 +107,7 @@ export function probePrinter(write: (s: string) => void): (r: ProbeRecord) => vo
 
 /** The last lines `basin train` prints: where the run is and, when it stopped early, how to continue it. */
 export function describeDone(d: TrainDone): string {
-  if (d.done) return `run saved to ${d.run}`;
-  const resume = d.status === 'cancelled' || d.status === 'failed' ? `\ncontinue it with: basin train --resume ${d.run}` : '';
-  return `run ${d.status}: ${d.reason ?? ''}\nwhat was computed is in ${d.run}${resume}`;
+  return JOBS.train.format(d);
 }
 
 interface RunSummary {

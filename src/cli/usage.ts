@@ -1,95 +1,82 @@
 /**
- * The `basin` command line's vocabulary: the usage text and, per command, the options it takes.
- * An option that does not apply to a command is an error, never silently ignored. This module is
- * loaded by the launcher (main thread) and the job thread alike, so it imports nothing heavy.
+ * The `basin` command line's vocabulary, derived from the job registry (src/shared/jobs): per
+ * command, the options it takes (each job's option flags, its extra flags, and the problem's
+ * inputs) and its help (`basin <command> --help`). `compare` and `report` run no job: their
+ * entries are written here in the same shape. An option that does not apply to a command is an
+ * error, never silently ignored. This module is loaded by the launcher (main thread) and the job
+ * thread alike, so it imports nothing heavy.
  */
 import { VERSION } from '../engine/version';
+import { describeSpec } from '../shared/validate';
+import { JOB_KINDS, jobSpec, type CliFlag, type OptionEntry } from '../shared/jobs';
 
 /** Flags (no value) every command accepts. */
 export const FLAGS: ReadonlySet<string> = new Set(['json', 'help', 'version', 'quiet']);
 
-/** Where the model and data come from: every command that loads a problem takes these. */
+/** Where the model and data come from: every command that loads a problem takes these (described in INPUTS and COMMON). */
 const PROBLEM = ['model', 'data', 'labels', 'no-header', 'x-key', 'y-key', 'loss', 'experiment', 'backend', 'chunk-size', 'out'];
-/** Curvature jobs: the curvature, the Hessian-vector product and the block of one layer. */
-const CURVATURE = [...PROBLEM, 'seed', 'hvp', 'layer', 'curvature'];
-/** Directions of slices and surfaces. */
-const DIRECTIONS = ['seed', 'norm', 'ignore', 'test', 'csv'];
+const PROBLEM_BOOLEANS = ['no-header'];
 
-export const TRAIN_FLAGS = [
-  'optimizer', 'lr', 'steps', 'batch-size', 'momentum', 'rho', 'igr', 'weight-decay', 'schedule',
-  'probe-every', 'trace-every', 'noise-every', 'layers-every', 'checkpoint-every', 'checkpoint-seconds', 'probe-subset', 'resume', 'curvature',
-];
+const EXPERIMENT = '[experiment.ts|.js]';
+
+/** A command as the command line sees it. */
+export interface CommandSpec {
+  summary: string;
+  /** The arguments after the command name. */
+  usage: string;
+  /** Its own options, in help order (flag, value name, help line). */
+  flags: readonly CliFlag[];
+  /** Whether it loads a model and data (and so takes the problem's inputs). */
+  problem: boolean;
+}
+
+/** A job option as a command-line flag: its value's name from its type, its default from the job's defaults. */
+function optionFlag(e: OptionEntry & { flag: string }, fallback: unknown): CliFlag {
+  const spec = e.spec;
+  const arg = e.arg ?? (spec.type === 'choice' ? spec.values.join('|') : spec.type === 'boolean' ? undefined : describeSpec(spec));
+  const shown = Array.isArray(fallback) ? fallback.join(',') : fallback;
+  const help = `${e.help ?? ''}${shown !== undefined ? ` (${String(shown)})` : ''}`;
+  return { flag: e.flag, arg, help, boolean: spec.type === 'boolean' || undefined };
+}
+
+function jobCommand(kind: (typeof JOB_KINDS)[number]): CommandSpec {
+  const spec = jobSpec(kind);
+  const defaults = spec.defaults as Record<string, unknown>;
+  const flags: CliFlag[] = [];
+  for (const [field, e] of Object.entries(spec.options)) {
+    if (e.flag !== undefined) flags.push(optionFlag({ ...e, flag: e.flag }, Object.prototype.hasOwnProperty.call(defaults, field) ? defaults[field] : undefined));
+  }
+  flags.push(...(spec.cliFlags ?? []));
+  return { summary: spec.summary, usage: spec.usage ?? EXPERIMENT, flags, problem: true };
+}
+
+/** Every command: the jobs of the registry, in its order, then compare and report. */
+export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map<string, CommandSpec>([
+  ...JOB_KINDS.map((k): [string, CommandSpec] => [k, jobCommand(k)]),
+  ['compare', { summary: 'training runs side by side: settings and final metrics', usage: 'RUN...', flags: [], problem: false }],
+  [
+    'report',
+    {
+      summary: 'one self-contained HTML file drawing runs and results with the panel\'s charts',
+      usage: 'RUN|RESULT.json...',
+      flags: [{ flag: 'out', arg: 'FILE.html', help: 'where to write it (RUN/report.html for one run, else basin-report.html)' }],
+      problem: false,
+    },
+  ],
+]);
 
 /** The options (without the leading --) of each command; flags of FLAGS are accepted everywhere. */
 export const COMMAND_OPTIONS: ReadonlyMap<string, ReadonlySet<string>> = new Map(
-  Object.entries({
-    info: PROBLEM,
-    eigs: [...CURVATURE, 'k', 'which', 'method', 'max-iter', 'tol', 'stop'],
-    trace: [...CURVATURE, 'method', 'matvecs'],
-    density: [...CURVATURE, 'steps', 'runs', 'grid'],
-    slice: [...PROBLEM, ...DIRECTIONS, 'dir', 'x', 'tol'],
-    surface: [...PROBLEM, ...DIRECTIONS, 'dir', 'x', 'y', 'tol'],
-    interpolate: [...PROBLEM, 'x', 'test', 'csv'],
-    trajectory: [...PROBLEM, 'x', 'y', 'steps', 'test', 'csv'],
-    flatness: [...PROBLEM, 'seed', 'measures', 'rho', 'asam-rho', 'eta', 'epsilon', 'target', 'draws', 'delta', 'directions', 'criterion'],
-    train: [...PROBLEM, 'seed', ...TRAIN_FLAGS],
-    compare: [],
-    report: ['out'],
-  }).map(([k, v]) => [k, new Set(v)]),
+  [...COMMANDS].map(([name, c]) => [name, new Set([...(c.problem ? PROBLEM : []), ...c.flags.map((f) => f.flag)])]),
 );
 
 /** Options that take no value (besides FLAGS). */
-export const BOOLEAN_OPTIONS: ReadonlySet<string> = new Set(['test', 'no-header']);
+export const BOOLEAN_OPTIONS: ReadonlySet<string> = new Set([...PROBLEM_BOOLEANS, ...[...COMMANDS.values()].flatMap((c) => c.flags.filter((f) => f.boolean).map((f) => f.flag))]);
 
 /** Every option some command takes: the parser's vocabulary (a word outside it is unknown). */
 export const ALL_OPTIONS: ReadonlySet<string> = new Set([...COMMAND_OPTIONS.values()].flatMap((s) => [...s]));
 
-export const USAGE = `basin ${VERSION}: loss-landscape curvature from the command line
-
-Usage:
-  basin <command> [experiment.ts|.js] [options]
-  basin <command> --model model.json --data data.json [options]
-
-Commands:
-  info      describe the model: layers, parameters, loss and accuracy on the data
-  eigs      curvature eigenvalues     --k N (1)  --which top|bottom  --method lanczos|power
-                                      --max-iter N  --tol T (1e-6, both methods)
-                                      --stop bound|residual (tol bounds the relative eigenvalue
-                                      error estimate, or with --stop residual the residual
-                                      bound: Ritz residual plus the products' float32 noise);
-                                      also the gradient's overlap with the eigenvectors
-  trace     curvature trace           --method hutchpp|hutchinson  --matvecs M (60)
-  density   spectral density (SLQ)    --steps S (90)  --runs R (1)  --grid G (10000)
-  slice     1-D loss slices           --dir KIND[,KIND...] (random; also gradient, eigen,
-                                      eigenK, bottom, bottomK)
-                                      --x start:stop:steps (-1:1:51)
-                                      --tol T (1e-5) for eigenvector directions
-  surface   2-D loss surface          --dir KIND[,KIND] (random)  --x (-1:1:51)  --y (as x)
-  interpolate A.json B.json           loss on (1-a) A + a B    --x (-0.5:1.5:401)
-  trajectory C1.json ... Cn.json      loss on the plane of the checkpoints' two principal
-                                      components, path projected  --x --y  --steps (31)
-  train     train and probe           --optimizer gd|sgd|momentum|nesterov|adam|sam|asam|flow
-                                      --lr --steps --batch-size --momentum --rho --igr MU
-                                      --weight-decay --schedule constant|step:N:G|cosine:T[:MIN]
-                                      --probe-every K (10) --trace-every --noise-every
-                                      --layers-every --checkpoint-every --probe-subset N
-                                      --checkpoint-seconds S (30: a checkpoint at least every S s)
-                                      --curvature ggn|fisher|empirical-fisher (also probe its
-                                      top eigenvalue beside the Hessian's)
-                                      --out DIR (runs/NAME-TIME)  --resume DIR
-  compare   RUN... side by side
-  report    RUN|RESULT.json...        one self-contained HTML file drawing runs and results with
-                                      the panel's charts (--out FILE.html; default RUN/report.html)
-  flatness  flatness measures         --measures sam,asam,epsilon,pacbayes,radius
-                                      --rho (SAM) --asam-rho --eta --epsilon --target --draws
-                                      --delta --directions
-                                      --criterion error|loss
-
-Slice options:
-  --norm filter|layer|none  --ignore biasbn|none  (Li et al. 2018; random directions default to
-  filter normalization with biases zeroed)   --test  also on the test data   --csv FILE
-
-Inputs:
+const INPUTS = `Inputs:
   --model FILE      TF.js layers model.json (weight shards beside it), or model.onnx
                     (exported by torch.onnx.export or tf2onnx; give --loss, e.g.
                     crossEntropyFromLogits for a PyTorch classifier)
@@ -100,18 +87,66 @@ Inputs:
   --loss NAME       meanSquaredError | categoricalCrossentropy | binaryCrossentropy | crossEntropyFromLogits
                     (default: from the output activation)
   EXPERIMENT        a .ts/.js module exporting model(tf), data(tf), loss (see README)
+`;
 
-Options:
-  --seed N          random seed (0)
+const COMMON = `Options of every command:
   --backend onnxruntime|tensorflow|wasm|cpu  engine (default: ONNX Runtime when it loads and
                     can run the model, else the best TF.js backend; a TF.js name runs on TF.js)
-  --curvature hessian|ggn|fisher|empirical-fisher
-                    eigs, trace, density: the curvature analysed (hessian): the generalized
-                    Gauss-Newton J^T H_L J, the true Fisher (= GGN for MSE and cross-entropy on
-                    logits) or the empirical Fisher (sum of per-sample gradient outer products)
-  --hvp auto|exact|fd  Hessian-vector products (auto: checked, fastest correct)
-  --layer NAME      analyse the curvature block of one layer's parameters
   --chunk-size N    samples per evaluation chunk (bounded memory)
   --json            print one JSON object      --out FILE   also write the JSON to FILE
   --quiet           no progress on stderr      --help, --version
 `;
+
+/** Words filled into lines of at most `width` characters, each line after the first indented by `indent`. */
+function wrap(text: string, width: number, indent: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width - indent) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  lines.push(line);
+  return lines.join(`\n${''.padEnd(indent)}`);
+}
+
+/** Help lines: the flag and its value's name, then the help, aligned (long flags get their own line). */
+function flagLines(flags: readonly CliFlag[]): string {
+  const width = 24;
+  return flags
+    .map((f) => {
+      const head = `  --${f.flag}${f.arg ? ` ${f.arg}` : ''}`;
+      const help = wrap(f.help, 100, width);
+      return head.length <= width - 2 ? `${head.padEnd(width)}${help}` : `${head}\n${''.padEnd(width)}${help}`;
+    })
+    .join('\n');
+}
+
+export const USAGE = `basin ${VERSION}: loss-landscape curvature from the command line
+
+Usage:
+  basin <command> [experiment.ts|.js] [options]
+  basin <command> --model model.json --data data.json [options]
+  basin <command> --help      the command's options
+
+Commands:
+${[...COMMANDS].map(([name, c]) => `  ${name.padEnd(12)}${c.summary}`).join('\n')}
+
+${INPUTS}
+${COMMON}`;
+
+/** `basin <command> --help`: what it does, its arguments and every option it takes. */
+export function commandHelp(name: string): string | undefined {
+  const c = COMMANDS.get(name);
+  if (!c) return undefined;
+  const usage = !c.problem
+    ? [`  basin ${name} ${c.usage}${c.flags.length ? ' [options]' : ''}`]
+    : c.usage === EXPERIMENT
+      ? [`  basin ${name} ${c.usage} [options]`, `  basin ${name} --model model.json --data data.json [options]`]
+      : [`  basin ${name} ${c.usage} --data data.json [options]`];
+  const lines = [`basin ${name}: ${c.summary}`, '', 'Usage:', ...usage, ''];
+  if (c.flags.length) lines.push('Options:', flagLines(c.flags), '');
+  if (c.problem) lines.push(INPUTS, COMMON);
+  return `${lines.join('\n').replace(/\n+$/, '')}\n`;
+}

@@ -4,11 +4,12 @@
  * returns a plain result (`src/shared/results.ts`) that says which backend, seed and product
  * method ran.
  */
+import type { CurvatureJobOptions, DensityJobOptions, EigsJobOptions, TraceJobOptions } from '../shared/jobs';
 import type { CurvatureName, DensityResult, EigsResult, HvpInfo, InfoResult, Progress, RunMeta, TraceResult } from '../shared/results';
 import { engineInfo } from './backend';
 import { lanczos, lanczosSteps, powerIteration, hutchinson, hutchpp, slq, spectralDensity } from './linalg';
 import type { LinearOperator } from './linalg/operator';
-import { BlockOperator, type HvpChoice } from './hvp/operators';
+import { BlockOperator } from './hvp/operators';
 import { CURVATURES, CURVATURE_TITLES, gradientOverlap, selectCurvature } from './curvature';
 import type { ModelIR } from './model/ir';
 import { LocalEvaluator, type Evaluator } from './evaluator';
@@ -23,35 +24,16 @@ export interface JobContext {
   onProgress?: (p: Progress) => void;
 }
 
-export interface CommonOptions {
-  seed?: number;
-  hvp?: HvpChoice;
-  /** Restrict to the curvature's block of one layer's parameters. */
-  layer?: string;
-  /** The curvature analysed (default the Hessian); see src/engine/curvature. */
-  curvature?: CurvatureName;
-}
-
-export interface EigsOptions extends CommonOptions {
-  k?: number;
-  which?: 'top' | 'bottom';
-  method?: 'lanczos' | 'power';
-  maxIter?: number;
-  tol?: number;
-  /** What `tol` bounds (Lanczos): the eigenvalue error bound (default) or the Ritz residual. */
-  stopOn?: 'bound' | 'residual';
-}
-
-export interface TraceOptions extends CommonOptions {
-  method?: 'hutchpp' | 'hutchinson';
-  matvecs?: number;
-}
-
-export interface DensityOptions extends CommonOptions {
-  steps?: number;
-  runs?: number;
-  gridPoints?: number;
-}
+/**
+ * The options of the curvature jobs: their types in the job registry (src/shared/jobs), where each
+ * field, its CLI flag and its help are written once. `curvature` selects the curvature analysed
+ * (default the Hessian; see src/engine/curvature); `layer` restricts it to one layer's block.
+ */
+export type CommonOptions = CurvatureJobOptions;
+/** `stopOn`: what `tol` bounds (Lanczos): the eigenvalue error bound (default) or the Ritz residual. */
+export type EigsOptions = EigsJobOptions;
+export type TraceOptions = TraceJobOptions;
+export type DensityOptions = DensityJobOptions;
 
 interface Prepared {
   obj: Evaluator;

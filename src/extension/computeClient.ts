@@ -8,22 +8,29 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import * as os from 'node:os';
-import type { FromWorker, JobKind, JobOptions, ProblemInput, ToWorker } from '../shared/workerProtocol';
+import type { FromWorker, JobKind, OptionsOf, ProblemInput, ResultOf, RunRequest, ToWorker } from '../shared/workerProtocol';
 import type { JobResult, ProbeRecord, Progress, TrainDone, TrainSettings } from '../shared/results';
+import type { BackendName } from '../shared/fields';
+import { isResultOf } from '../shared/jobs';
 import { checkFromWorker } from '../shared/validate';
 
-export interface JobHooks {
+/** A job's callbacks; `onPartial` gets the job's own result type (grids stream partial results). */
+export interface JobHooks<K extends JobKind = JobKind> {
+  onProgress?: (p: Progress) => void;
+  onPartial?: (r: ResultOf<K>) => void;
+  onProbes?: (records: ProbeRecord[], settings?: TrainSettings) => void;
+  signal?: AbortSignal;
+  backend?: BackendName;
+}
+
+/** A job in flight: its replies are checked to be its kind's before they reach the caller. */
+interface Pending {
+  job: JobKind;
+  resolve: (r: JobResult | TrainDone) => void;
+  reject: (e: Error) => void;
   onProgress?: (p: Progress) => void;
   onPartial?: (r: JobResult) => void;
   onProbes?: (records: ProbeRecord[], settings?: TrainSettings) => void;
-  signal?: AbortSignal;
-  backend?: 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
-}
-
-interface Pending {
-  resolve: (r: JobResult | TrainDone) => void;
-  reject: (e: Error) => void;
-  hooks: JobHooks;
 }
 
 export class JobError extends Error {
@@ -95,13 +102,13 @@ export class ComputeClient {
         this.log(`compute process ${m.pid} ready`);
         break;
       case 'progress':
-        this.pending.get(m.inReplyTo)?.hooks.onProgress?.(m.progress);
+        this.pending.get(m.inReplyTo)?.onProgress?.(m.progress);
         break;
       case 'partial':
-        this.pending.get(m.inReplyTo)?.hooks.onPartial?.(m.result);
+        this.pending.get(m.inReplyTo)?.onPartial?.(m.result);
         break;
       case 'probes':
-        this.pending.get(m.inReplyTo)?.hooks.onProbes?.(m.records, m.settings);
+        this.pending.get(m.inReplyTo)?.onProbes?.(m.records, m.settings);
         break;
       case 'result': {
         const p = this.pending.get(m.inReplyTo);
@@ -122,11 +129,27 @@ export class ComputeClient {
     }
   }
 
-  run(job: JobKind, problem: ProblemInput, options: JobOptions, hooks: JobHooks = {}): Promise<JobResult | TrainDone> {
+  /**
+   * Runs a job of kind K in the worker: its options are `OptionsOf<K>`, its result a `ResultOf<K>`
+   * (a reply of another kind fails the job as an internal error, and a partial result of another
+   * kind is logged and dropped).
+   */
+  run<K extends JobKind>(job: K, problem: ProblemInput, options: OptionsOf<K>, hooks: JobHooks<K> = {}): Promise<ResultOf<K>> {
     const child = this.start();
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, hooks });
+    return new Promise<ResultOf<K>>((resolve, reject) => {
+      const mismatch = (what: string, r: JobResult | TrainDone): string => `the compute process answered a ${job} job with ${what} of kind ${'kind' in r ? r.kind : 'training summary'}`;
+      this.pending.set(id, {
+        job,
+        resolve: (r) => (isResultOf(job, r) ? resolve(r) : reject(new JobError(mismatch('a result', r), 'internal'))),
+        reject,
+        onProgress: hooks.onProgress,
+        onPartial: (r) => {
+          if (isResultOf(job, r)) hooks.onPartial?.(r);
+          else this.log(mismatch('a partial result', r));
+        },
+        onProbes: hooks.onProbes,
+      });
       hooks.signal?.addEventListener('abort', () => {
         this.send({ type: 'cancel', id });
         // A job stuck in one long kernel cannot see the cancel: kill the worker after a grace period.
@@ -137,12 +160,16 @@ export class ComputeClient {
           }
         }, CANCEL_GRACE_MS).unref();
       });
-      this.send({ type: 'run', id, job, problem, options, backend: hooks.backend }, child);
+      this.sendRun({ type: 'run', id, job, problem, options, backend: hooks.backend }, child);
     });
   }
 
   private send(msg: ToWorker, child = this.child): void {
     if (child?.connected) child.send(msg);
+  }
+
+  private sendRun<K extends JobKind>(msg: RunRequest<K>, child: ChildProcess): void {
+    if (child.connected) child.send(msg);
   }
 
   /** Stops the worker (a crash-free restart happens on the next job). */

@@ -12,8 +12,9 @@ import { ComputeClient, JobError, type JobHooks } from './computeClient';
 import { History } from './history';
 import { BasinPanel, PANEL_COMMAND_IDS, type PanelCommand } from './panel';
 import { BasinCodeLens, EXPERIMENT_GLOB, LayerDecorations, isExperiment } from './lenses';
-import type { JobKind, JobOptions, ProblemInput } from '../shared/workerProtocol';
-import type { JobResult, ProbeRecord, RunCheckpoint, TrainDone, TrainSettings } from '../shared/results';
+import type { JobKind, OptionsOf, ProblemInput, ResultOf } from '../shared/workerProtocol';
+import type { ResultJobKind } from '../shared/jobs';
+import type { ProbeRecord, RunCheckpoint, TrainSettings } from '../shared/results';
 import type { RunView } from '../shared/protocol';
 import { readRunDir } from '../shared/runDir';
 import { gridCsv, isSurface } from '../shared/csv';
@@ -181,7 +182,7 @@ class Basin implements vscode.Disposable {
   }
 
   /** Runs a job with a cancellable progress notification, the status bar and the log. */
-  private async job(kind: JobKind, target: Target, options: JobOptions, title: string, hooks: JobHooks = {}, outcome: Outcome = {}): Promise<JobResult | TrainDone | undefined> {
+  private async job<K extends JobKind>(kind: K, target: Target, options: OptionsOf<K>, title: string, hooks: JobHooks<K> = {}, outcome: Outcome = {}): Promise<ResultOf<K> | undefined> {
     const controller = new AbortController();
     this.running.add(controller);
     this.output.info(`${title}: ${target.label}`);
@@ -240,7 +241,7 @@ class Basin implements vscode.Disposable {
    * which model ("Top 5 Hessian eigenvalues · spiral/model.json"), streaming partial grids.
    * Returns whether it gave a result.
    */
-  private async analysis(kind: JobKind, where: vscode.Uri | Target | undefined, options: JobOptions, title: string, what = title): Promise<boolean> {
+  private async analysis<K extends ResultJobKind>(kind: K, where: vscode.Uri | Target | undefined, options: OptionsOf<K>, title: string, what = title): Promise<boolean> {
     const target = where && 'problem' in where ? where : await this.target(where);
     if (!target) return false;
     const id = `${kind}-${++this.seq}-${Date.now()}`;
@@ -249,9 +250,9 @@ class Basin implements vscode.Disposable {
     const result = await this.job(kind, target, options, title, {
       onPartial: (r) => this.history.putResult({ id, title: name, result: r, partial: true }),
     });
-    if (result && 'kind' in result) {
+    if (result) {
       this.history.putResult({ id, title: name, result });
-      this.output.info(`${title} done in ${(result as { ms?: number }).ms?.toFixed(0) ?? '?'} ms (${(result as { backendDetail?: string }).backendDetail ?? ''})`);
+      this.output.info(`${title} done in ${'ms' in result ? result.ms.toFixed(0) : '?'} ms (${result.backendDetail})`);
       return true;
     }
     return false;
@@ -270,12 +271,12 @@ class Basin implements vscode.Disposable {
     const probeEvery = this.config().get<number | null>('probeEvery', null);
     const steps = this.config().get<number | null>('trainSteps', null);
     const layersEvery = this.config().get<number | null>('layerSharpnessEvery', null);
-    const train: JobOptions['train'] = {};
+    const train: Partial<TrainSettings> = {};
     if (probeEvery) train.probeEvery = probeEvery;
     if (steps) train.steps = steps;
     if (layersEvery) train.layersEvery = layersEvery;
     const keep = this.config().get<number>('checkpointsPerRun', 10);
-    const options: JobOptions = { train, runDir, layerProbes: 10 };
+    const options: OptionsOf<'train'> = { train, runDir, layerProbes: 10 };
     if (keep > 0) options.keepCheckpoints = keep;
     await this.runTraining(id, target, options, 'Train and Probe');
   }
@@ -285,10 +286,10 @@ class Basin implements vscode.Disposable {
    * and says how it ended. A run that failed or was stopped before its first probe leaves nothing
    * behind (no run in the panel, no run folder); a stopped run offers Resume.
    */
-  private async runTraining(id: string, target: Target, options: JobOptions, title: string): Promise<void> {
-    const runDir = options.runDir as string;
+  private async runTraining(id: string, target: Target, options: OptionsOf<'train'>, title: string): Promise<void> {
+    const runDir = options.runDir;
     let lensTimer: NodeJS.Timeout | undefined;
-    const hooks: JobHooks = {
+    const hooks: JobHooks<'train'> = {
       onProbes: (records, settings) => {
         this.history.addProbes(id, records, settings);
         // The CodeLens follows the run: at most one refresh in flight, about 4 a second.
@@ -299,7 +300,7 @@ class Basin implements vscode.Disposable {
       },
     };
     const outcome: Outcome = {};
-    const done = (await this.job('train', target, options, title, hooks, outcome)) as TrainDone | undefined;
+    const done = await this.job('train', target, options, title, hooks, outcome);
     if (lensTimer) clearTimeout(lensTimer);
     const run = this.history.runs.find((r) => r.id === id);
     if (!done && !options.resume && (run?.probes.length ?? 0) === 0) {
@@ -528,7 +529,7 @@ class Basin implements vscode.Disposable {
     const title = `Loss along the line between two models · ${label}`;
     this.openPanel();
     const r = await this.job('interpolate', target, { other: files[1] }, 'Interpolate', { onPartial: (x) => this.history.putResult({ id, title, result: x, partial: true }) });
-    if (r && 'kind' in r) this.history.putResult({ id, title, result: r });
+    if (r) this.history.putResult({ id, title, result: r });
   }
 
   /** "run title: step N" for a checkpoint of a known run, else the file relative to the workspace. */
@@ -591,7 +592,7 @@ class Basin implements vscode.Disposable {
     const title = `Trajectory plane · ${label}`;
     this.openPanel();
     const r = await this.job('trajectory', target, { checkpoints }, 'Trajectory Plane', { onPartial: (x) => this.history.putResult({ id, title, result: x, partial: true }) });
-    if (r && 'kind' in r) this.history.putResult({ id, title, result: r });
+    if (r) this.history.putResult({ id, title, result: r });
   }
 
   /** Overlays the runs the user picks (loss and sharpness, each with its 2/eta) and shows that view. */

@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import type { History } from './history';
+import { fmt } from '../shared/format';
 
 export const EXPERIMENT_GLOB = '**/*.basin.{ts,js}';
 
@@ -13,7 +14,6 @@ export function isExperiment(uri: vscode.Uri): boolean {
   return /\.basin\.(ts|js)$/.test(uri.fsPath);
 }
 
-const fmt = (x: number | undefined, digits = 4): string => (x === undefined || !Number.isFinite(x) ? '–' : Math.abs(x) >= 1e4 || Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toPrecision(digits));
 
 /** The line of `model(` (the model definition), or 0. */
 function modelLine(doc: vscode.TextDocument): number {

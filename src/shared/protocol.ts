@@ -5,30 +5,9 @@
  * whenever a panel is created, restored or becomes visible again.
  */
 import type { JobResult, ProbeRecord, TrainDone, TrainSettings } from './results';
+import { resultKindTitle } from './jobs';
 
-/** What a result is, as a card's title says it ("Top 5 Hessian eigenvalues", "2-D loss surface"). */
-export function resultKindTitle(r: JobResult): string {
-  switch (r.kind) {
-    case 'eigs':
-      return `${r.which === 'top' ? 'Top' : 'Bottom'} ${r.eigenvalues.length > 1 ? `${r.eigenvalues.length} ` : ''}Hessian eigenvalue${r.eigenvalues.length === 1 ? '' : 's'}${r.layer ? ` of ${r.layer}` : ''}`;
-    case 'trace':
-      return `Hessian trace${r.layer ? ` of ${r.layer}` : ''}`;
-    case 'density':
-      return 'Hessian spectral density';
-    case 'slice':
-      return '1-D loss slices';
-    case 'interpolate':
-      return 'Linear interpolation';
-    case 'surface':
-      return '2-D loss surface';
-    case 'trajectory':
-      return 'Training trajectory on the loss surface';
-    case 'flatness':
-      return 'Flatness measures';
-    case 'info':
-      return 'Model';
-  }
-}
+export { resultKindTitle };
 
 /** A result card's title: what it is and on which model ("Hessian trace · m.json on d.json"). */
 export function resultCardTitle(r: JobResult): string {

@@ -10,22 +10,17 @@
  * the engine's to refuse, since the CLI and the worker both call it (src/engine/limits.ts); here
  * only shapes, types and the ranges a type implies (whole numbers >= 1, finite numbers >= 0).
  *
- * Plain TypeScript with type-only imports: the worker, the extension host and the webview use it.
+ * Plain TypeScript that imports only src/shared (the job registry for the options each job takes):
+ * the worker, the extension host and the webview use it.
  */
 import type { CommandMessage } from './protocol';
 import type { CurvatureName, TrainSettings } from './results';
-import type { JobKind, JobOptions, ProblemInput, RunRequest, ToWorker } from './workerProtocol';
+import type { AnyRunRequest, JobOptions, ProblemInput, ToWorker } from './workerProtocol';
+import * as fields from './fields';
+import { bool, choice, int, num, str, strings, type FieldSpec } from './fields';
+import { JOB_KINDS as KINDS, jobSpec, type JobKind } from './jobs';
 
-/** What a field holds. Numbers are always finite; strings never empty. */
-export type FieldSpec =
-  | { type: 'int'; min: number }
-  | { type: 'number'; min: number; /** min itself allowed */ orEqual: boolean }
-  | { type: 'string' }
-  | { type: 'boolean' }
-  | { type: 'choice'; values: readonly string[] }
-  | { type: 'strings'; minItems: number; maxItems?: number }
-  | { type: 'choices'; values: readonly string[]; minItems: number }
-  | { type: 'settings' };
+export type { FieldSpec } from './fields';
 
 export interface OptionRule {
   spec: FieldSpec;
@@ -33,92 +28,29 @@ export interface OptionRule {
   required?: boolean;
 }
 
-const int = (min: number): FieldSpec => ({ type: 'int', min });
-/** A finite number > min, or >= min with orEqual. */
-const num = (min: number, orEqual = false): FieldSpec => ({ type: 'number', min, orEqual });
-const str: FieldSpec = { type: 'string' };
-const bool: FieldSpec = { type: 'boolean' };
-const choice = (values: readonly string[]): FieldSpec => ({ type: 'choice', values });
-const strings = (minItems: number, maxItems?: number): FieldSpec => ({ type: 'strings', minItems, maxItems });
-
-export const BACKEND_NAMES: readonly NonNullable<RunRequest['backend']>[] = ['onnxruntime', 'tensorflow', 'wasm', 'cpu'];
-export const FLATNESS_MEASURE_NAMES: readonly NonNullable<JobOptions['measures']>[number][] = ['sam', 'asam', 'epsilon', 'pacbayes', 'radius'];
-export const CURVATURE_NAMES: readonly CurvatureName[] = ['hessian', 'ggn', 'fisher', 'empirical-fisher'];
-export const OPTIMIZER_NAMES: readonly TrainSettings['optimizer'][] = ['gd', 'sgd', 'momentum', 'nesterov', 'adam', 'sam', 'asam', 'flow'];
+export const BACKEND_NAMES: readonly NonNullable<AnyRunRequest['backend']>[] = fields.BACKEND_NAMES;
+export const FLATNESS_MEASURE_NAMES: readonly NonNullable<JobOptions['measures']>[number][] = fields.FLATNESS_MEASURE_NAMES;
+export const CURVATURE_NAMES: readonly CurvatureName[] = fields.CURVATURE_NAMES;
+export const OPTIMIZER_NAMES: readonly TrainSettings['optimizer'][] = fields.OPTIMIZER_NAMES;
 /** The commands the panel may ask the host to run (its buttons). */
 export const PANEL_COMMANDS: ReadonlySet<CommandMessage['command']> = new Set<CommandMessage['command']>(['stop', 'probe', 'export', 'compare', 'resume', 'trajectory']);
 
 /**
- * Every job option with its general type (`Record`: a field added to `JobOptions` must be added
- * here). `JOB_OPTIONS` narrows some per job (eigs and trace methods, surface directions, trajectory
- * steps).
+ * The options each job accepts, with their types: each job's option table in the registry
+ * (src/shared/jobs), which is what its run function reads. Anything else is refused, so a
+ * misspelt or misplaced option is never silently ignored. `seed` is accepted by every job (the
+ * extension sends its configured seed with each); `info` and `train` do not use it (training
+ * takes its seed from `train.seed`). A `Map`: look kinds up with `get`/`has` only.
  */
-const OPTION_SPECS: Record<keyof JobOptions, FieldSpec> = {
-  seed: int(0),
-  hvp: choice(['auto', 'exact', 'fd']),
-  layer: str,
-  curvature: choice(CURVATURE_NAMES),
-  k: int(1),
-  which: choice(['top', 'bottom']),
-  method: choice(['lanczos', 'power', 'hutchpp', 'hutchinson']),
-  maxIter: int(1),
-  tol: num(0),
-  stopOn: choice(['bound', 'residual']),
-  matvecs: int(1),
-  steps: int(1),
-  runs: int(1),
-  gridPoints: int(2),
-  dirs: strings(1),
-  x: str,
-  y: str,
-  norm: choice(['filter', 'layer', 'none']),
-  ignore: choice(['biasbn', 'none']),
-  test: bool,
-  other: str,
-  checkpoints: strings(1),
-  measures: { type: 'choices', values: FLATNESS_MEASURE_NAMES, minItems: 1 },
-  rho: num(0, true),
-  asamRho: num(0, true),
-  eta: num(0, true),
-  epsilon: num(0),
-  target: num(0, true),
-  draws: int(1),
-  criterion: choice(['error', 'loss']),
-  delta: num(0),
-  directions: int(1),
-  train: { type: 'settings' },
-  runDir: str,
-  resume: { type: 'boolean' },
-  keepCheckpoints: int(1),
-  layerProbes: int(1),
-};
-
-type Entry = keyof JobOptions | [keyof JobOptions, Partial<OptionRule>];
-const rules = (...entries: Entry[]): ReadonlyMap<keyof JobOptions, OptionRule> =>
-  new Map(entries.map((e) => (Array.isArray(e) ? [e[0], { spec: OPTION_SPECS[e[0]], ...e[1] }] : [e, { spec: OPTION_SPECS[e] }])));
-
-/**
- * The options each job accepts: what its run function reads (src/engine/jobs.ts, surface/*,
- * flatness/job.ts, train/run.ts). Anything else is refused, so a misspelt or misplaced option is
- * never silently ignored. `seed` is accepted by every job (the extension sends its configured seed
- * with each); `info` and `train` do not use it (training takes its seed from `train.seed`).
- */
-const JOB_TABLE: Record<JobKind, ReadonlyMap<keyof JobOptions, OptionRule>> = {
-  info: rules('seed'),
-  eigs: rules('seed', 'hvp', 'layer', 'curvature', 'k', 'which', ['method', { spec: choice(['lanczos', 'power']) }], 'maxIter', 'tol', 'stopOn'),
-  trace: rules('seed', 'hvp', 'layer', 'curvature', ['method', { spec: choice(['hutchpp', 'hutchinson']) }], 'matvecs'),
-  density: rules('seed', 'hvp', 'layer', 'curvature', 'steps', 'runs', 'gridPoints'),
-  slice: rules('seed', 'dirs', 'x', 'norm', 'ignore', 'test', 'tol'),
-  surface: rules('seed', ['dirs', { spec: strings(1, 2) }], 'x', 'y', 'norm', 'ignore', 'test', 'tol'),
-  interpolate: rules('seed', ['other', { required: true }], 'x', 'test'),
-  trajectory: rules('seed', ['checkpoints', { required: true }], 'x', 'y', ['steps', { spec: int(2) }], 'test'),
-  flatness: rules('seed', 'measures', 'rho', 'asamRho', 'eta', 'epsilon', 'target', 'draws', 'criterion', 'delta', 'directions'),
-  train: rules('seed', 'train', ['runDir', { required: true }], 'resume', 'keepCheckpoints', 'layerProbes'),
-};
-
-/** Job kind -> the options it accepts, with their types. A `Map`: look kinds up with `get`/`has` only. */
-export const JOB_OPTIONS: ReadonlyMap<JobKind, ReadonlyMap<keyof JobOptions, OptionRule>> = new Map(Object.entries(JOB_TABLE) as [JobKind, ReadonlyMap<keyof JobOptions, OptionRule>][]);
-export const JOB_KINDS: readonly JobKind[] = [...JOB_OPTIONS.keys()];
+export const JOB_OPTIONS: ReadonlyMap<JobKind, ReadonlyMap<keyof JobOptions, OptionRule>> = new Map(
+  KINDS.map((kind) => [
+    kind,
+    new Map(
+      Object.entries(jobSpec(kind).options).map(([field, e]): [keyof JobOptions, OptionRule] => [field as keyof JobOptions, e.required ? { spec: e.spec, required: true } : { spec: e.spec }]),
+    ),
+  ]),
+);
+export const JOB_KINDS: readonly JobKind[] = KINDS;
 
 const PROBLEM_TABLE: Record<keyof ProblemInput, FieldSpec> = {
   model: str,
@@ -344,7 +276,8 @@ export function checkToWorker(msg: unknown): CheckedToWorker {
   }
   return {
     ok: true,
-    msg: { type: 'run', id, job: job as JobKind, problem: own(msg, 'problem') as ProblemInput, options: options as JobOptions, backend: backend as RunRequest['backend'] },
+    // Checked above: the job's kind, its problem and its options against the job's table.
+    msg: { type: 'run', id, job, problem: own(msg, 'problem') as ProblemInput, options, backend } as AnyRunRequest,
   };
 }
 

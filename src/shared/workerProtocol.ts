@@ -3,13 +3,16 @@
  * (`src/worker/main.ts`), over Node IPC. Requests carry an `id`; everything sent back about a
  * request carries `inReplyTo`. Only plain data crosses: no tensors, no functions.
  *
- * Every message is checked on arrival (`src/shared/validate.ts`); the options a job accepts are
- * listed there (`JOB_OPTIONS`), and any other option is refused. A malformed request is answered
- * with an `error` of kind 'user' naming the field: `inReplyTo` is the request's id when it has a
- * usable one (a whole number >= 0), else -1 (a message that is not an object, has no id, or whose
- * id is already in use).
+ * Requests and replies are typed per job: a `RunRequest<K>` carries `OptionsOf<K>` and is answered
+ * with a `ResultOf<K>` (the job registry, src/shared/jobs). Every message is checked on arrival
+ * (`src/shared/validate.ts`); the options a job accepts are its option table in the registry, and
+ * any other option is refused. A malformed request is answered with an `error` of kind 'user'
+ * naming the field: `inReplyTo` is the request's id when it has a usable one (a whole number >= 0),
+ * else -1 (a message that is not an object, has no id, or whose id is already in use).
  */
-import type { CurvatureName, JobResult, ProbeRecord, Progress, TrainDone, TrainSettings } from './results';
+import type { JobResult, ProbeRecord, Progress, TrainSettings } from './results';
+import type { BackendName } from './fields';
+import type { JobKind, OptionsOf, ResultOf } from './jobs';
 
 /** Where a job's model and data come from (the CLI's --model/--data/--loss or an experiment module). */
 export interface ProblemInput {
@@ -29,77 +32,31 @@ export interface ProblemInput {
   threads?: number;
 }
 
-export type JobKind = 'info' | 'eigs' | 'trace' | 'density' | 'slice' | 'surface' | 'interpolate' | 'trajectory' | 'flatness' | 'train';
+export type { JobKind, OptionsOf, ResultOf } from './jobs';
 
-export interface JobOptions {
-  seed?: number;
-  hvp?: 'auto' | 'exact' | 'fd';
-  layer?: string;
-  /** Curvature jobs: 'hessian' (default), 'ggn', 'fisher' or 'empirical-fisher'. */
-  curvature?: CurvatureName;
-  k?: number;
-  which?: 'top' | 'bottom';
-  method?: 'lanczos' | 'power' | 'hutchpp' | 'hutchinson';
-  maxIter?: number;
-  /** Eigenvalues: the tolerance; slices and surfaces: the tolerance of eigenvector directions (1e-5). */
-  tol?: number;
-  stopOn?: 'bound' | 'residual';
-  matvecs?: number;
-  steps?: number;
-  runs?: number;
-  gridPoints?: number;
-  /** Slices: direction kinds, axes 'start:stop:steps', normalization, and the test split too. */
-  dirs?: string[];
-  x?: string;
-  y?: string;
-  norm?: 'filter' | 'layer' | 'none';
-  ignore?: 'biasbn' | 'none';
-  test?: boolean;
-  /** Interpolation: the second model; trajectory: the checkpoints in order. */
-  other?: string;
-  checkpoints?: string[];
-  /** Flatness measures to run (all five by default). */
-  measures?: ('sam' | 'asam' | 'epsilon' | 'pacbayes' | 'radius')[];
-  /** SAM radius (0.05). */
-  rho?: number;
-  /** ASAM radius (0.5) and the offset eta in T_w = |w| + eta (0.01). */
-  asamRho?: number;
-  eta?: number;
-  /** Epsilon-sharpness box size (1e-3). */
-  epsilon?: number;
-  /** PAC-Bayes: the allowed rise in training error (0.1) or loss, draws per noise level (10), the criterion. */
-  target?: number;
-  draws?: number;
-  criterion?: 'error' | 'loss';
-  /** Basin radius: the loss rise that ends the basin (0.1 (1 + L)), and the number of directions (20). */
-  delta?: number;
-  directions?: number;
-  /** Training: settings over the module's and the defaults, and the run directory. */
-  train?: Partial<TrainSettings>;
-  runDir?: string;
-  /** Training: continue the run in `runDir` from its newest whole checkpoint. */
-  resume?: boolean;
-  /**
-   * Training: when no checkpoint cadence in steps is set (by `train` or the module), keep about this
-   * many checkpoints over the run (a trajectory plane needs at least 3).
-   */
-  keepCheckpoints?: number;
-  /**
-   * Training: when no per-layer cadence is set, measure per-layer sharpness about this many times
-   * over the run (at probe steps), so its chart is a curve.
-   */
-  layerProbes?: number;
-}
+type AnyOptions = OptionsOf<JobKind>;
+type KeysOfUnion<T> = T extends unknown ? keyof T : never;
+type FieldOf<O, F extends PropertyKey> = O extends unknown ? (F extends keyof O ? Exclude<O[F], undefined> : never) : never;
 
-export interface RunRequest {
+/**
+ * Every job's options in one bag (each field optional, typed as the union of its types across
+ * jobs), for code that builds options field by field. Requests are typed per job: a
+ * `RunRequest<K>` carries `OptionsOf<K>` (src/shared/jobs).
+ */
+export type JobOptions = { [F in KeysOfUnion<AnyOptions>]?: FieldOf<AnyOptions, F> };
+
+/** A job of kind K: its problem and its options (`OptionsOf<K>`); answered with a `ResultOf<K>`. */
+export interface RunRequest<K extends JobKind = JobKind> {
   type: 'run';
   id: number;
-  job: JobKind;
+  job: K;
   problem: ProblemInput;
-  options: JobOptions;
+  options: OptionsOf<K>;
   /** The engine: ONNX Runtime or one TF.js backend; absent: ONNX Runtime when it loads, else TF.js's best. */
-  backend?: 'onnxruntime' | 'tensorflow' | 'wasm' | 'cpu';
+  backend?: BackendName;
 }
+/** A run request of any kind, its options matching its kind. */
+export type AnyRunRequest = { [K in JobKind]: RunRequest<K> }[JobKind];
 export interface CancelRequest {
   type: 'cancel';
   id: number;
@@ -107,7 +64,7 @@ export interface CancelRequest {
 export interface ShutdownRequest {
   type: 'shutdown';
 }
-export type ToWorker = RunRequest | CancelRequest | ShutdownRequest;
+export type ToWorker = AnyRunRequest | CancelRequest | ShutdownRequest;
 
 export interface ReadyMessage {
   type: 'ready';
@@ -124,10 +81,11 @@ export interface PartialMessage {
   inReplyTo: number;
   result: JobResult;
 }
-export interface ResultMessage {
+/** A job's result: `ResultOf<K>` for a request of kind K (the client checks the kind: `isResultOf`). */
+export interface ResultMessage<K extends JobKind = JobKind> {
   type: 'result';
   inReplyTo: number;
-  result: JobResult | TrainDone;
+  result: ResultOf<K>;
 }
 /** A training run's new probe records, batched (about every 200 ms); `settings` with the first batch. */
 export interface ProbesMessage {

@@ -4,8 +4,8 @@
  */
 import type { ChartDataset, Plugin, TooltipItem } from 'chart.js';
 import { resultKindTitle, type ResultView } from '../../src/shared/protocol';
+import { isResultOf, type ResultJobKind, type ResultOf } from '../../src/shared/jobs';
 import type {
-  DensityResult,
   DirectionInfo,
   EigsResult,
   FlatnessResult,
@@ -305,75 +305,88 @@ function infoTable(r: InfoResult): HTMLElement {
   );
 }
 
-/** The card for a result view (its kind decides which). */
-export function createResultCard(view: ResultView, ctx: PanelContext): ResultCard {
-  const r0 = view.result;
-  const key = `result-${view.id}`;
-  const title = view.title || kindTitle(r0);
-  const subtitle = (r: JobResult): string => kindTitle(r);
-  /** Where the numbers came from: model, data, loss, backend, seed, time (last, in small print). */
-  const meta = (r: JobResult): HTMLElement =>
-    h('p', { className: 'meta', text: r.kind === 'info' ? `${r.model} · ${r.backendDetail}` : metaLine(r) });
-  switch (r0.kind) {
-    case 'surface':
-    case 'trajectory': {
-      const card = new HeatmapCard(key, title, ctx);
-      const update = (v: ResultView): void => {
-        const r = v.result as typeof r0;
-        card.setTitle(v.title || kindTitle(r), subtitle(r));
-        card.setBadge(gridBadge(v, r, r.x.length * r.y.length));
-        const notes = [
-          `${r.x.length} × ${r.y.length} grid, ${r.evaluations} evaluations. Contours at 10 levels; + marks the analysed parameters.`,
-        ];
-        if (r.kind === 'trajectory')
-          notes[0] =
-            `${r.x.length} × ${r.y.length} grid, ${r.evaluations} evaluations; ` +
-            `path of ${r.path?.length ?? 0} checkpoints (○ first, ● last).`;
-        const logNote = colorScaleNote(r.loss);
-        if (logNote) notes.push(logNote);
-        const cos = r.directions[1]?.cosineBeforeOrthogonalization;
-        if (cos !== undefined) notes.push(`Cosine between the directions before orthogonalization: ${fmt(cos, 3)}.`);
-        card.setNotes(...notes, meta(r));
-        card.set(r);
-      };
-      update(view);
-      return { card, update };
-    }
-    case 'slice':
-    case 'interpolate': {
-      const card = new LineCard(key, title, ctx, {
-        xLabel: r0.kind === 'interpolate' ? 'α' : 't (step along the direction)',
-        yLabel: 'loss',
-        logToggle: true,
-      });
-      const update = (v: ResultView): void => {
-        const r = v.result as SliceResult;
-        card.setTitle(v.title || kindTitle(r), subtitle(r));
-        card.setBadge(gridBadge(v, r, r.x.length * Math.max(1, rowsOf(r.loss).length)));
-        card.setSeries(sliceSeries(r), r.kind === 'interpolate' ? [0, 1] : [0]);
-        const ends = r.endpoints?.map((e) => `${e.file}: ${fmt(e.loss)}`).join('; ');
-        card.setNotes(
-          r.kind === 'interpolate'
-            ? `Loss on (1 − α)·A + α·B; dashed lines at the two models (α = 0, 1).${ends ? ` End points: ${ends}.` : ''}`
-            : `Loss along each direction from the analysed parameters (dashed line at t = 0). ${lengths(r.directions)}.`,
-          meta(r),
-        );
-      };
-      update(view);
-      return { card, update };
-    }
-    case 'density': {
-      const card = new LineCard(key, title, ctx, {
-        xLabel: 'eigenvalue λ',
-        yLabel: 'density',
-        logToggle: true,
-        log: true,
-        decimate: true,
-        logFloor: 1e-8,
-      });
-      const update = (v: ResultView): void => {
-        const r = v.result as DensityResult;
-        card.setTitle(v.title || kindTitle(r), subtitle(r));
+/** Where the numbers came from: model, data, loss, backend, seed, time (last, in small print). */
+function meta(r: JobResult): HTMLElement {
+  return h('p', { className: 'meta', text: r.kind === 'info' ? `${r.model} · ${r.backendDetail}` : metaLine(r) });
+}
+
+/** A card of one kind: made once, then shown again with each update of its result. */
+interface KindCard<K extends ResultJobKind> {
+  card: Card;
+  show(view: ResultView, r: ResultOf<K>): void;
+}
+type CardMaker<K extends ResultJobKind> = (key: string, title: string, ctx: PanelContext, first: ResultOf<K>) => KindCard<K>;
+
+/** Surfaces and trajectory planes: a heatmap with contours (and the path). */
+function heatmapCard(key: string, title: string, ctx: PanelContext): KindCard<'surface' | 'trajectory'> {
+  const card = new HeatmapCard(key, title, ctx);
+  return {
+    card,
+    show(v, r) {
+      card.setTitle(v.title || kindTitle(r), kindTitle(r));
+      card.setBadge(gridBadge(v, r, r.x.length * r.y.length));
+      const notes = [`${r.x.length} × ${r.y.length} grid, ${r.evaluations} evaluations. Contours at 10 levels; + marks the analysed parameters.`];
+      if (r.kind === 'trajectory') notes[0] = `${r.x.length} × ${r.y.length} grid, ${r.evaluations} evaluations; path of ${r.path?.length ?? 0} checkpoints (○ first, ● last).`;
+      const logNote = colorScaleNote(r.loss);
+      if (logNote) notes.push(logNote);
+      const cos = r.directions[1]?.cosineBeforeOrthogonalization;
+      if (cos !== undefined) notes.push(`Cosine between the directions before orthogonalization: ${fmt(cos, 3)}.`);
+      card.setNotes(...notes, meta(r));
+      card.set(r);
+    },
+  };
+}
+
+/** Slices and interpolations: one line per direction (and per split). */
+function sliceCard(key: string, title: string, ctx: PanelContext, first: SliceResult): KindCard<'slice' | 'interpolate'> {
+  const card = new LineCard(key, title, ctx, {
+    xLabel: first.kind === 'interpolate' ? 'α' : 't (step along the direction)',
+    yLabel: 'loss',
+    logToggle: true,
+  });
+  return {
+    card,
+    show(v, r) {
+      card.setTitle(v.title || kindTitle(r), kindTitle(r));
+      card.setBadge(gridBadge(v, r, r.x.length * Math.max(1, rowsOf(r.loss).length)));
+      card.setSeries(sliceSeries(r), r.kind === 'interpolate' ? [0, 1] : [0]);
+      const ends = r.endpoints?.map((e) => `${e.file}: ${fmt(e.loss)}`).join('; ');
+      card.setNotes(
+        r.kind === 'interpolate'
+          ? `Loss on (1 − α)·A + α·B; dashed lines at the two models (α = 0, 1).${ends ? ` End points: ${ends}.` : ''}`
+          : `Loss along each direction from the analysed parameters (dashed line at t = 0). ${lengths(r.directions)}.`,
+        meta(r),
+      );
+    },
+  };
+}
+
+/** A result that is a few numbers or a list: its table, a headline and notes. */
+function tableCard<K extends 'trace' | 'flatness' | 'info'>(wide: boolean, fill: (card: TableCard, r: ResultOf<K>) => void): CardMaker<K> {
+  return (key, title, ctx) => {
+    const card = new TableCard(key, title, ctx, wide);
+    return {
+      card,
+      show(v, r) {
+        card.setTitle(v.title || kindTitle(r), kindTitle(r));
+        fill(card, r);
+      },
+    };
+  };
+}
+
+/** Every result kind's card (a Record over the registry's kinds: a new job needs its card here). */
+const CARDS: { [K in ResultJobKind]: CardMaker<K> } = {
+  surface: heatmapCard,
+  trajectory: heatmapCard,
+  slice: sliceCard,
+  interpolate: sliceCard,
+  density: (key, title, ctx) => {
+    const card = new LineCard(key, title, ctx, { xLabel: 'eigenvalue λ', yLabel: 'density', logToggle: true, log: true, decimate: true, logFloor: 1e-8 });
+    return {
+      card,
+      show(v, r) {
+        card.setTitle(v.title || kindTitle(r), kindTitle(r));
         card.setSeries([{ label: 'density', color: 'blue', points: r.grid.map((x, i) => ({ x, y: r.density[i] })) }]);
         card.setNotes(
           `Stochastic Lanczos quadrature: ${r.steps} Lanczos steps × ${r.runs} run${r.runs === 1 ? '' : 's'}, ` +
@@ -381,46 +394,54 @@ export function createResultCard(view: ResultView, ctx: PanelContext): ResultCar
           hvpNote(r),
           meta(r),
         );
-      };
-      update(view);
-      return { card, update };
-    }
-    case 'eigs': {
-      const card = new EigsCard(key, title, ctx);
-      const update = (v: ResultView): void => {
-        const r = v.result as EigsResult;
-        card.setTitle(v.title || kindTitle(r), subtitle(r));
+      },
+    };
+  },
+  eigs: (key, title, ctx) => {
+    const card = new EigsCard(key, title, ctx);
+    return {
+      card,
+      show(v, r) {
+        card.setTitle(v.title || kindTitle(r), kindTitle(r));
         card.set(r, meta(r));
-      };
-      update(view);
-      return { card, update };
-    }
-    case 'trace':
-    case 'flatness':
-    case 'info': {
-      const card = new TableCard(key, title, ctx, r0.kind !== 'trace');
-      const update = (v: ResultView): void => {
-        const r = v.result;
-        card.setTitle(v.title || kindTitle(r), subtitle(r));
-        if (r.kind === 'trace') {
-          card.set(() => traceTable(r), `tr H = ${fmt(r.trace)} ± ${fmt(r.stderr, 2)}`);
-          card.setNotes(hvpNote(r), meta(r));
-        } else if (r.kind === 'flatness') {
-          card.set(() => flatnessTable(r));
-          card.setNotes(meta(r));
-        } else if (r.kind === 'info') {
-          card.set(() => infoTable(r));
-          const bits = [
-            r.samples !== undefined ? `${r.samples} samples` : '',
-            r.lossName ? `${r.lossName} ${fmt(r.lossValue)}` : '',
-            r.accuracy !== undefined ? `accuracy ${fmt(r.accuracy)}` : '',
-          ];
-          card.setNotes(bits.filter(Boolean).join(' · '), `Hessian-vector products: ${r.hvpMethods}`, meta(r));
-        }
-      };
-      update(view);
-      return { card, update };
-    }
-  }
+      },
+    };
+  },
+  trace: tableCard<'trace'>(false, (card, r) => {
+    card.set(() => traceTable(r), `tr H = ${fmt(r.trace)} ± ${fmt(r.stderr, 2)}`);
+    card.setNotes(hvpNote(r), meta(r));
+  }),
+  flatness: tableCard<'flatness'>(true, (card, r) => {
+    card.set(() => flatnessTable(r));
+    card.setNotes(meta(r));
+  }),
+  info: tableCard<'info'>(true, (card, r) => {
+    card.set(() => infoTable(r));
+    const bits = [
+      r.samples !== undefined ? `${r.samples} samples` : '',
+      r.lossName ? `${r.lossName} ${fmt(r.lossValue)}` : '',
+      r.accuracy !== undefined ? `accuracy ${fmt(r.accuracy)}` : '',
+    ];
+    card.setNotes(bits.filter(Boolean).join(' · '), `Hessian-vector products: ${r.hvpMethods}`, meta(r));
+  }),
+};
+
+/** The result kinds the panel draws (every job's but training's, which is drawn as a run). */
+export const CARD_KINDS: readonly ResultJobKind[] = Object.keys(CARDS) as ResultJobKind[];
+
+function makeCard<K extends ResultJobKind>(kind: K, view: ResultView, ctx: PanelContext): ResultCard {
+  const first = view.result;
+  if (!isResultOf(kind, first)) throw new Error(`a ${kind} card for a ${first.kind} result`);
+  const made = CARDS[kind](`result-${view.id}`, view.title || kindTitle(first), ctx, first);
+  // An update of another kind (never sent: ids are per result) is ignored rather than drawn wrong.
+  const update = (v: ResultView): void => {
+    if (isResultOf(kind, v.result)) made.show(v, v.result);
+  };
+  update(view);
+  return { card: made.card, update };
 }
 
+/** The card for a result view (its kind decides which). */
+export function createResultCard(view: ResultView, ctx: PanelContext): ResultCard {
+  return makeCard(view.result.kind, view, ctx);
+}
