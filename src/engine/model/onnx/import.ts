@@ -4,7 +4,8 @@
  *
  * The file is untrusted: only a regular file is opened, its size is checked before it is read,
  * a truncated or corrupt protobuf is a clear error, every tensor's declared size is checked
- * before its values are allocated, and external data is refused without opening anything.
+ * before its values are allocated, and external data is read only from regular files inside the
+ * model's folder (`tensors.ts`).
  */
 import { onnx } from 'onnx-proto';
 import { BasinError } from '../../errors';
