@@ -105,6 +105,7 @@ export function inferShape(op: LayerOp, inShapes: number[][]): number[] {
     case 'dropout':
     case 'batchNorm':
     case 'activation':
+    case 'leakyRelu':
       return [...inShapes[0]];
     case 'add': {
       if (inShapes.length < 1) throw new Error('add needs inputs');
@@ -365,6 +366,8 @@ class Interpreter {
       }
       case 'activation':
         return act(ins[0], op.activation);
+      case 'leakyRelu':
+        return ins[0].map((x) => tape.leakyRelu(x, op.alpha));
       case 'add': {
         const res = [...ins[0]];
         for (let k = 1; k < ins.length; k++) for (let i = 0; i < res.length; i++) res[i] = tape.add(res[i], ins[k][i]);
