@@ -240,3 +240,15 @@ test('hostile external data: a range past the end, a wrong length, a symlink out
   fs.mkdirSync(path.join(folder.dir, 'sub'));
   refused(() => loadOnnxModel(folder.file), `${folder.file}: initializer 'fc1.weight': its external data file 'sub' is a directory, not a regular file`);
 });
+
+test('a model file changed since the problem was loaded is refused before the run directory is made', async () => {
+  await initBackend('wasm');
+  const dir = tmp();
+  const file = path.join(dir, 'model.onnx');
+  fs.copyFileSync(fixture('mlp.onnx'), file);
+  const problem = await onnxProblem(file, fixture('mlp.npz'));
+  fs.copyFileSync(fixture('leaky.onnx'), file);
+  const run = path.join(dir, 'run');
+  await assert.rejects(train(problem, settings({ steps: 1 }), run), new BasinError('the model file changed since it was loaded (its parameters differ): load it again', file));
+  assert.equal(fs.existsSync(run), false);
+});

@@ -33,15 +33,23 @@ export interface OnnxSource {
 
 /**
  * Reads the ONNX model a problem was loaded from, for writing checkpoints, and checks it still has
- * the problem's parameters (names and shapes): a file changed since it was loaded is refused.
+ * the problem's parameters (names and shapes): a file changed since it was loaded is refused, and
+ * so is one whose bytes cannot be rewritten (checked here, before any training).
  */
 export function openOnnxSource(file: string, ir: ModelIR, maxParams: number): OnnxSource {
-  const bytes = readRegularFile(file, 'the .onnx file size', MAX_ONNX_BYTES, 'Basin reads models up to 50 million parameters');
+  const buf = readRegularFile(file, 'the .onnx file size', MAX_ONNX_BYTES, 'Basin reads models up to 50 million parameters');
+  // A plain Uint8Array view: protobufjs reads a Node Buffer with the deprecated Buffer() constructor.
+  const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   const imported = lowerOnnx(decodeOnnx(bytes, file), file, maxParams);
   const a = imported.ir.params;
   const same = a.length === ir.params.length && a.every((p, i) => p.name === ir.params[i].name && p.shape.join(',') === ir.params[i].shape.join(','));
   if (!same) throw new BasinError('the model file changed since it was loaded (its parameters differ): load it again', file);
-  return { file, bytes, imported, maxParams };
+  const src = { file, bytes, imported, maxParams };
+  // Rewritten once now, so a file Basin cannot write back is refused before any training.
+  const theta = new Float32Array(imported.ir.numParams);
+  imported.ir.params.forEach((p, i) => theta.set(imported.values[i], p.offset));
+  onnxWithParameters(src, theta);
+  return src;
 }
 
 // Protobuf wire format: each field is a varint key (field number << 3 | wire type), then a value.

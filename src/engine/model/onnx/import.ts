@@ -25,7 +25,8 @@ export function isOnnxFile(file: string): boolean {
 export function decodeOnnx(bytes: Uint8Array, file: string): onnx.ModelProto {
   let model: onnx.ModelProto;
   try {
-    model = onnx.ModelProto.decode(bytes);
+    // A plain Uint8Array view: protobufjs reads a Node Buffer with the deprecated Buffer() constructor.
+    model = onnx.ModelProto.decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (e) {
     throw new BasinError(`not a valid ONNX model: the protobuf cannot be decoded (${(e as Error).message.split('\n')[0]}); the file is truncated or not .onnx`, file);
   }
