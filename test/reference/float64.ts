@@ -759,6 +759,10 @@ export class IRBuilder {
     return this.node(this.layerName('activation', name), { kind: 'activation', activation }, [from]);
   }
 
+  leakyRelu(from: number, alpha: number, name?: string): number {
+    return this.node(this.layerName('leaky_re_lu', name), { kind: 'leakyRelu', alpha }, [from]);
+  }
+
   add(inputs: number[], name?: string): number {
     return this.node(this.layerName('add', name), { kind: 'add' }, [...inputs]);
   }
