@@ -27,11 +27,12 @@ export const ONNX_LOSSES: readonly { label: string; description: string }[] = [
   { label: 'categoricalCrossentropy', description: 'on probabilities (a softmax output)' },
 ];
 
-/** The model file of checkpoint `c` of the run in `runDir`: its model.json, else its one .onnx file; undefined when there is neither. */
+/**
+ * The model file of checkpoint `c` of the run in `runDir`: its one .onnx file (a run of an ONNX
+ * model; a TF.js copy may lie beside it), else its model.json; undefined when there is neither.
+ */
 export function checkpointModel(runDir: string, c: Pick<RunCheckpoint, 'dir'>): string | undefined {
   const dir = path.join(runDir, c.dir);
-  const json = path.join(dir, 'model.json');
-  if (fs.existsSync(json)) return json;
   let names: string[];
   try {
     names = fs.readdirSync(dir);
@@ -39,5 +40,6 @@ export function checkpointModel(runDir: string, c: Pick<RunCheckpoint, 'dir'>): 
     return undefined;
   }
   const onnx = names.filter(isOnnxModel);
-  return onnx.length === 1 ? path.join(dir, onnx[0]) : undefined;
+  if (onnx.length === 1) return path.join(dir, onnx[0]);
+  return names.includes('model.json') ? path.join(dir, 'model.json') : undefined;
 }

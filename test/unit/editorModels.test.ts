@@ -48,7 +48,7 @@ test('explorer menu: an .onnx file gets exactly the actions a model.json gets, s
   assert.deepEqual(explorer('/w/exp.basin.ts'), ['basin.probeNow', 'basin.spectrum', 'basin.surface', 'basin.trainAndProbe']);
 });
 
-test('model pickers: model.json and .onnx files are models; a checkpoint model is model.json or its one .onnx', () => {
+test('model pickers: model.json and .onnx files are models; a checkpoint model is its one .onnx, else model.json', () => {
   assert.deepEqual(
     ['a/model.json', 'a/my-model.json', 'a/net.onnx', 'a/NET.ONNX', 'a/data.json', 'a/remodel.json', 'a/x.onnx.txt'].map(isModelFile),
     [true, true, true, true, false, false, false],
@@ -61,6 +61,11 @@ test('model pickers: model.json and .onnx files are models; a checkpoint model i
   };
   assert.equal(checkpointModel(run, dir('checkpoints/step-000002', ['model.json', 'weights.bin', 'optimizer.json'])), path.join(run, 'checkpoints/step-000002/model.json'));
   assert.equal(checkpointModel(run, dir('checkpoints/step-000004', ['mlp.onnx', 'optimizer.json'])), path.join(run, 'checkpoints/step-000004/mlp.onnx'));
+  assert.equal(
+    checkpointModel(run, dir('checkpoints/step-000005', ['model.json', 'weights.bin', 'mlp.onnx', 'optimizer.json'])),
+    path.join(run, 'checkpoints/step-000005/mlp.onnx'),
+    'the .onnx before its TF.js copy',
+  );
   assert.equal(checkpointModel(run, dir('checkpoints/step-000006', ['optimizer.json'])), undefined);
   assert.equal(checkpointModel(run, dir('checkpoints/step-000008', ['a.onnx', 'b.onnx'])), undefined, 'ambiguous');
   assert.equal(checkpointModel(run, { dir: 'checkpoints/missing' }), undefined);

@@ -11,10 +11,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { onnx } from 'onnx-proto';
 import { initBackend } from '../../src/engine/backend';
-import { loadProblem, type Problem } from '../../src/engine/problem';
+import { loadProblem, problemFrom, type Problem } from '../../src/engine/problem';
+import { loadLayersModelFile } from '../../src/engine/model/io';
+import { lowerLayersModel } from '../../src/engine/model/lower';
 import { BasinError } from '../../src/engine/errors';
 import { loadOnnxModel } from '../../src/engine/model/onnx/import';
 import { onnxWithParameters, openOnnxSource } from '../../src/engine/model/onnx/export';
+import { tfjsCopy } from '../../src/engine/model/onnx/tfjs';
+import { tf } from '../../src/engine/tf';
 import { DEFAULT_SETTINGS, train } from '../../src/engine/train/run';
 import { decodeState } from '../../src/engine/train/state';
 import { checkpointModelFile, openRunForResume } from '../../src/engine/train/resume';
@@ -70,8 +74,8 @@ for (const engine of ENGINES) {
         m.checkpoints.map((c) => `${c.dir}:${c.by}`),
         [`checkpoints/step-000003:steps`, `checkpoints/step-000006:final`],
       );
-      // Each checkpoint is <name>.onnx + optimizer.json, no TF.js files.
-      assert.deepEqual(fs.readdirSync(stepDir(run, 6)).sort(), [`${name}.onnx`, 'optimizer.json']);
+      // Each checkpoint is <name>.onnx + optimizer.json, and a TF.js copy (every node maps).
+      assert.deepEqual(fs.readdirSync(stepDir(run, 6)).sort(), [`${name}.onnx`, 'model.json', 'optimizer.json', 'weights.bin']);
       assert.equal(checkpointModelFile(stepDir(run, 6)), `${name}.onnx`);
       const written = path.join(stepDir(run, 6), `${name}.onnx`);
       const theta = state(run, 6);
@@ -84,6 +88,16 @@ for (const engine of ENGINES) {
       const last = probes[probes.length - 1];
       assert.equal(last.step, 6);
       assert.equal(await lossOf(await onnxProblem(written, data)), last.loss);
+      // The TF.js copy (NHWC, the IR's layout): the same parameters, and the loss on the same data.
+      const tfjs = await loadLayersModelFile(path.join(stepDir(run, 6), 'model.json'));
+      const lowered = lowerLayersModel(tfjs, 'model.json');
+      tfjs.dispose();
+      assert.deepEqual(lowered.ir.nodes.map((n) => n.op.kind), problem.ir.nodes.map((n) => n.op.kind));
+      const copyTheta = new Float32Array(lowered.ir.numParams);
+      lowered.ir.params.forEach((p, i) => copyTheta.set(lowered.values[i], p.offset));
+      assert.deepEqual(Array.from(copyTheta), Array.from(flat));
+      const copyLoss = await lossOf(problemFrom(lowered.ir, lowered.values, 'crossEntropyFromLogits', problem.train));
+      assert.ok(Math.abs(copyLoss - last.loss) <= 1e-6 * last.loss, `TF.js copy: loss ${copyLoss} vs ${last.loss}`);
       // Half the steps, then resumed from the ONNX checkpoint: the same float64 parameters.
       const cut = path.join(tmp(), 'run');
       await train(problem, settings({ ...s, steps: 3 }), cut);
@@ -123,6 +137,12 @@ test('an ONNX checkpoint is the original file with only the parameter tensors re
       } else assert.equal(enc(y), enc(x), `${x.name} (not a parameter) is byte-identical`);
     }
     if (name === 'convnet') assert.deepEqual([...params].length, 8, 'running mean and variance are constants, not parameters');
+    // The TF.js copy is built and captured without leaving a tensor behind.
+    const before = tf.memory().numTensors;
+    const copy = tfjsCopy(imported.ir, imported.values);
+    assert.ok(copy);
+    assert.equal(tf.memory().numTensors, before);
+    assert.equal(copy.archive.weights.length, imported.ir.params.length + imported.ir.constants.length, 'every parameter, and the moving statistics');
     const reloaded = loadOnnxModel(writeTemp(`${name}.onnx`, onnxWithParameters(src, moved)));
     const flat = new Float32Array(reloaded.ir.numParams);
     reloaded.ir.params.forEach((p, i) => flat.set(reloaded.values[i], p.offset));
@@ -239,6 +259,18 @@ test('hostile external data: a range past the end, a wrong length, a symlink out
   });
   fs.mkdirSync(path.join(folder.dir, 'sub'));
   refused(() => loadOnnxModel(folder.file), `${folder.file}: initializer 'fc1.weight': its external data file 'sub' is a directory, not a regular file`);
+});
+
+test('a model with a node TF.js cannot take back (LeakyRelu) gets .onnx checkpoints only', async () => {
+  await initBackend('wasm');
+  const problem = await onnxProblem(fixture('leaky.onnx'), fixture('leaky.npz'));
+  const run = path.join(tmp(), 'run');
+  await train(problem, settings({ steps: 2, probeEvery: 100 }), run);
+  assert.deepEqual(fs.readdirSync(stepDir(run, 2)).sort(), ['leaky.onnx', 'optimizer.json']);
+  const back = loadOnnxModel(path.join(stepDir(run, 2), 'leaky.onnx'));
+  const flat = new Float32Array(back.ir.numParams);
+  back.ir.params.forEach((p, i) => flat.set(back.values[i], p.offset));
+  assert.deepEqual(Array.from(flat), Array.from(Float32Array.from(state(run, 2))));
 });
 
 test('a model file changed since the problem was loaded is refused before the run directory is made', async () => {

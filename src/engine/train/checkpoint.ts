@@ -4,7 +4,9 @@
  * optimizer.json (the float64 parameters and the optimizer state, for a bit-exact resume):
  * - a TF.js layers model: model.json + weights.bin (`model/archive.ts`);
  * - an ONNX model: `<name>.onnx`, the original file with its parameter initializers replaced
- *   (`model/onnx/export.ts`), which Basin, ONNX Runtime and PyTorch's onnx tools load.
+ *   (`model/onnx/export.ts`), which Basin, ONNX Runtime and PyTorch's onnx tools load; and beside
+ *   it a TF.js copy (model.json + weights.bin, NHWC: `model/onnx/tfjs.ts`) when every node maps
+ *   to a TF.js layer.
  * Time-cadence checkpoints are pruned to the newest KEEP_TIME_CHECKPOINTS; the manifest lists
  * what is on disk after every write.
  */
@@ -16,7 +18,8 @@ import { BasinError } from '../errors';
 import { MAX_PARAMS } from '../limits';
 import { writeCheckpoint } from '../model/archive';
 import { isOnnxFile } from '../model/onnx/import';
-import { openOnnxSource, writeOnnxCheckpoint } from '../model/onnx/export';
+import { openOnnxSource, writeOnnxCheckpoint, writeOnnxFile } from '../model/onnx/export';
+import { tfjsCopy } from '../model/onnx/tfjs';
 import type { OptimizerState } from './optimizers';
 import { encodeState } from './state';
 import { stepLabel, writeFileAtomic } from './resume';
@@ -38,7 +41,16 @@ export function modelWriter(problem: Problem): ModelWriter {
   if (file && !problem.experiment && isOnnxFile(file)) {
     const src = openOnnxSource(file, problem.ir, problem.source?.maxParams ?? MAX_PARAMS);
     const fileName = path.basename(file);
-    return { fileName, write: (theta, dir) => writeOnnxCheckpoint(src, theta, dir, fileName) };
+    const copy = tfjsCopy(src.imported.ir, src.imported.values);
+    if (!copy) return { fileName, write: (theta, dir) => writeOnnxCheckpoint(src, theta, dir, fileName) };
+    // The TF.js copy first (it replaces the directory whole), then the .onnx beside it.
+    return {
+      fileName,
+      write: (theta, dir, meta) => {
+        writeCheckpoint(copy.archive, copy.ir, theta, dir, { basin: meta });
+        writeOnnxFile(src, theta, dir, fileName);
+      },
+    };
   }
   const archive = problem.archive;
   if (!archive) throw new BasinError('this problem has no model topology to write checkpoints with');

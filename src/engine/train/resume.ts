@@ -278,11 +278,11 @@ export function readCheckpointState(dir: string, c: RunCheckpoint, params: numbe
 }
 
 /**
- * The model file of a checkpoint directory: 'model.json' (TF.js layers format), or the one `.onnx`
- * file a run of an ONNX model writes; undefined when there is neither.
+ * The model file of a checkpoint directory: the one `.onnx` file a run of an ONNX model writes
+ * (beside which a TF.js copy may lie), else 'model.json' (TF.js layers format); undefined when
+ * there is neither.
  */
 export function checkpointModelFile(ckDir: string): string | undefined {
-  if (fs.existsSync(path.join(ckDir, 'model.json'))) return 'model.json';
   let names: string[];
   try {
     names = fs.readdirSync(ckDir);
@@ -290,7 +290,8 @@ export function checkpointModelFile(ckDir: string): string | undefined {
     return undefined;
   }
   const onnx = names.filter((f) => isOnnxFile(f));
-  return onnx.length === 1 ? onnx[0] : undefined;
+  if (onnx.length === 1) return onnx[0];
+  return names.includes('model.json') ? 'model.json' : undefined;
 }
 
 /** optimizer.json's float64 parameters and optimizer state, checked; or what is damaged. */

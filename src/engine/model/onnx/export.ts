@@ -209,3 +209,11 @@ export function writeOnnxCheckpoint(src: OnnxSource, theta: ArrayLike<number>, d
   fs.rmSync(dir, { recursive: true, force: true });
   fs.renameSync(tmp, dir);
 }
+
+/** Writes `dir/name` (a .onnx file) into an existing directory, under a temporary name then renamed. */
+export function writeOnnxFile(src: OnnxSource, theta: ArrayLike<number>, dir: string, name: string): void {
+  const file = path.join(dir, name);
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, onnxWithParameters(src, theta));
+  fs.renameSync(tmp, file);
+}
