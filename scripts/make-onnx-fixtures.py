@@ -7,6 +7,9 @@ for nn.CrossEntropyLoss on the same weights and data: loss, gradient, the Hessia
 H v for a fixed v, and the top eigenvalues of the dense Hessian. Vectors are in
 `named_parameters()` order, each tensor flattened row-major in PyTorch's layout.
 
+Models: mlp (Linear, tanh), convnet (Conv, BatchNorm, residual Add, MaxPool, Flatten), leaky
+(Linear with LeakyReLU of slope 0.2 and of PyTorch's default 0.01).
+
 Run: /usr/bin/python3 scripts/make-onnx-fixtures.py   (torch 1.13, numpy)
 """
 import json
@@ -43,6 +46,21 @@ class ConvNet(nn.Module):
         h = torch.relu(self.conv2(h) + h)
         h = self.pool(h)
         return self.fc(torch.flatten(h, 1))
+
+
+class LeakyMlp(nn.Module):
+    """LeakyReLU with a chosen slope and with PyTorch's default (0.01)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(5, 10)
+        self.act1 = nn.LeakyReLU(0.2)
+        self.fc2 = nn.Linear(10, 8)
+        self.act2 = nn.LeakyReLU()
+        self.fc3 = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc3(self.act2(self.fc2(self.act1(self.fc1(x)))))
 
 
 def flat(ts):
@@ -120,6 +138,12 @@ def main():
     x = rng.standard_normal((24, 2, 6, 8)).astype(np.float32)
     y = rng.integers(0, 3, 24).astype(np.int64)
     write('convnet', net, x, y, compressed=True)
+
+    torch.manual_seed(2)
+    leaky = LeakyMlp()
+    x = rng.standard_normal((40, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 40).astype(np.int64)
+    write('leaky', leaky, x, y, compressed=False)
 
 
 if __name__ == '__main__':

@@ -371,6 +371,8 @@ function describeOp(op: ModelIR['nodes'][number]['op']): string {
       return `pool ${op.poolSize.join('x')}, stride ${op.strides.join('x')}, ${op.padding}`;
     case 'activation':
       return op.activation;
+    case 'leakyRelu':
+      return `alpha ${op.alpha}`;
     case 'dropout':
       return `rate ${op.rate} (identity at inference)`;
     case 'batchNorm':

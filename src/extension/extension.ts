@@ -19,6 +19,7 @@ import type { RunView } from '../shared/protocol';
 import { readRunDir } from '../shared/runDir';
 import { gridCsv, isSurface } from '../shared/csv';
 import { exportFolderName, FileNames, resultCsvBase, runCsvBase } from './exportNames';
+import { checkpointModel, isModelFile, isOnnxModel, MODEL_GLOB, ONNX_LOSSES } from './modelFiles';
 
 /** How a job ended when it gave no result: the user cancelled it, or it failed (already shown). */
 interface Outcome {
@@ -38,13 +39,16 @@ function runCheckpoints(dir: string): RunCheckpoint[] {
   const read = readRunDir(dir);
   if ('problem' in read) return [];
   return read.manifest.checkpoints
-    .filter((c) => c.by !== 'last-good' && fs.existsSync(path.join(dir, c.dir, 'model.json')))
+    .filter((c) => c.by !== 'last-good' && checkpointModel(dir, c) !== undefined)
     .sort((a, b) => a.step - b.step);
 }
 
+/** File dialog filters for model files. */
+const MODEL_FILTERS = { 'Models (TF.js model.json, ONNX)': ['json', 'onnx'] };
+
 interface Target {
   problem: ProblemInput;
-  /** The file the user pointed at (module or model.json). */
+  /** The file the user pointed at (module, model.json or .onnx). */
   file: string;
   label: string;
 }
@@ -135,9 +139,9 @@ class Basin implements vscode.Disposable {
   /** Resolves what to analyse: the given file, the active editor's, or one the user picks. */
   private async target(uri: vscode.Uri | undefined, want: 'any' | 'experiment' = 'any'): Promise<Target | undefined> {
     let file = uri ?? vscode.window.activeTextEditor?.document.uri;
-    const usable = (u: vscode.Uri | undefined): boolean => !!u && u.scheme === 'file' && (isExperiment(u) || (want === 'any' && /model\.json$/.test(u.fsPath)));
+    const usable = (u: vscode.Uri | undefined): boolean => !!u && u.scheme === 'file' && (isExperiment(u) || (want === 'any' && isModelFile(u.fsPath)));
     if (!usable(file)) {
-      const found = await vscode.workspace.findFiles(want === 'any' ? '**/{*.basin.ts,*.basin.js,*model.json}' : EXPERIMENT_GLOB, '**/node_modules/**', 200);
+      const found = await vscode.workspace.findFiles(want === 'any' ? MODEL_GLOB : EXPERIMENT_GLOB, '**/node_modules/**', 200);
       if (found.length === 0) {
         const make = await vscode.window.showWarningMessage('Basin: no experiment module (*.basin.ts) or model.json in this workspace.', 'New Experiment from Example');
         if (make) await this.newExperiment();
@@ -145,7 +149,7 @@ class Basin implements vscode.Disposable {
       }
       const pick = await vscode.window.showQuickPick(
         found.map((u) => ({ label: vscode.workspace.asRelativePath(u), uri: u })),
-        { title: 'Basin: which model?', placeHolder: 'an experiment module or a TF.js model.json' },
+        { title: 'Basin: which model?', placeHolder: 'an experiment module, a TF.js model.json or an ONNX model' },
       );
       file = pick?.uri;
     }
@@ -157,9 +161,30 @@ class Basin implements vscode.Disposable {
       }
       return { problem: { experiment: file.fsPath }, file: file.fsPath, label: path.basename(file.fsPath) };
     }
-    const data = await this.dataFor(file);
+    const problem = await this.modelProblem(file);
+    return problem && { problem, file: file.fsPath, label: vscode.workspace.asRelativePath(file) };
+  }
+
+  /** A model file's problem: its data (and for an ONNX model its loss), asked once and remembered per model. */
+  private async modelProblem(model: vscode.Uri): Promise<ProblemInput | undefined> {
+    const data = await this.dataFor(model);
     if (!data) return undefined;
-    return { problem: { model: file.fsPath, data }, file: file.fsPath, label: vscode.workspace.asRelativePath(file) };
+    if (!isOnnxModel(model.fsPath)) return { model: model.fsPath, data };
+    const loss = await this.lossFor(model);
+    return loss ? { model: model.fsPath, data, loss } : undefined;
+  }
+
+  /** The loss for an ONNX model (the file holds none): asked once, remembered per model. */
+  private async lossFor(model: vscode.Uri): Promise<string | undefined> {
+    const key = `basin.loss:${model.fsPath}`;
+    const remembered = this.context.workspaceState.get<string>(key);
+    if (remembered && ONNX_LOSSES.some((l) => l.label === remembered)) return remembered;
+    const pick = await vscode.window.showQuickPick(ONNX_LOSSES, {
+      title: `Basin: the loss of ${path.basename(path.dirname(model.fsPath))}/${path.basename(model.fsPath)} (an ONNX file holds none)`,
+    });
+    if (!pick) return undefined;
+    await this.context.workspaceState.update(key, pick.label);
+    return pick.label;
   }
 
   /** The data file for a model.json: asked once, remembered per model. */
@@ -167,11 +192,11 @@ class Basin implements vscode.Disposable {
     const key = `basin.data:${model.fsPath}`;
     const remembered = this.context.workspaceState.get<string>(key);
     if (remembered && !ask && fs.existsSync(remembered.split(',')[0])) return remembered;
-    const beside = ['data.json', 'data.csv'].map((f) => path.join(path.dirname(model.fsPath), f)).find((f) => fs.existsSync(f));
+    const beside = ['data.json', 'data.csv', 'data.npz', `${path.parse(model.fsPath).name}.npz`].map((f) => path.join(path.dirname(model.fsPath), f)).find((f) => fs.existsSync(f));
     const picked = await vscode.window.showOpenDialog({
       canSelectMany: true,
       defaultUri: beside ? vscode.Uri.file(beside) : vscode.Uri.file(path.dirname(model.fsPath)),
-      filters: { 'Data (.json, .csv, .npy)': ['json', 'csv', 'npy'] },
+      filters: { 'Data (.json, .csv, .npy, .npz)': ['json', 'csv', 'npy', 'npz'] },
       title: `Basin: the data to evaluate ${path.basename(path.dirname(model.fsPath))}/${path.basename(model.fsPath)} on`,
       openLabel: 'Use this data',
     });
@@ -409,7 +434,7 @@ class Basin implements vscode.Disposable {
       step = ck.step;
       last = [...run.probes].reverse().find((p) => p.step <= step);
       settings = run.settings ?? {};
-      target = { ...base, problem: { ...base.problem, model: path.join(run.dir, ck.dir, 'model.json') }, label: `${run.title} at step ${step}` };
+      target = { ...base, problem: { ...base.problem, model: checkpointModel(run.dir, ck) }, label: `${run.title} at step ${step}` };
     } else {
       target = await this.target(uri, 'experiment');
       if (!target) return;
@@ -495,11 +520,11 @@ class Basin implements vscode.Disposable {
       const items: (vscode.QuickPickItem & { file?: string })[] = [];
       for (const r of this.history.runs) {
         if (!r.dir) continue;
-        for (const c of runCheckpoints(r.dir)) items.push({ label: `${r.title}: step ${c.step}`, description: vscode.workspace.asRelativePath(path.join(r.dir, c.dir)), file: path.join(r.dir, c.dir, 'model.json') });
+        for (const c of runCheckpoints(r.dir)) items.push({ label: `${r.title}: step ${c.step}`, description: vscode.workspace.asRelativePath(path.join(r.dir, c.dir)), file: checkpointModel(r.dir, c) });
       }
       if (uri && !items.some((i) => i.file === uri.fsPath)) items.unshift({ label: vscode.workspace.asRelativePath(uri), file: uri.fsPath, picked: true });
       if (items.length >= 2) {
-        const picks = await vscode.window.showQuickPick([...items, { label: 'Pick model.json files…', description: 'a file dialog' }], {
+        const picks = await vscode.window.showQuickPick([...items, { label: 'Pick model files…', description: 'a file dialog' }], {
           canPickMany: true,
           title: 'Basin: interpolate between which two models? (two checkpoints of the same model)',
         });
@@ -512,13 +537,13 @@ class Basin implements vscode.Disposable {
         }
       }
       if (files.length === 0) {
-        const picked = await vscode.window.showOpenDialog({ canSelectMany: true, filters: { 'TF.js model': ['json'] }, title: 'Basin: pick two model.json files (checkpoints of the same model)' });
+        const picked = await vscode.window.showOpenDialog({ canSelectMany: true, filters: MODEL_FILTERS, title: 'Basin: pick two model files (model.json or .onnx; checkpoints of the same model)' });
         files = (uri ? [uri, ...(picked ?? [])] : (picked ?? [])).map((u) => u.fsPath);
         if (!picked?.length) return;
       }
     }
     if (files.length !== 2) {
-      void vscode.window.showErrorMessage(`Basin: Interpolate needs exactly two model.json files; ${files.length} were selected. Select two in the explorer (Ctrl+click) and right-click one.`);
+      void vscode.window.showErrorMessage(`Basin: Interpolate needs exactly two model files; ${files.length} were selected. Select two in the explorer (Ctrl+click) and right-click one.`);
       return;
     }
     const problem = await this.problemForCheckpoint(files[0]);
@@ -536,7 +561,7 @@ class Basin implements vscode.Disposable {
   private modelLabel(file: string): string {
     for (const r of this.history.runs) {
       if (!r.dir || !file.startsWith(r.dir + path.sep)) continue;
-      const c = runCheckpoints(r.dir).find((x) => path.join(r.dir as string, x.dir, 'model.json') === file);
+      const c = runCheckpoints(r.dir).find((x) => checkpointModel(r.dir as string, x) === file);
       if (c) return `${r.title} step ${c.step}`;
     }
     return vscode.workspace.asRelativePath(file);
@@ -551,8 +576,7 @@ class Basin implements vscode.Disposable {
       if (p.experiment) return { experiment: p.experiment, model: file };
       if (p.data) return { model: file, data: p.data, labels: p.labels, noHeader: p.noHeader, loss: p.loss };
     }
-    const data = await this.dataFor(vscode.Uri.file(file));
-    return data ? { model: file, data } : undefined;
+    return this.modelProblem(vscode.Uri.file(file));
   }
 
   /** A trajectory plane from a run's checkpoints (the run given, or picked), or from picked model.json files. */
@@ -566,7 +590,7 @@ class Basin implements vscode.Disposable {
       run = pick.run;
     }
     if (run?.dir) {
-      checkpoints = runCheckpoints(run.dir).map((c) => path.join(run.dir as string, c.dir, 'model.json'));
+      checkpoints = runCheckpoints(run.dir).map((c) => checkpointModel(run.dir as string, c) as string);
       if (checkpoints.length < 3) {
         void vscode.window.showErrorMessage(
           `Basin: a trajectory plane needs at least 3 checkpoints; the run ${run.title} has ${checkpoints.length}. ` +
@@ -575,7 +599,7 @@ class Basin implements vscode.Disposable {
         return;
       }
     } else {
-      const picks = await vscode.window.showOpenDialog({ canSelectMany: true, filters: { 'TF.js model': ['json'] }, title: 'Basin: pick 3 or more checkpoints (model.json), in training order' });
+      const picks = await vscode.window.showOpenDialog({ canSelectMany: true, filters: MODEL_FILTERS, title: 'Basin: pick 3 or more checkpoints (model.json or .onnx), in training order' });
       checkpoints = (picks ?? []).map((u) => u.fsPath).sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
       if (!picks?.length) return;
       if (checkpoints.length < 3) {

@@ -3,7 +3,7 @@
  * an MLP per hidden activation, every loss with its output activation folded in (from logits) or
  * applied before it (probabilities), and convnets and DAGs covering each IR op and padding
  * geometry (same/valid, strided, tiled and overlapping max pooling, average pooling with border
- * weights, batch normalization, add, concatenate, dropout). Used by reference.test.ts (the oracle
+ * weights, batch normalization, add, concatenate, dropout, leaky ReLU). Used by reference.test.ts (the oracle
  * against finite differences of itself), ort.test.ts (ONNX Runtime) and the TF.js tests.
  */
 import type { Activation, LossName, ModelIR } from '../../src/engine/model/ir';
@@ -107,6 +107,18 @@ export function oracleCases(): OracleCase[] {
     const z = b.dense(bn, 3, { bias: false });
     b.activation(z, 'softmax');
     out.push({ name: 'mlp DAG (add x3, concatenate, batchnorm beta only, softmax layer, cce)', problem: randomProblem(b.build(), 'categoricalCrossentropy', 6, 73) });
+  }
+  {
+    const b = new IRBuilder('leaky');
+    const x = b.input([5, 4, 2]);
+    const c = b.conv2d(x, 3, 3, { padding: 'same' });
+    const l1 = b.leakyRelu(c, 0.2);
+    const p = b.maxPool2d(l1, 2);
+    const f = b.flatten(p);
+    const h = b.dense(f, 4);
+    const l2 = b.leakyRelu(h, 0.01);
+    b.dense(l2, 3, { activation: 'softmax' });
+    out.push({ name: 'leaky (leaky ReLU on an image, slope 0.2, and on a vector, slope 0.01; cce)', problem: randomProblem(b.build(), 'categoricalCrossentropy', 6, 77) });
   }
   out.push({
     name: 'conv D (dense on an image, conv output, softmax over channels, mse on NHWC output)',

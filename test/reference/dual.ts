@@ -217,6 +217,12 @@ export class Tape {
     return a > 0 ? this.unary(x, a, 1, 0) : this.unary(x, 0, 0, 0);
   }
 
+  /** Leaky ReLU: x > 0 ? x : alpha x (derivative alpha at 0, as PyTorch). */
+  leakyRelu(x: Node, alpha: number): Node {
+    const a = this.val[x];
+    return a > 0 ? this.unary(x, a, 1, 0) : this.unary(x, alpha * a, alpha, 0);
+  }
+
   /** ELU with alpha = 1. */
   elu(x: Node): Node {
     const a = this.val[x];

@@ -105,6 +105,7 @@ export function inferShape(op: LayerOp, inShapes: number[][]): number[] {
     case 'dropout':
     case 'batchNorm':
     case 'activation':
+    case 'leakyRelu':
       return [...inShapes[0]];
     case 'add': {
       if (inShapes.length < 1) throw new Error('add needs inputs');
@@ -365,6 +366,8 @@ class Interpreter {
       }
       case 'activation':
         return act(ins[0], op.activation);
+      case 'leakyRelu':
+        return ins[0].map((x) => tape.leakyRelu(x, op.alpha));
       case 'add': {
         const res = [...ins[0]];
         for (let k = 1; k < ins.length; k++) for (let i = 0; i < res.length; i++) res[i] = tape.add(res[i], ins[k][i]);
@@ -754,6 +757,10 @@ export class IRBuilder {
 
   activation(from: number, activation: Activation, name?: string): number {
     return this.node(this.layerName('activation', name), { kind: 'activation', activation }, [from]);
+  }
+
+  leakyRelu(from: number, alpha: number, name?: string): number {
+    return this.node(this.layerName('leaky_re_lu', name), { kind: 'leakyRelu', alpha }, [from]);
   }
 
   add(inputs: number[], name?: string): number {

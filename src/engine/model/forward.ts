@@ -103,6 +103,8 @@ function applyOp(op: LayerOp, ins: Tensor[], params: Tensor[], consts: Tensor[],
     }
     case 'activation':
       return act(x, op.activation);
+    case 'leakyRelu':
+      return tf.leakyRelu(x, op.alpha);
     case 'add':
       return ins.length === 1 ? x : tf.addN(ins);
     case 'concatenate':

@@ -63,6 +63,8 @@ export type LayerOp =
       movingVariance: ConstRef;
     }
   | { kind: 'activation'; activation: Activation }
+  /** Leaky ReLU: x for x > 0, alpha x otherwise (ONNX LeakyRelu, PyTorch's nn.LeakyReLU; alpha 0.01 by default there). */
+  | { kind: 'leakyRelu'; alpha: number }
   /** Elementwise sum of all inputs (same shapes). */
   | { kind: 'add' }
   /** Concatenation of all inputs along the last axis. */

@@ -430,6 +430,17 @@ export class AD {
     return this.unary('Relu', x, {}, () => this.mask(x, 'Greater', 0));
   }
 
+  /**
+   * Leaky ReLU, x > 0 ? x : alpha x; derivative alpha + (1 - alpha) [x > 0] (alpha at 0, as
+   * PyTorch), a constant mask whose own derivative is zero.
+   */
+  leakyRelu(x: Sym, alpha: number): Sym {
+    return this.unary('LeakyRelu', x, { alpha: { f: alpha } }, () => {
+      const m = this.mask(x, 'Greater', 0);
+      return this.raw('Add', [this.raw('Mul', [m, this.scalar(1 - alpha)], m.shape), this.scalar(alpha)], m.shape);
+    });
+  }
+
   /** exp(min(x, 0)) = exp(x - relu(x)): elu's derivative (alpha 1), in differentiable ops. */
   private expNeg(x: Sym): Sym {
     return this.exp(this.sub(x, this.relu(x)));

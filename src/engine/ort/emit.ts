@@ -63,6 +63,7 @@ export function unsupportedReason(ir: ModelIR): string | undefined {
       case 'dropout':
       case 'batchNorm':
       case 'activation':
+      case 'leakyRelu':
       case 'add':
       case 'concatenate':
         break;
@@ -211,6 +212,9 @@ class ModelEmitter {
         }
         case 'activation':
           out = { s: act(ins[0].s, op.activation, ins[0].nchw ? 1 : -1), nchw: ins[0].nchw };
+          break;
+        case 'leakyRelu':
+          out = { s: ad.leakyRelu(ins[0].s, op.alpha), nchw: ins[0].nchw };
           break;
         case 'add':
           out = { s: ins.slice(1).reduce((a, b) => ad.add(a, b.s), ins[0].s), nchw: ins[0].nchw };

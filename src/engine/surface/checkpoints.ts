@@ -10,9 +10,23 @@ import type { Problem } from '../problem';
 import { BasinError } from '../errors';
 import { norm } from '../linalg/operator';
 import { assertCompatible, INTERPOLATE, loadCheckpoint, parseRange, trajectoryPlane, type Range } from '../directions';
+import { isOnnxFile, loadOnnxModel } from '../model/onnx/import';
+import type { ModelIR } from '../model/ir';
 import { MAX_STEPS } from '../directions/grid';
 import { checkCount, MAX_VECTOR_BYTES, refuseOver } from '../limits';
 import { checkGridSize, closeEvaluators, curvesAlong, gridMeta, openEvaluators, surfaceOnPlane, type GridContext } from './slice';
+
+/**
+ * A checkpoint's parameters: a TF.js model.json, or an ONNX file (a run of an ONNX model writes
+ * its checkpoints as .onnx; any .onnx of the same model will do).
+ */
+export async function loadModelCheckpoint(file: string): Promise<{ ir: ModelIR; theta: Float32Array; file: string }> {
+  if (!isOnnxFile(file)) return loadCheckpoint(file);
+  const { ir, values } = loadOnnxModel(file);
+  const theta = new Float32Array(ir.numParams);
+  ir.params.forEach((p, i) => theta.set(values[i], p.offset));
+  return { ir, theta, file };
+}
 
 export interface InterpolateOptions {
   /** The second model (the first is the problem's). */
@@ -26,7 +40,7 @@ export async function runInterpolate(problem: Problem, opts: InterpolateOptions,
   const axis = parseRange(opts.x ?? INTERPOLATE, 'x range');
   checkGridSize(axis.steps, opts.test ? 4 : 2);
   const first = problem.modelFile ?? problem.description;
-  const other = await loadCheckpoint(opts.other);
+  const other = await loadModelCheckpoint(opts.other);
   assertCompatible({ ir: problem.ir, file: first }, other);
   const d = new Float64Array(problem.ir.numParams);
   for (let i = 0; i < d.length; i++) d[i] = other.theta[i] - problem.theta[i];
@@ -54,7 +68,7 @@ export async function runInterpolate(problem: Problem, opts: InterpolateOptions,
 }
 
 export interface TrajectoryOptions {
-  /** Checkpoint model.json files in training order; the problem's model is the last one. */
+  /** Checkpoint files (model.json or .onnx) in training order; the problem's model is the last one. */
   checkpoints: string[];
   x?: string;
   y?: string;
@@ -79,7 +93,7 @@ export async function runTrajectory(problem: Problem, opts: TrajectoryOptions, c
   const final = problem.modelFile ?? opts.checkpoints[opts.checkpoints.length - 1];
   const cps = [];
   for (const file of opts.checkpoints) {
-    const cp = await loadCheckpoint(file);
+    const cp = await loadModelCheckpoint(file);
     assertCompatible({ ir: problem.ir, file: final }, cp);
     cps.push(cp);
   }

@@ -19,6 +19,7 @@ import { BasinError } from '../errors';
 import { MAX_JSON_BYTES, MAX_STATE_JSON_BYTES } from '../limits';
 import { OPTIMIZER_NAMES, type OptimizerName, type OptimizerState } from './optimizers';
 import { decodeState } from './state';
+import { isOnnxFile, loadOnnxModel } from '../model/onnx/import';
 
 /** What `openRunForResume` found: how to reload the problem, the run's settings, and what it will repair. */
 export interface OpenedRun {
@@ -232,7 +233,8 @@ function readMetrics(dir: string, notes: string[]): { lines: string[]; records: 
 
 /**
  * A checkpoint's float64 parameters and optimizer state (optimizer.json), after checking that its
- * model files are whole; or what is damaged, naming the file relative to the run directory.
+ * model files are whole (model.json + weights.bin, or the .onnx file loads with the run's number of
+ * parameters); or what is damaged, naming the file relative to the run directory.
  */
 export function readCheckpointState(dir: string, c: RunCheckpoint, params: number): { theta: Float64Array; optimizer: OptimizerState } | { damage: string } {
   const at = (f: string): string => `${c.dir.split(path.sep).join('/')}/${f}`;
@@ -249,6 +251,17 @@ export function readCheckpointState(dir: string, c: RunCheckpoint, params: numbe
       return { damage: `${at(f)} is not valid JSON (${(e as Error).message})` };
     }
   };
+  const modelFile = checkpointModelFile(ckDir);
+  if (modelFile && isOnnxFile(modelFile)) {
+    try {
+      const onnxParams = loadOnnxModel(path.join(ckDir, modelFile)).ir.numParams;
+      if (onnxParams !== params) return { damage: `${at(modelFile)} has ${onnxParams} parameters; the run has ${params}` };
+    } catch (e) {
+      if (!(e instanceof BasinError)) throw e;
+      return { damage: `${at(modelFile)} does not load (${e.file ? e.message.slice(e.file.length + 2) : e.message})` };
+    }
+    return optimizerState(json, at, params);
+  }
   const model = json('model.json');
   if ('damage' in model) return model;
   const wm = (model.value as { weightsManifest?: { weights?: { shape?: unknown; dtype?: unknown }[] }[] } | null)?.weightsManifest;
@@ -261,6 +274,32 @@ export function readCheckpointState(dir: string, c: RunCheckpoint, params: numbe
   if (!fs.existsSync(bin)) return { damage: `${at('weights.bin')} is missing` };
   const binBytes = fs.statSync(bin).size;
   if (binBytes !== floats * 4) return { damage: `${at('weights.bin')} is ${binBytes} bytes; model.json says ${floats * 4}` };
+  return optimizerState(json, at, params);
+}
+
+/**
+ * The model file of a checkpoint directory: the one `.onnx` file a run of an ONNX model writes
+ * (beside which a TF.js copy may lie), else 'model.json' (TF.js layers format); undefined when
+ * there is neither.
+ */
+export function checkpointModelFile(ckDir: string): string | undefined {
+  let names: string[];
+  try {
+    names = fs.readdirSync(ckDir);
+  } catch {
+    return undefined;
+  }
+  const onnx = names.filter((f) => isOnnxFile(f));
+  if (onnx.length === 1) return onnx[0];
+  return names.includes('model.json') ? 'model.json' : undefined;
+}
+
+/** optimizer.json's float64 parameters and optimizer state, checked; or what is damaged. */
+function optimizerState(
+  json: (f: string) => { value: unknown } | { damage: string },
+  at: (f: string) => string,
+  params: number,
+): { theta: Float64Array; optimizer: OptimizerState } | { damage: string } {
   const state = json('optimizer.json');
   if ('damage' in state) return state;
   let saved: unknown;

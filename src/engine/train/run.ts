@@ -4,8 +4,9 @@
  *
  *   RUN/manifest.json        settings, seed, backend, versions, status, where it stopped
  *   RUN/metrics.jsonl        one line per probe (the loss every step for full-batch methods)
- *   RUN/checkpoints/step-N/  model.json + weights.bin (TF.js layers format) + optimizer.json
- *                            (the float64 parameters and optimizer state, for a bit-exact resume)
+ *   RUN/checkpoints/step-N/  model.json + weights.bin (TF.js layers format), or NAME.onnx for a
+ *                            model loaded from NAME.onnx, + optimizer.json (the float64
+ *                            parameters and optimizer state, for a bit-exact resume)
  *   RUN/checkpoints/last-good/  after a divergence: the last parameters whose loss was finite and
  *                            under the threshold, and the optimizer state they had
  *
@@ -25,31 +26,30 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
-import type { ProbeRecord, RunCheckpoint, RunManifest, TrainDone, TrainSettings } from '../../shared/results';
+import type { ProbeRecord, TrainDone, TrainSettings } from '../../shared/results';
 import type { Problem } from '../problem';
 import type { Evaluator } from '../evaluator';
 import { LocalEvaluator } from '../evaluator';
 import { Objective } from '../objective';
-import { backendInfo, engineInfo } from '../backend';
+import { engineInfo } from '../backend';
 import { OrtEvaluator } from '../ort/evaluator';
 import { BasinError } from '../errors';
-import { makeDirs } from '../files';
-import { CancelledError, norm } from '../linalg/operator';
+import { norm } from '../linalg/operator';
 import { hutchpp, lanczos } from '../linalg';
-import { BlockOperator, HVP_CHECK_SEED_OFFSET, selectHessian, yieldToLoop } from '../hvp/operators';
+import { BlockOperator, HVP_CHECK_SEED_OFFSET, selectHessian } from '../hvp/operators';
 import { gradientOverlap, selectCurvature, type CurvatureSelection } from '../curvature';
 import type { LinearOperator } from '../linalg/operator';
 import { Rng } from '../rng';
-import { writeCheckpoint } from '../model/archive';
 import { sliceSplit } from '../shard/parallel';
-import { makeOptimizer, type GradFn, type OptimizerState } from './optimizers';
-import { lrAt, parseSchedule } from './schedules';
-import { gradientNoiseScale, sgdImplicitTerm, sampleIndices } from './noise';
-import { encodeState } from './state';
+import { parseSchedule } from './schedules';
+import { gradientNoiseScale, sgdImplicitTerm } from './noise';
+import { CheckpointWriter, modelWriter } from './checkpoint';
+import { fullBatchGradient, stepLoop } from './loop';
+import { METRICS_FILE, openRun } from './setup';
+
+export { KEEP_TIME_CHECKPOINTS } from './checkpoint';
+export { epochBatches } from './loop';
 import { PROBE_BUDGETS, PROBE_SEED_OFFSET, type ProbeAt } from './probe';
-import { applyResume, planResume, stepLabel, writeFileAtomic } from './resume';
-import { VERSION } from '../version';
 
 
 export const DEFAULT_SETTINGS: TrainSettings = {
@@ -66,9 +66,6 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   checkpointSeconds: 30,
   divergeFactor: 1e4,
 };
-
-/** Time-cadence checkpoints kept (the newest); step-cadence, final and stop checkpoints are all kept. */
-export const KEEP_TIME_CHECKPOINTS = 3;
 
 export interface TrainContext {
   signal?: AbortSignal;
@@ -95,9 +92,9 @@ export function validateSettings(s: TrainSettings, samples: number): TrainSettin
     if (batchSize > samples) bad(`the batch size ${batchSize} exceeds the ${samples} training samples`);
     if (batchSize === samples) batchSize = undefined;
   }
-  if (s.igr !== undefined && batchSize !== undefined) bad('--igr adds mu |grad L|^2 to the full-batch loss: use full-batch training (no --batch-size)');
-  if (s.optimizer === 'flow' && batchSize !== undefined) bad('gradient flow (--optimizer flow) is full batch');
-  if (s.probeSubset !== undefined && (s.probeSubset < 1 || s.probeSubset > samples)) bad(`--probe-subset must be between 1 and ${samples}`);
+  if (s.igr !== undefined && batchSize !== undefined) bad('the IGR term (igr) adds mu |grad L|^2 to the full-batch loss: use full-batch training (no batchSize)');
+  if (s.optimizer === 'flow' && batchSize !== undefined) bad('gradient flow (optimizer: flow) is full batch');
+  if (s.probeSubset !== undefined && (s.probeSubset < 1 || s.probeSubset > samples)) bad(`probeSubset must be between 1 and ${samples}`);
   return { ...s, batchSize, checkpointSeconds: secs };
 }
 
@@ -240,37 +237,6 @@ export async function makeProber(problem: Problem, s: TrainSettings, theta0: Flo
   };
 }
 
-/** The minibatches of an epoch: a seeded shuffle without replacement, the last batch possibly smaller. */
-export function epochBatches(n: number, batch: number, seed: number, epoch: number): Int32Array[] {
-  const perm = sampleIndices(n, n, new Rng(seed * 1000003 + epoch + 1));
-  const out: Int32Array[] = [];
-  for (let i = 0; i < n; i += batch) out.push(perm.slice(i, Math.min(n, i + batch)));
-  return out;
-}
-
-/** Absolute paths of what the problem was loaded from (for --resume from another directory). */
-function problemSource(problem: Problem): RunManifest['problem'] {
-  const abs = (f?: string): string | undefined => (f ? f.split(',').map((x) => path.resolve(x)).join(',') : undefined);
-  const src = problem.source ?? {};
-  return { model: abs(src.model), data: abs(src.data), labels: src.labels, noHeader: src.noHeader, loss: src.loss, experiment: abs(src.experiment) };
-}
-
-function writeJson(file: string, value: unknown): void {
-  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** SHA-256 of the parameters' float32 bytes: a run restarted from step 0 checks it starts from the same. */
-function paramsHash(theta: Float32Array): string {
-  return createHash('sha256').update(Buffer.from(theta.buffer, theta.byteOffset, theta.byteLength)).digest('hex');
-}
-
-/** Parameters and the optimizer state that goes with them, at the start of a step. */
-interface Snapshot {
-  step: number;
-  theta: Float64Array;
-  state: OptimizerState;
-}
-
 export interface TrainOptions {
   /**
    * Continue the run in this directory from its newest whole checkpoint (see resume.ts; call
@@ -282,224 +248,47 @@ export interface TrainOptions {
 /**
  * Trains and probes, writing the run directory `out`. Returns how it ended; a divergence, a
  * cancellation or an error still leaves the manifest, the metrics so far and a checkpoint.
+ * The parts: `openRun` (setup.ts: a new run or a resumed one, and its manifest), the checkpoint
+ * writer (checkpoint.ts: TF.js or ONNX, as the model was loaded), the prober (above) and the
+ * step loop (loop.ts).
  */
 export async function train(problem: Problem, settings: TrainSettings, out: string, ctx: TrainContext = {}, opts: TrainOptions = {}): Promise<TrainDone> {
   const n = problem.train.xShape[0];
   const s = validateSettings(settings, n);
-  if (!problem.archive) throw new BasinError('this problem has no model topology to write checkpoints with');
-  const archive = problem.archive;
-  const schedule = parseSchedule(s.schedule);
-  const ckDir = path.join(out, 'checkpoints');
-  const metricsFile = path.join(out, 'metrics.jsonl');
-  const manifestFile = path.join(out, 'manifest.json');
-  const be = backendInfo();
-  const source = problem.source?.experiment ?? problem.modelFile ?? problem.description;
-
-  let theta = Float64Array.from(problem.theta);
-  const theta0 = Float64Array.from(problem.theta);
-  const initHash = paramsHash(problem.theta);
-  const opt = makeOptimizer(s.optimizer, { momentum: s.momentum, rho: s.rho, weightDecay: s.weightDecay, ir: problem.ir });
-  let start = 0;
-  let initialLoss: number | undefined;
-  let manifest: RunManifest;
-  if (opts.resume) {
-    const plan = planResume(out);
-    if (plan.manifest.params !== problem.ir.numParams) {
-      throw new BasinError(`the run's model has ${plan.manifest.params} parameters but ${problem.description} has ${problem.ir.numParams}: resume with the model the run was trained on`, out);
-    }
-    const from = plan.from;
-    if (from.checkpoint && from.theta && from.optimizer) {
-      try {
-        opt.setState(from.optimizer);
-      } catch (e) {
-        if (e instanceof BasinError) throw new BasinError(e.message, path.join(out, from.checkpoint.dir, 'optimizer.json'));
-        throw e;
-      }
-      // The float64 parameters the optimizer works on (the model files hold them rounded to float32).
-      theta = Float64Array.from(from.theta);
-    } else if (plan.manifest.initHash !== undefined && plan.manifest.initHash !== initHash) {
-      throw new BasinError('the run has no usable checkpoint, and these initial parameters are not the ones it started from (was the model changed?): start a new run', source);
-    }
-    start = from.step;
-    if (start > s.steps) throw new BasinError(`the run is at step ${start} (${from.checkpoint?.dir}), past the ${s.steps} steps asked for: ask for ${start} or more`, out);
-    initialLoss = plan.initialLoss;
-    manifest = { ...applyResume(plan), initHash: plan.manifest.initHash ?? initHash };
-  } else {
-    if (fs.existsSync(manifestFile)) {
-      throw new BasinError(`already holds a run (${describeStatus(out)}); resume it, or choose another run directory`, out);
-    }
-    makeDirs(ckDir);
-    fs.writeFileSync(metricsFile, '');
-    manifest = {
-      kind: 'basin-run',
-      version: VERSION,
-      created: new Date().toISOString(),
-      model: problem.description,
-      params: problem.ir.numParams,
-      samples: n,
-      lossName: problem.lossName,
-      backend: be.name,
-      backendDetail: be.detail,
-      settings: s,
-      problem: problemSource(problem),
-      status: 'running',
-      checkpoints: [],
-      initHash,
-    };
-  }
-  makeDirs(ckDir);
-  writeJson(manifestFile, manifest);
-
+  const writer = modelWriter(problem);
+  const run = openRun(problem, s, out, opts.resume ?? false);
+  const { manifest } = run;
   const mini = new Objective(problem.ir, problem.theta, problem.loss, problem.train);
   const full = await problem.evaluator();
-  // Minibatch gradients on the engine the full batch runs on (ONNX Runtime's own graphs), else TF.js.
-  const batchGradient = full instanceof OrtEvaluator ? (idx: Int32Array, th: Float32Array) => full.batchGradient(idx, th) : async (idx: Int32Array, th: Float32Array) => mini.batchGradient(idx, th);
-  const engine = engineInfo(full);
-  if (!opts.resume && manifest.backend !== engine.name) {
-    manifest = { ...manifest, backend: engine.name, backendDetail: engine.detail };
-    writeJson(manifestFile, manifest);
-  }
-  const prober = await makeProber(problem, s, theta0, mini);
-  const emit = (r: ProbeRecord): void => {
-    fs.appendFileSync(metricsFile, `${JSON.stringify(r)}\n`);
-    ctx.onProbe?.(r);
-  };
-  let lastSave = performance.now();
-  const saveCheckpoint = (step: number, th: Float64Array, state: OptimizerState, by: NonNullable<RunCheckpoint['by']>, loss?: number): string => {
-    const rel = path.join('checkpoints', by === 'last-good' ? 'last-good' : stepLabel(step));
-    const dir = path.join(out, rel);
-    writeCheckpoint(archive, problem.ir, th, dir, { basin: { step, run: path.basename(out) } });
-    writeFileAtomic(path.join(dir, 'optimizer.json'), JSON.stringify(encodeState({ optimizer: state, theta: th })));
-    const before = manifest.checkpoints.find((c) => c.dir === rel);
-    // A stop at a step the cadence already saved keeps the cadence's reason (time checkpoints are pruned).
-    const entry: RunCheckpoint = { step, dir: rel, by: before?.by === 'steps' && by !== 'last-good' ? 'steps' : by };
-    if (loss !== undefined) entry.loss = loss;
-    let list = [...manifest.checkpoints.filter((c) => c.dir !== rel), entry];
-    const timed = list.filter((c) => c.by === 'time');
-    const pruned = timed.slice(0, Math.max(0, timed.length - KEEP_TIME_CHECKPOINTS));
-    list = list.filter((c) => !pruned.includes(c));
-    manifest.checkpoints = list;
-    writeJson(manifestFile, manifest);
-    for (const c of pruned) fs.rmSync(path.join(out, c.dir), { recursive: true, force: true });
-    lastSave = performance.now();
-    return rel;
-  };
-  const finish = (status: RunManifest['status'], step: number, reason?: string): TrainDone => {
-    manifest = { ...manifest, status, stoppedAt: step, reason };
-    writeJson(manifestFile, manifest);
-    return { done: status === 'completed', run: out, status, reason, steps: step };
-  };
-
-  const stepsPerEpoch = s.batchSize ? Math.ceil(n / s.batchSize) : 1;
-  const secs = s.checkpointSeconds ?? 0;
-  let batches: Int32Array[] = [];
-  /** The step the parameters `theta` are at (the loop's step until its update lands, then one more). */
-  let reached = start;
-  const igrGrad = async (th: Float64Array): Promise<{ loss: number; grad: Float64Array }> => {
-    const t32 = Float32Array.from(th);
-    const g = await full.gradient(t32);
-    if (s.igr === undefined) return g;
-    // Explicit IGR: grad (L + mu |grad L|^2) = grad L + 2 mu H grad L.
-    await full.setParameters(t32);
-    const hg = await full.hvp(g.grad);
-    const gg = g.grad.reduce((a, x) => a + x * x, 0);
-    const grad = Float64Array.from(g.grad, (x, i) => x + 2 * s.igr! * hg[i]);
-    return { loss: g.loss + s.igr * gg, grad };
-  };
-  const noteInitialLoss = (loss: number): void => {
-    if (initialLoss !== undefined || !Number.isFinite(loss)) return;
-    initialLoss = loss;
-    manifest.initialLoss = loss;
-    writeJson(manifestFile, manifest);
-  };
-  // The parameters and optimizer state at the start of the step in progress (a failure mid-step
-  // saves these, never half-updated ones), and the last ones whose loss passed the divergence test.
-  let inStep: Snapshot | undefined;
-  let good: (Snapshot & { loss: number }) | undefined;
+  let prober: Prober | undefined;
   try {
-    let lastLoss: number | undefined;
-    for (let step = start; step < s.steps; step++) {
-      await yieldToLoop();
-      if (ctx.signal?.aborted) throw new CancelledError();
-      const lr = lrAt(s.lr, schedule, step);
-      const epoch = Math.floor(step / stepsPerEpoch);
-      let gradFn: GradFn;
-      if (s.batchSize) {
-        const within = step % stepsPerEpoch;
-        if (within === 0 || batches.length === 0) batches = epochBatches(n, s.batchSize, s.seed, epoch);
-        const idx = batches[within];
-        gradFn = async (th) => batchGradient(idx, Float32Array.from(th));
-      } else gradFn = igrGrad;
-      const probeNow = step % s.probeEvery === 0;
-      if (probeNow) {
-        const rec = await prober.probe({ theta, step, epoch, lr, optimizer: opt, stepLoss: lastLoss });
-        if (step === 0) noteInitialLoss(rec.loss);
-        emit(rec);
-        if (ctx.signal?.aborted) throw new CancelledError();
-      }
-      inStep = { step, theta: Float64Array.from(theta), state: opt.getState() };
-      const info = await opt.step(theta, gradFn, lr);
-      if (step === 0 || initialLoss === undefined) noteInitialLoss(info.loss);
-      const threshold = s.divergeFactor * Math.max(initialLoss ?? info.loss, 1e-12);
-      const lossOk = Number.isFinite(info.loss) && info.loss <= threshold;
-      // The loss is that of the parameters at the start of the step: those are good when it passes.
-      if (lossOk) good = { ...inStep, loss: info.loss };
-      if (!lossOk || !theta.every(Number.isFinite)) {
-        const what = lossOk ? `the step from a loss of ${info.loss} gave non-finite parameters` : `loss ${info.loss} (initial ${initialLoss?.toPrecision(4)})`;
-        let kept = 'no parameters had a finite loss under the threshold, so there is no last-good checkpoint';
-        if (good) {
-          const dir = saveCheckpoint(good.step, good.theta, good.state, 'last-good', good.loss);
-          kept = `the last good parameters (step ${good.step}, loss ${good.loss.toPrecision(4)}) are in ${dir.split(path.sep).join('/')}`;
-        }
-        inStep = undefined;
-        return finish('diverged', step, `diverged at step ${step}: ${what}; ${kept}`);
-      }
-      inStep = undefined;
-      reached = step + 1;
-      if (!s.batchSize && !probeNow) emit({ step, epoch, lr, loss: info.loss, gradNorm: info.gradNorm, ms: 0 });
-      lastLoss = info.loss;
-      const byStep = s.checkpointEvery > 0 && (step + 1) % s.checkpointEvery === 0;
-      const byTime = secs > 0 && performance.now() - lastSave >= secs * 1000;
-      if ((byStep || byTime) && step + 1 < s.steps) saveCheckpoint(step + 1, theta, opt.getState(), byStep ? 'steps' : 'time');
-    }
-    const lr = lrAt(s.lr, schedule, s.steps);
-    const rec = await prober.probe({ theta, step: s.steps, epoch: Math.floor(s.steps / stepsPerEpoch), lr, optimizer: opt, stepLoss: lastLoss, final: true });
-    emit(rec);
-    saveCheckpoint(s.steps, theta, opt.getState(), 'final');
-    if (!Number.isFinite(rec.loss)) return finish('diverged', s.steps, `the final loss is ${rec.loss}`);
-    return finish('completed', s.steps);
-  } catch (e) {
-    const cancelled = e instanceof CancelledError;
-    const at = inStep ?? { step: reached, theta, state: opt.getState() };
-    try {
-      saveCheckpoint(at.step, at.theta, at.state, 'stop');
-    } catch {
-      /* keep the original error */
-    }
-    if (cancelled) return finish('cancelled', at.step, `cancelled at step ${at.step}; ${resumableFrom(manifest)}`);
-    finish('failed', at.step, `${(e as Error).message}; ${resumableFrom(manifest)}`);
-    throw e;
+    // Minibatch gradients on the engine the full batch runs on (ONNX Runtime's own graphs), else TF.js.
+    const batchGradient = full instanceof OrtEvaluator ? (idx: Int32Array, th: Float32Array) => full.batchGradient(idx, th) : async (idx: Int32Array, th: Float32Array) => mini.batchGradient(idx, th);
+    const engine = engineInfo(full);
+    if (!opts.resume && manifest.value.backend !== engine.name) manifest.update({ backend: engine.name, backendDetail: engine.detail });
+    prober = await makeProber(problem, s, run.theta0, mini);
+    const metricsFile = path.join(out, METRICS_FILE);
+    return await stepLoop({
+      s,
+      n,
+      opt: run.opt,
+      theta: run.theta,
+      start: run.start,
+      initialLoss: run.initialLoss,
+      prober,
+      fullGradient: fullBatchGradient(full, s.igr),
+      batchGradient,
+      emit: (r) => {
+        fs.appendFileSync(metricsFile, `${JSON.stringify(r)}\n`);
+        ctx.onProbe?.(r);
+      },
+      checkpoints: new CheckpointWriter(out, manifest, writer),
+      manifest,
+      signal: ctx.signal,
+    });
   } finally {
-    prober.dispose();
+    prober?.dispose();
     full.dispose();
     mini.dispose();
   }
-}
-
-/** "the run can be resumed from checkpoints/step-N" (the newest checkpoint), or from the start. */
-function resumableFrom(m: RunManifest): string {
-  const newest = m.checkpoints.reduce<RunCheckpoint | undefined>((a, c) => (!a || c.step >= a.step ? c : a), undefined);
-  return newest ? `the run can be resumed from ${newest.dir.split(path.sep).join('/')}` : 'the run can be resumed from the start';
-}
-
-/** How an existing run directory's manifest says the run ended, for the refusal to overwrite it. */
-function describeStatus(dir: string): string {
-  try {
-    const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Partial<RunManifest>;
-    if (m.status === 'running') return 'its manifest says running: still running, or killed';
-    if (typeof m.status === 'string') return `${m.status}${typeof m.stoppedAt === 'number' ? ` at step ${m.stoppedAt}` : ''}`;
-  } catch {
-    /* unreadable: say so below */
-  }
-  return 'its manifest.json is unreadable';
 }

@@ -4,7 +4,8 @@
  *
  * The file is untrusted: only a regular file is opened, its size is checked before it is read,
  * a truncated or corrupt protobuf is a clear error, every tensor's declared size is checked
- * before its values are allocated, and external data is refused without opening anything.
+ * before its values are allocated, and external data is read only from regular files inside the
+ * model's folder (`tensors.ts`).
  */
 import { onnx } from 'onnx-proto';
 import { BasinError } from '../../errors';
@@ -21,7 +22,8 @@ export function isOnnxFile(file: string): boolean {
 export function decodeOnnx(bytes: Uint8Array, file: string): onnx.ModelProto {
   let model: onnx.ModelProto;
   try {
-    model = onnx.ModelProto.decode(bytes);
+    // A plain Uint8Array view: protobufjs reads a Node Buffer with the deprecated Buffer() constructor.
+    model = onnx.ModelProto.decode(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   } catch (e) {
     throw new BasinError(`not a valid ONNX model: the protobuf cannot be decoded (${(e as Error).message.split('\n')[0]}); the file is truncated or not .onnx`, file);
   }

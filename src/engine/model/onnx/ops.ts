@@ -26,6 +26,7 @@ export const SUPPORTED_ONNX_OPS = [
   'GlobalAveragePool',
   'BatchNormalization',
   'Relu',
+  'LeakyRelu',
   'Tanh',
   'Sigmoid',
   'Elu',
@@ -299,8 +300,14 @@ export function lowerOnnx(model: onnx.IModelProto, file: string, maxParams: numb
         vals.set(out, { ...x, node: idx });
         return;
       }
-      case 'LeakyRelu':
-        return fail("LeakyRelu is not supported: Basin's model IR has no leaky ReLU (use ReLU, ELU or SELU)");
+      case 'LeakyRelu': {
+        const x = val(0);
+        const alpha = shortestFloat32(flt('alpha', 0.01));
+        if (!Number.isFinite(alpha)) fail(`alpha ${alpha} is not a finite number`);
+        const idx = push(nodeName, { kind: 'leakyRelu', alpha }, [x.node], nodes[x.node].outShape);
+        vals.set(out, { ...x, node: idx });
+        return;
+      }
       case 'Softmax':
       case 'LogSoftmax': {
         const x = val(0);
@@ -465,6 +472,21 @@ export function lowerOnnx(model: onnx.IModelProto, file: string, maxParams: numb
   }
   const ir: ModelIR = { name: graph.name || 'onnx', nodes, input: 0, output: outVal.node, params, constants, numParams: offset };
   return { ir, values, torch, logSoftmaxOutput, opset, producer: `${model.producerName ?? ''} ${model.producerVersion ?? ''}`.trim(), nchwInput };
+}
+
+/**
+ * The shortest decimal that rounds to the same float32 as `f`: ONNX stores float attributes as
+ * float32, so PyTorch's negative_slope 0.2 arrives as 0.20000000298; this gives 0.2 back, the
+ * value the model was written with (and computes with in float64).
+ */
+export function shortestFloat32(f: number): number {
+  if (!Number.isFinite(f)) return f;
+  const want = Math.fround(f);
+  for (let p = 1; p <= 9; p++) {
+    const c = Number(f.toPrecision(p));
+    if (Math.fround(c) === want) return c;
+  }
+  return f;
 }
 
 /** Basin's flattened row r (order H,W,C) -> PyTorch's flattened index (order C,H,W). */
