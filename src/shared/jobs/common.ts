@@ -39,4 +39,16 @@ export const IGNORE: OptionEntry = { spec: choice(['biasbn', 'none']), flag: 'ig
 export const TEST: OptionEntry = { spec: { type: 'boolean' }, flag: 'test', help: 'also on the test data (xTest, yTest)' };
 export const EIGEN_TOL: OptionEntry = { spec: { type: 'number', min: 0, orEqual: false }, flag: 'tol', arg: 'T', help: 'tolerance of eigenvector directions (1e-5)' };
 /** A grid's CSV file (the CLI writes it; not a job option). */
+/** The options slices and surfaces share: how their directions are drawn and normalized. */
+export interface DirectionJobOptions {
+  seed?: number;
+  norm?: 'filter' | 'layer' | 'none';
+  ignore?: 'biasbn' | 'none';
+  test?: boolean;
+  tol?: number;
+}
+
+/** The option table entries of DirectionJobOptions. */
+export const DIRECTION_OPTIONS = { seed: SEED, norm: NORM, ignore: IGNORE, test: TEST, tol: EIGEN_TOL };
+
 export const CSV: CliFlag = { flag: 'csv', arg: 'FILE', help: 'also write the grid as CSV (one row per point)' };

@@ -1,20 +1,15 @@
 /** `slice`: 1-D loss slices, one curve per direction (Li et al. 2018). */
 import type { SliceResult } from '../results';
 import { str, strings } from '../fields';
-import { CSV, EIGEN_TOL, IGNORE, NORM, SEED, TEST } from './common';
+import { CSV, DIRECTION_OPTIONS, type DirectionJobOptions } from './common';
 import { sliceText } from './gridText';
 import { defineJob } from './spec';
 
-export interface SliceJobOptions {
-  seed?: number;
+export interface SliceJobOptions extends DirectionJobOptions {
   /** Direction kinds, one curve each. */
   dirs?: string[];
   /** Axis 'start:stop:steps' (-1:1:51). */
   x?: string;
-  norm?: 'filter' | 'layer' | 'none';
-  ignore?: 'biasbn' | 'none';
-  test?: boolean;
-  tol?: number;
 }
 
 /** Random: one curve along a filter-normalized random direction. */
@@ -23,13 +18,9 @@ const DEFAULT_DIRS: readonly string[] = ['random'];
 export const slice = defineJob<SliceJobOptions, SliceResult>({
   summary: '1-D loss slices, one curve per direction',
   options: {
-    seed: SEED,
+    ...DIRECTION_OPTIONS,
     dirs: { spec: strings(1), flag: 'dir', arg: 'KIND[,KIND...]', help: 'direction kinds, one curve each: random, gradient, eigen, eigenK, bottom, bottomK' },
     x: { spec: str, flag: 'x', arg: 'start:stop:steps', help: 'the axis (-1:1:51)' },
-    norm: NORM,
-    ignore: IGNORE,
-    test: TEST,
-    tol: EIGEN_TOL,
   },
   defaults: { dirs: [...DEFAULT_DIRS] },
   cliFlags: [CSV],

@@ -1,20 +1,15 @@
 /** `surface`: the 2-D loss surface on the plane of two directions (y made orthogonal to x). */
 import type { SurfaceResult } from '../results';
 import { str, strings } from '../fields';
-import { CSV, EIGEN_TOL, IGNORE, NORM, SEED, TEST } from './common';
+import { CSV, DIRECTION_OPTIONS, type DirectionJobOptions } from './common';
 import { surfaceText } from './gridText';
 import { defineJob } from './spec';
 
-export interface SurfaceJobOptions {
-  seed?: number;
+export interface SurfaceJobOptions extends DirectionJobOptions {
   /** One direction kind for both axes, or two (x, y). */
   dirs?: string[];
   x?: string;
   y?: string;
-  norm?: 'filter' | 'layer' | 'none';
-  ignore?: 'biasbn' | 'none';
-  test?: boolean;
-  tol?: number;
 }
 
 /** Random: two independent filter-normalized random directions. */
@@ -23,14 +18,10 @@ const DEFAULT_DIRS: readonly string[] = ['random'];
 export const surface = defineJob<SurfaceJobOptions, SurfaceResult>({
   summary: '2-D loss surface on the plane of two directions',
   options: {
-    seed: SEED,
+    ...DIRECTION_OPTIONS,
     dirs: { spec: strings(1, 2), flag: 'dir', arg: 'KIND[,KIND]', help: 'one kind for both axes, or two (x,y); random twice: two independent directions', tooMany: '--dir takes one kind for both axes or two (x,y)' },
     x: { spec: str, flag: 'x', arg: 'start:stop:steps', help: 'the x axis (-1:1:51)' },
     y: { spec: str, flag: 'y', arg: 'start:stop:steps', help: 'the y axis (as x)' },
-    norm: NORM,
-    ignore: IGNORE,
-    test: TEST,
-    tol: EIGEN_TOL,
   },
   defaults: { dirs: [...DEFAULT_DIRS] },
   cliFlags: [CSV],
