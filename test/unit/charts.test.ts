@@ -160,9 +160,9 @@ test('numbers: 4 significant digits, exponents outside [1e-3, 1e5), ticks withou
   assert.equal(fmt(2 / 3), '0.6667');
   assert.equal(fmt(2 / 3, 2), '0.67');
   assert.equal(fmt(12345), '12345');
-  assert.equal(fmt(123456), '1.23e5');
+  assert.equal(fmt(123456), '1.235e5');
   assert.equal(fmt(100000), '1e5');
-  assert.equal(fmt(0.0001234), '1.23e-4');
+  assert.equal(fmt(0.0001234), '1.234e-4');
   assert.equal(fmt(0.001), '0.001');
   assert.equal(tick(0.1 + 0.2), '0.3');
   assert.equal(tick(-1e-15), '0');

@@ -48,7 +48,7 @@ export interface DirectionJobOptions {
   tol?: number;
 }
 
-/** The option table entries of DirectionJobOptions. */
-export const DIRECTION_OPTIONS = { seed: SEED, norm: NORM, ignore: IGNORE, test: TEST, tol: EIGEN_TOL };
+/** The option table entries of DirectionJobOptions after the seed and the job's own (help order). */
+export const DIRECTION_OPTIONS = { norm: NORM, ignore: IGNORE, test: TEST, tol: EIGEN_TOL };
 
 export const CSV: CliFlag = { flag: 'csv', arg: 'FILE', help: 'also write the grid as CSV (one row per point)' };

@@ -1,7 +1,7 @@
 /** `slice`: 1-D loss slices, one curve per direction (Li et al. 2018). */
 import type { SliceResult } from '../results';
 import { str, strings } from '../fields';
-import { CSV, DIRECTION_OPTIONS, type DirectionJobOptions } from './common';
+import { CSV, DIRECTION_OPTIONS, SEED, type DirectionJobOptions } from './common';
 import { sliceText } from './gridText';
 import { defineJob } from './spec';
 
@@ -18,9 +18,10 @@ const DEFAULT_DIRS: readonly string[] = ['random'];
 export const slice = defineJob<SliceJobOptions, SliceResult>({
   summary: '1-D loss slices, one curve per direction',
   options: {
-    ...DIRECTION_OPTIONS,
+    seed: SEED,
     dirs: { spec: strings(1), flag: 'dir', arg: 'KIND[,KIND...]', help: 'direction kinds, one curve each: random, gradient, eigen, eigenK, bottom, bottomK' },
     x: { spec: str, flag: 'x', arg: 'start:stop:steps', help: 'the axis (-1:1:51)' },
+    ...DIRECTION_OPTIONS,
   },
   defaults: { dirs: [...DEFAULT_DIRS] },
   cliFlags: [CSV],

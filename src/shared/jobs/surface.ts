@@ -1,7 +1,7 @@
 /** `surface`: the 2-D loss surface on the plane of two directions (y made orthogonal to x). */
 import type { SurfaceResult } from '../results';
 import { str, strings } from '../fields';
-import { CSV, DIRECTION_OPTIONS, type DirectionJobOptions } from './common';
+import { CSV, DIRECTION_OPTIONS, SEED, type DirectionJobOptions } from './common';
 import { surfaceText } from './gridText';
 import { defineJob } from './spec';
 
@@ -18,10 +18,11 @@ const DEFAULT_DIRS: readonly string[] = ['random'];
 export const surface = defineJob<SurfaceJobOptions, SurfaceResult>({
   summary: '2-D loss surface on the plane of two directions',
   options: {
-    ...DIRECTION_OPTIONS,
+    seed: SEED,
     dirs: { spec: strings(1, 2), flag: 'dir', arg: 'KIND[,KIND]', help: 'one kind for both axes, or two (x,y); random twice: two independent directions', tooMany: '--dir takes one kind for both axes or two (x,y)' },
     x: { spec: str, flag: 'x', arg: 'start:stop:steps', help: 'the x axis (-1:1:51)' },
     y: { spec: str, flag: 'y', arg: 'start:stop:steps', help: 'the y axis (as x)' },
+    ...DIRECTION_OPTIONS,
   },
   defaults: { dirs: [...DEFAULT_DIRS] },
   cliFlags: [CSV],
