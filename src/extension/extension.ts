@@ -78,6 +78,7 @@ class Basin implements vscode.Disposable {
       this.output,
       this.status,
       this.decorations,
+      this.lens,
       { dispose: () => this.client.dispose() },
       vscode.languages.registerCodeLensProvider([{ pattern: EXPERIMENT_GLOB }], this.lens),
       vscode.window.registerWebviewPanelSerializer(BasinPanel.viewType, {
@@ -287,20 +288,15 @@ class Basin implements vscode.Disposable {
    */
   private async runTraining(id: string, target: Target, options: JobOptions, title: string): Promise<void> {
     const runDir = options.runDir as string;
-    let lensTimer: NodeJS.Timeout | undefined;
     const hooks: JobHooks = {
       onProbes: (records, settings) => {
         this.history.addProbes(id, records, settings);
-        // The CodeLens follows the run: at most one refresh in flight, about 4 a second.
-        lensTimer ??= setTimeout(() => {
-          lensTimer = undefined;
-          this.lens.refresh();
-        }, 250);
+        // The CodeLens follows the run (the lens paces its refreshes to the editor's re-queries).
+        this.lens.refresh();
       },
     };
     const outcome: Outcome = {};
     const done = (await this.job('train', target, options, title, hooks, outcome)) as TrainDone | undefined;
-    if (lensTimer) clearTimeout(lensTimer);
     const run = this.history.runs.find((r) => r.id === id);
     if (!done && !options.resume && (run?.probes.length ?? 0) === 0) {
       // Nothing was computed: forget the run, and its folder if the worker had begun it.
