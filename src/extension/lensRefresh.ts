@@ -1,18 +1,21 @@
 /**
  * When the CodeLens provider may tell the editor its lenses changed, so that a lens follows a run.
  *
- * The editor (VS Code's CodeLens contribution) answers onDidChangeCodeLenses with a debounced
- * re-query: each event restarts a timer of at least 250 ms (longer when providing lenses took
- * longer: it adapts to the provider's measured time), and losing the editor's focus cancels the
- * timer. A provider that fires whenever a run streams probes (several times a second) restarts
- * that timer before it ever runs, and the lens stays at whatever step it showed when the stream
- * last paused: the lag seen in the editor ("step 100" while the panel was at step 467). Firing
- * more often only makes it worse.
+ * The editor (VS Code's CodeLens contribution) updates a lens in two debounced stages, each a
+ * timer that every new event restarts (at least 250 ms, longer as the measured time of the stage
+ * grows): onDidChangeCodeLenses restarts the re-query timer (provideCodeLenses), and each answer
+ * restarts the resolve timer, and only a resolve (resolveCodeLens for lenses without a command)
+ * changes the text on screen. Losing the editor's focus cancels the re-query timer. A provider
+ * that fires whenever a run streams probes (several times a second) restarts these timers before
+ * they run, and the lens stays at whatever step it showed when the stream last paused: the lag
+ * seen in the editor ("step 100" while the panel was at step 467). Firing more often only makes
+ * it worse.
  *
- * So the provider fires once, then waits until the editor asks for the lenses of the documents it
- * was showing (the provider reads the newest records then: whatever arrived meanwhile is in that
- * answer), and fires again only if something changed after. If the editor never asks (the document
- * is not visible, or the focus left the editor and the re-query was cancelled), it fires again after
+ * So the provider fires once, then waits until the editor has resolved the lenses of the documents
+ * it was showing (the provider reads the newest records then: whatever arrived meanwhile is in that
+ * answer), and fires again only if something changed after. If the editor never gets there (the
+ * document or its lens is not visible, or the focus left the editor and the re-query was
+ * cancelled), it fires again after
  * a wait that doubles each time (the editor's debounce may be longer than the first wait: a fixed
  * wait shorter than it would starve the lens again); once it asks, the next wait is at least twice
  * the time it took.
@@ -32,7 +35,7 @@ export interface LensRefreshOptions {
 }
 
 export class LensRefresh {
-  /** Documents (keys) the editor was showing when the provider fired, not yet asked for since. */
+  /** Documents (keys) the editor was showing when the provider fired, not yet shown anew since. */
   private awaiting = new Set<string>();
   /** Something changed that the editor has not been told about. */
   private dirty = false;
@@ -43,7 +46,8 @@ export class LensRefresh {
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
   private readonly clearTimer: (t: unknown) => void;
   private readonly now: () => number;
-  private firedAt = 0;
+  /** When the provider first fired since the editor last showed the lenses (re-fires after a wait count from it). */
+  private firstFired: number | undefined;
 
   /**
    * @param fire tells the editor the lenses changed (onDidChangeCodeLenses)
@@ -68,12 +72,13 @@ export class LensRefresh {
     if (this.awaiting.size === 0) this.emit();
   }
 
-  /** The editor asks for the lenses of `doc` (the provider reads the newest state now). */
+  /** The editor shows the newest lenses of `doc` (resolved them, or asked for lenses that need no resolving). */
   provided(doc: string): void {
     if (!this.awaiting.delete(doc)) return;
     if (this.awaiting.size > 0) return;
     this.stopTimer();
-    this.wait = Math.min(this.maxWait, Math.max(this.firstWait, 2 * (this.now() - this.firedAt)));
+    this.wait = Math.min(this.maxWait, Math.max(this.firstWait, 2 * (this.now() - (this.firstFired ?? this.now()))));
+    this.firstFired = undefined;
     // Whatever changed before this answer is in it; a change after it fires again (changed()).
     this.dirty = false;
   }
@@ -86,7 +91,7 @@ export class LensRefresh {
   private emit(): void {
     this.dirty = false;
     this.awaiting = new Set(this.shown());
-    this.firedAt = this.now();
+    this.firstFired ??= this.now();
     this.fire();
     this.stopTimer();
     if (this.awaiting.size === 0) return;
@@ -96,6 +101,7 @@ export class LensRefresh {
       this.awaiting.clear();
       this.wait = Math.min(2 * this.wait, this.maxWait);
       if (this.dirty) this.emit();
+      else this.firstFired = undefined;
     }, this.wait);
   }
 

@@ -36,10 +36,23 @@ function layerEntries(doc: vscode.TextDocument, values: Record<string, number>):
   });
 }
 
+/**
+ * The lens that shows the newest probe ("lambda_max ... (step N)"): provided without a command, which
+ * resolveCodeLens makes from the newest records when the editor is about to show it.
+ */
+class ProbeLens extends vscode.CodeLens {
+  constructor(
+    range: vscode.Range,
+    readonly doc: vscode.Uri,
+  ) {
+    super(range);
+  }
+}
+
 export class BasinCodeLens implements vscode.CodeLensProvider, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.changed.event;
-  /** Fires onDidChangeCodeLenses at the pace the editor asks for lenses (else a live run starves it). */
+  /** Fires onDidChangeCodeLenses at the pace the editor shows lenses (else a live run starves it). */
   private readonly gate = new LensRefresh(
     () => this.changed.fire(),
     () => vscode.window.visibleTextEditors.filter((e) => isExperiment(e.document.uri)).map((e) => e.document.uri.toString()),
@@ -57,23 +70,19 @@ export class BasinCodeLens implements vscode.CodeLensProvider, vscode.Disposable
     this.changed.dispose();
   }
 
+  /**
+   * The editor asks for the lenses (after its debounce). The probe lens is resolved later: the
+   * editor updates a lens's text only when it resolves the lenses in view, after a second
+   * debounce that each new answer here restarts; so the next refresh waits for that (see
+   * resolveCodeLens), and a document without a probe lens is done now.
+   */
   provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
-    this.gate.provided(doc.uri.toString());
     const range = new vscode.Range(modelLine(doc), 0, modelLine(doc), 0);
     const latest = this.history.latestFor(doc.uri.fsPath);
     const lenses: vscode.CodeLens[] = [];
     if (latest?.last) {
-      const p = latest.last;
-      const parts = [`lambda_max ${fmt(p.lambdaMax)}`];
-      if (p.threshold !== undefined) parts.push(`2/eta ${fmt(p.threshold)}`);
-      if (p.trace !== undefined) parts.push(`trace ${fmt(p.trace, 3)}`);
-      const running = !latest.run.done;
       lenses.push(
-        new vscode.CodeLens(range, {
-          title: `${running ? '$(sync~spin) ' : ''}${parts.join(' | ')}${running ? ` (step ${p.step})` : ''}`,
-          command: 'basin.openPanel',
-          tooltip: 'Basin: the latest probe of this module (open the panel)',
-        }),
+        new ProbeLens(range, doc.uri),
         new vscode.CodeLens(range, { title: 'Probe again', command: 'basin.probeNow', arguments: [doc.uri], tooltip: "Basin: probe the run's newest checkpoint (no training)" }),
         new vscode.CodeLens(range, { title: 'Train again', command: 'basin.trainAndProbe', arguments: [doc.uri] }),
       );
@@ -90,8 +99,33 @@ export class BasinCodeLens implements vscode.CodeLensProvider, vscode.Disposable
         new vscode.CodeLens(range, { title: 'Basin: Train and Probe', command: 'basin.trainAndProbe', arguments: [doc.uri] }),
         new vscode.CodeLens(range, { title: 'Sharpness Spectrum', command: 'basin.spectrum', arguments: [doc.uri] }),
       );
+      this.gate.provided(doc.uri.toString());
     }
     return lenses;
+  }
+
+  /** The editor is about to show the probe lens: its text from the newest records (read now). */
+  resolveCodeLens(lens: vscode.CodeLens): vscode.CodeLens {
+    if (!(lens instanceof ProbeLens)) return lens;
+    this.gate.provided(lens.doc.toString());
+    lens.command = this.probeCommand(lens.doc);
+    return lens;
+  }
+
+  /** "lambda_max 10.03 | 2/eta 10.00 | trace 22.4", with the step while the run runs. */
+  private probeCommand(uri: vscode.Uri): vscode.Command {
+    const latest = this.history.latestFor(uri.fsPath);
+    const p = latest?.last;
+    if (!latest || !p) return { title: 'Basin: Train and Probe', command: 'basin.trainAndProbe', arguments: [uri] };
+    const parts = [`lambda_max ${fmt(p.lambdaMax)}`];
+    if (p.threshold !== undefined) parts.push(`2/eta ${fmt(p.threshold)}`);
+    if (p.trace !== undefined) parts.push(`trace ${fmt(p.trace, 3)}`);
+    const running = !latest.run.done;
+    return {
+      title: `${running ? '$(sync~spin) ' : ''}${parts.join(' | ')}${running ? ` (step ${p.step})` : ''}`,
+      command: 'basin.openPanel',
+      tooltip: 'Basin: the latest probe of this module (open the panel)',
+    };
   }
 }
 
