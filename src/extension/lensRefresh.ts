@@ -58,8 +58,9 @@ export class LensRefresh {
     private readonly shown: () => readonly string[],
     options: LensRefreshOptions = {},
   ) {
-    this.firstWait = options.firstWaitMs ?? 1500;
-    this.maxWait = options.maxWaitMs ?? 60_000;
+    this.firstWait = options.firstWaitMs ?? 2000;
+    // Capped: while it waits the lens is stale (a blur costs one wait), so a wait never grows past this.
+    this.maxWait = options.maxWaitMs ?? 8000;
     this.wait = this.firstWait;
     this.setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.clearTimer = options.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));

@@ -170,3 +170,15 @@ test('nothing visible: each change fires at once; the editor\'s later answer is 
   gate.provided('other');
   gate.dispose();
 });
+
+test('an editor that never answers is told again at doubling waits, capped (a stale lens never waits longer)', () => {
+  const clock = new Clock();
+  const fired: number[] = [];
+  const gate = new LensRefresh(() => fired.push(clock.now), () => ['doc'], { setTimer: clock.set, clearTimer: clock.clear, now: () => clock.now, firstWaitMs: 400, maxWaitMs: 1000 });
+  for (let t = 0; t <= 6_000; t += 100) {
+    clock.advance(t);
+    gate.changed();
+  }
+  assert.deepEqual(fired, [0, 400, 1200, 2200, 3200, 4200, 5200]);
+  gate.dispose();
+});
