@@ -1122,6 +1122,28 @@ test('o. a long run: the CodeLens follows it live (within one probe of the panel
     assert.equal(longRunDirs().length, 1, `one run folder for long-run.basin.ts: ${longRunDirs().join(', ')}`);
     dir = path.join(WS, '.basin', 'runs', longRunDirs()[0]);
     await moment(2 * LONG.probeEvery);
+    // Each layer's sharpness sits over the line of the call that made it (its lens, as the layer
+    // lines are long): the three unnamed dense layers, in order, matched by name.
+    const placed = await until('the per-layer CodeLenses over the three dense lines', async () => {
+      const p = await page.evaluate(() => {
+        const lines = [...document.querySelectorAll('.editor-group-container .monaco-editor .view-line')].map((l) => ({ top: l.getBoundingClientRect().top, text: (l.textContent ?? '').replace(/\u00a0/g, ' ') }));
+        return [...document.querySelectorAll('.editor-group-container .monaco-editor .codelens-decoration')]
+          .filter((d) => /λ dense_/.test(d.textContent ?? ''))
+          .map((d) => {
+            const bottom = d.getBoundingClientRect().bottom;
+            const below = lines.filter((l) => l.top >= bottom - 2).sort((a, b) => a.top - b.top)[0];
+            return { lens: (d.textContent ?? '').trim(), line: below?.text.trim() ?? '' };
+          });
+      });
+      return p.length === 3 && p;
+    }, 30_000);
+    const layerNo = (x) => Number(/dense_Dense(\d+)/.exec(x.lens)[1]);
+    placed.sort((a, b) => layerNo(a) - layerNo(b));
+    log(`per-layer lenses: ${placed.map((x) => `${x.lens} over ${x.line.slice(0, 40)}`).join('; ')}`);
+    assert.deepEqual(placed.map((x) => layerNo(x) - layerNo(placed[0])), [0, 1, 2], 'three auto-named dense layers');
+    assert.match(placed[0].line, /^tf\.layers\.dense\(\{ inputShape: \[4\], units: 256/);
+    assert.match(placed[1].line, /^tf\.layers\.dense\(\{ units: 256/);
+    assert.match(placed[2].line, /^tf\.layers\.dense\(\{ units: 2,/);
   });
   await step('codelens-live', async () => {
     await moment(6 * LONG.probeEvery);
@@ -1206,7 +1228,7 @@ if (process.env.BASIN_E2E_SCREENSHOTS) {
     assert.deepEqual(failedSteps, [], 'not copying the screenshots of a run with failed steps');
     const dest = path.join(ROOT, 'media', 'screenshots');
     fs.mkdirSync(dest, { recursive: true });
-    for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png'], ['spectrum', 'spectrum.png'], ['interpolate', 'interpolate.png'], ['compare-runs', 'compare-runs.png'], ['trajectory', 'trajectory.png'], ['theme-dark', 'theme-dark.png']]) {
+    for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png'], ['spectrum', 'spectrum.png'], ['interpolate', 'interpolate.png'], ['compare-runs', 'compare-runs.png'], ['trajectory', 'trajectory.png'], ['theme-dark', 'theme-dark.png'], ['codelens-live', 'codelens-live.png'], ['stopped', 'stop-resume.png']]) {
       const file = fs.readdirSync(ARTIFACTS).find((f) => f.endsWith(`-${from}.png`));
       assert.ok(file, `no ${from} screenshot in ${ARTIFACTS}`);
       fs.copyFileSync(path.join(ARTIFACTS, file), path.join(dest, to));
