@@ -291,7 +291,7 @@ class Basin implements vscode.Disposable {
     const hooks: JobHooks = {
       onProbes: (records, settings) => {
         this.history.addProbes(id, records, settings);
-        // The CodeLens follows the run (the lens paces its refreshes to the editor's re-queries).
+        // The CodeLens follows the run (it paces its refreshes to the editor's updates: lensRefresh.ts).
         this.lens.refresh();
       },
     };

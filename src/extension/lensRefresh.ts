@@ -15,10 +15,9 @@
  * it was showing (the provider reads the newest records then: whatever arrived meanwhile is in that
  * answer), and fires again only if something changed after. If the editor never gets there (the
  * document or its lens is not visible, or the focus left the editor and the re-query was
- * cancelled), it fires again after
- * a wait that doubles each time (the editor's debounce may be longer than the first wait: a fixed
- * wait shorter than it would starve the lens again); once it asks, the next wait is at least twice
- * the time it took.
+ * cancelled), it fires again after a wait that doubles each time (the editor's debounces may be
+ * longer than the first wait: a fixed wait shorter than them would starve the lens again), up to
+ * 8 s; once the editor has shown the lenses, the next wait is at least twice the time that took.
  *
  * Pure (no VS Code import): the clock and the event are passed in.
  */
