@@ -83,6 +83,7 @@ class Basin implements vscode.Disposable {
       this.output,
       this.status,
       this.decorations,
+      this.lens,
       { dispose: () => this.client.dispose() },
       vscode.languages.registerCodeLensProvider([{ pattern: EXPERIMENT_GLOB }], this.lens),
       vscode.window.registerWebviewPanelSerializer(BasinPanel.viewType, {
@@ -313,20 +314,15 @@ class Basin implements vscode.Disposable {
    */
   private async runTraining(id: string, target: Target, options: OptionsOf<'train'>, title: string): Promise<void> {
     const runDir = options.runDir;
-    let lensTimer: NodeJS.Timeout | undefined;
     const hooks: JobHooks<'train'> = {
       onProbes: (records, settings) => {
         this.history.addProbes(id, records, settings);
-        // The CodeLens follows the run: at most one refresh in flight, about 4 a second.
-        lensTimer ??= setTimeout(() => {
-          lensTimer = undefined;
-          this.lens.refresh();
-        }, 250);
+        // The CodeLens follows the run (it paces its refreshes to the editor's updates: lensRefresh.ts).
+        this.lens.refresh();
       },
     };
     const outcome: Outcome = {};
     const done = await this.job('train', target, options, title, hooks, outcome);
-    if (lensTimer) clearTimeout(lensTimer);
     const run = this.history.runs.find((r) => r.id === id);
     if (!done && !options.resume && (run?.probes.length ?? 0) === 0) {
       // Nothing was computed: forget the run, and its folder if the worker had begun it.

@@ -2,11 +2,14 @@
  * Numbers next to the code: a CodeLens above the model definition of an experiment module
  * ("lambda_max 10.03 | 2/eta 10.00 | trace 22.4 | Probe again"), and each layer's sharpness as an
  * inline decoration at the end of the line that defines it, after a run. Decorations are cleared
- * as soon as the document changes (they describe the code as it was run).
+ * as soon as the document changes (they describe the code as it was run). Layers are placed on
+ * their lines by name (layerLines.ts); the lens follows a live run (lensRefresh.ts).
  */
 import * as vscode from 'vscode';
 import type { History } from './history';
 import { fmt } from '../shared/format';
+import { matchLayerLines } from './layerLines';
+import { LensRefresh } from './lensRefresh';
 
 export const EXPERIMENT_GLOB = '**/*.basin.{ts,js}';
 
@@ -21,63 +24,108 @@ function modelLine(doc: vscode.TextDocument): number {
   return 0;
 }
 
-/** Layer-defining calls, in source order: tf.layers.dense(...), layers.conv2d(...), ... */
-const LAYER_CALL = /\blayers\.(dense|conv2d|batchNormalization)\s*\(/;
 /** A layer line longer than this gets its value as a CodeLens too (a half-width editor cuts it off). */
 const LONG_LINE = 60;
 
-function layerLines(doc: vscode.TextDocument): number[] {
-  const lines: number[] = [];
-  for (let i = 0; i < doc.lineCount; i++) if (LAYER_CALL.test(doc.lineAt(i).text)) lines.push(i);
-  return lines;
+/** Each layer's line in `doc`, for per-layer values in model order; layers it cannot place are left out. */
+function layerEntries(doc: vscode.TextDocument, values: Record<string, number>): { name: string; value: number; line: number }[] {
+  const lines = matchLayerLines(doc.getText(), Object.keys(values));
+  return Object.entries(values).flatMap(([name, value]) => {
+    const line = lines.get(name);
+    return line === undefined || line >= doc.lineCount ? [] : [{ name, value, line }];
+  });
 }
 
-export class BasinCodeLens implements vscode.CodeLensProvider {
+/**
+ * The lens that shows the newest probe ("lambda_max ... (step N)"): provided without a command, which
+ * resolveCodeLens makes from the newest records when the editor is about to show it.
+ */
+class ProbeLens extends vscode.CodeLens {
+  constructor(
+    range: vscode.Range,
+    readonly doc: vscode.Uri,
+  ) {
+    super(range);
+  }
+}
+
+export class BasinCodeLens implements vscode.CodeLensProvider, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.changed.event;
+  /** Fires onDidChangeCodeLenses at the pace the editor shows lenses (else a live run starves it). */
+  private readonly gate = new LensRefresh(
+    () => this.changed.fire(),
+    () => vscode.window.visibleTextEditors.filter((e) => isExperiment(e.document.uri)).map((e) => e.document.uri.toString()),
+  );
 
   constructor(private readonly history: History) {}
 
+  /** What the lenses show changed (a probe streamed, a run ended): as often as it likes. */
   refresh(): void {
-    this.changed.fire();
+    this.gate.changed();
   }
 
+  dispose(): void {
+    this.gate.dispose();
+    this.changed.dispose();
+  }
+
+  /**
+   * The editor asks for the lenses (after its debounce). The probe lens is resolved later: the
+   * editor updates a lens's text only when it resolves the lenses in view, after a second
+   * debounce that each new answer here restarts; so the next refresh waits for that (see
+   * resolveCodeLens), and a document without a probe lens is done now.
+   */
   provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
     const range = new vscode.Range(modelLine(doc), 0, modelLine(doc), 0);
     const latest = this.history.latestFor(doc.uri.fsPath);
     const lenses: vscode.CodeLens[] = [];
     if (latest?.last) {
-      const p = latest.last;
-      const parts = [`lambda_max ${fmt(p.lambdaMax)}`];
-      if (p.threshold !== undefined) parts.push(`2/eta ${fmt(p.threshold)}`);
-      if (p.trace !== undefined) parts.push(`trace ${fmt(p.trace, 3)}`);
-      const running = !latest.run.done;
       lenses.push(
-        new vscode.CodeLens(range, {
-          title: `${running ? '$(sync~spin) ' : ''}${parts.join(' | ')}${running ? ` (step ${p.step})` : ''}`,
-          command: 'basin.openPanel',
-          tooltip: 'Basin: the latest probe of this module (open the panel)',
-        }),
+        new ProbeLens(range, doc.uri),
         new vscode.CodeLens(range, { title: 'Probe again', command: 'basin.probeNow', arguments: [doc.uri], tooltip: "Basin: probe the run's newest checkpoint (no training)" }),
         new vscode.CodeLens(range, { title: 'Train again', command: 'basin.trainAndProbe', arguments: [doc.uri] }),
       );
       // Per-layer sharpness over long layer lines, where the end-of-line value is out of sight.
       const layers = [...latest.run.probes].reverse().find((q) => q.layerSharpness)?.layerSharpness;
       if (layers) {
-        const entries = Object.entries(layers);
-        layerLines(doc).forEach((line, i) => {
-          const e = entries[i];
-          if (!e || doc.lineAt(line).text.length <= LONG_LINE) return;
-          lenses.push(new vscode.CodeLens(new vscode.Range(line, 0, line, 0), { title: `λ ${e[0]} ${fmt(e[1])}`, command: 'basin.openPanel', tooltip: `Basin: top Hessian eigenvalue of layer ${e[0]}'s parameters` }));
-        });
+        for (const { name, value, line } of layerEntries(doc, layers)) {
+          if (doc.lineAt(line).text.length <= LONG_LINE) continue;
+          lenses.push(new vscode.CodeLens(new vscode.Range(line, 0, line, 0), { title: `λ ${name} ${fmt(value)}`, command: 'basin.openPanel', tooltip: `Basin: top Hessian eigenvalue of layer ${name}'s parameters` }));
+        }
       }
     } else {
       lenses.push(
         new vscode.CodeLens(range, { title: 'Basin: Train and Probe', command: 'basin.trainAndProbe', arguments: [doc.uri] }),
         new vscode.CodeLens(range, { title: 'Sharpness Spectrum', command: 'basin.spectrum', arguments: [doc.uri] }),
       );
+      this.gate.provided(doc.uri.toString());
     }
     return lenses;
+  }
+
+  /** The editor is about to show the probe lens: its text from the newest records (read now). */
+  resolveCodeLens(lens: vscode.CodeLens): vscode.CodeLens {
+    if (!(lens instanceof ProbeLens)) return lens;
+    this.gate.provided(lens.doc.toString());
+    lens.command = this.probeCommand(lens.doc);
+    return lens;
+  }
+
+  /** "lambda_max 10.03 | 2/eta 10.00 | trace 22.4", with the step while the run runs. */
+  private probeCommand(uri: vscode.Uri): vscode.Command {
+    const latest = this.history.latestFor(uri.fsPath);
+    const p = latest?.last;
+    if (!latest || !p) return { title: 'Basin: Train and Probe', command: 'basin.trainAndProbe', arguments: [uri] };
+    const parts = [`lambda_max ${fmt(p.lambdaMax)}`];
+    if (p.threshold !== undefined) parts.push(`2/eta ${fmt(p.threshold)}`);
+    if (p.trace !== undefined) parts.push(`trace ${fmt(p.trace, 3)}`);
+    const running = !latest.run.done;
+    return {
+      title: `${running ? '$(sync~spin) ' : ''}${parts.join(' | ')}${running ? ` (step ${p.step})` : ''}`,
+      command: 'basin.openPanel',
+      tooltip: 'Basin: the latest probe of this module (open the panel)',
+    };
   }
 }
 
@@ -100,14 +148,10 @@ export class LayerDecorations implements vscode.Disposable {
     );
   }
 
-  /** Shows each layer's sharpness beside the line that defines it (layers in model order). */
+  /** Shows each layer's sharpness beside the line that defines it (a layer not found in the code gets none). */
   show(doc: vscode.TextDocument, sharpness: Record<string, number>, step: number): void {
-    const lines = layerLines(doc);
-    const layers = Object.entries(sharpness);
     const decos: vscode.DecorationOptions[] = [];
-    layers.forEach(([name, value], i) => {
-      const line = lines[i];
-      if (line === undefined) return;
+    layerEntries(doc, sharpness).forEach(({ name, value, line }) => {
       const end = doc.lineAt(line).range.end;
       decos.push({
         range: new vscode.Range(end, end),

@@ -30,6 +30,8 @@ const CODE_SERVER = path.join(TOOLS, 'node_modules', 'code-server', 'out', 'node
 const CHROMIUM = process.env.BASIN_CHROMIUM ?? '/usr/bin/chromium';
 const VIEWPORT = { width: 1400, height: 900 };
 const RUN_TIMEOUT_MS = 90_000;
+/** The long run of test o (long-run.basin.ts, written by prepareWorkspace). */
+const LONG = { steps: 20000, probeEvery: 100, checkpointEvery: 100 };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const execFileP = promisify(execFile);
@@ -205,6 +207,17 @@ function prepareWorkspace() {
   const w = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.length));
   for (let i = 0; i < w.length; i++) w[i] *= 1 + 0.5 * Math.sin(i);
   fs.writeFileSync(path.join(perturbed, 'weights.bin'), Buffer.from(w.buffer));
+  // A long run (test o): the edge-of-stability example made slow (4x the data, 8x the width: 5 to
+  // 10 s between probes on a loaded machine, longer than the editor takes to update a CodeLens, so
+  // the lens can be held to one probe period) and long (20000 steps: Stop always lands mid-run),
+  // with a checkpoint every 100 steps to resume from.
+  const eos = fs.readFileSync(path.join(ROOT, 'examples', 'edge-of-stability.basin.ts'), 'utf8');
+  const long = eos
+    .replace('dataset(256)', 'dataset(1024)')
+    .replaceAll('units: 32', 'units: 256')
+    .replace('steps: 1500, probeEvery: 25 }', `steps: ${LONG.steps}, probeEvery: ${LONG.probeEvery}, checkpointEvery: ${LONG.checkpointEvery} }`);
+  assert.equal((long.match(/units: 256|dataset\(1024\)|checkpointEvery/g) ?? []).length, 4, 'the long-run module derives from edge-of-stability.basin.ts: its text changed');
+  fs.writeFileSync(path.join(WS, 'long-run.basin.ts'), long);
   // Modules that fail (test k): one does not compile, the other's model() returns nothing.
   fs.writeFileSync(path.join(WS, 'broken.basin.ts'), [
     'export default {',
@@ -271,7 +284,12 @@ async function until(what, fn, timeoutMs = 15_000, everyMs = 250) {
   let last;
   for (;;) {
     try {
-      const v = await fn();
+      // A call that never answers (a frame that went away) counts as a failed try, not a hang.
+      let timer;
+      const v = await Promise.race([
+        fn(),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('no answer')), Math.max(2_000, deadline - Date.now())))),
+      ]).finally(() => clearTimeout(timer));
       if (v) return v;
     } catch (e) {
       last = e;
@@ -314,15 +332,27 @@ async function runCommand(title, attempts = 4) {
   await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => {});
 }
 
-/** Quick Open (Ctrl+P) a workspace file, and wait until its editor is active. */
-async function openFile(name) {
+/** Quick Open (Ctrl+P) a workspace file, and wait until its editor is active (asked again if Quick Open closes under it). */
+async function openFile(name, attempts = 3) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await openFileOnce(name);
+    } catch (e) {
+      if (attempt >= attempts) throw e;
+      log(`Quick Open of ${name} failed (attempt ${attempt}: ${e.message.split('\n')[0]}); asking again`);
+      await sleep(1_000);
+    }
+  }
+}
+
+async function openFileOnce(name) {
   await closeQuickInput();
   // Into the first editor group (the panel has its own group beside it), as a user clicks there first.
   await page.keyboard.press('Control+1');
   await page.keyboard.press('Control+P');
   const input = page.locator('.quick-input-widget .quick-input-box input');
   await input.waitFor({ state: 'visible', timeout: 10_000 });
-  await input.fill(name);
+  await input.fill(name, { timeout: 10_000 });
   const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
   await row.waitFor({ state: 'visible', timeout: 10_000 });
   await page.keyboard.press('Enter');
@@ -940,45 +970,6 @@ test('k. failures: one error notification naming the file; a module whose model(
   await clearNotifications();
 });
 
-/** Preferences: Color Theme, then the theme's name: as a user switches themes. */
-async function colorTheme(name) {
-  await closeQuickInput();
-  await page.keyboard.press('Control+1');
-  // Ctrl+K Ctrl+T: the theme picker (its palette title also matches the marketplace's command).
-  await page.keyboard.press('Control+K');
-  await page.keyboard.press('Control+T');
-  const input = page.locator('.quick-input-widget .quick-input-box input');
-  await input.waitFor({ state: 'visible', timeout: 10_000 });
-  // Once it lists the installed themes, filter them by the name (the list is virtual: a theme far
-  // down is not in the page until then).
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Browse Additional Color Themes' }).first().waitFor({ timeout: 15_000 });
-  await input.fill(name);
-  const row = page.locator('.quick-input-widget .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name}$`) }) }).first();
-  await row.waitFor({ timeout: 15_000 });
-  await row.click();
-  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => {});
-}
-
-test('m. the panel follows the colour theme: dark, then high contrast (the light default is in every other screenshot)', { timeout: 120_000 }, async () => {
-  const frame = await panelFrame(10_000);
-  try {
-  for (const [name, theme, cls] of [
-    ['theme-dark', 'Dark Modern', 'vscode-dark'],
-    ['theme-high-contrast', 'Dark High Contrast', 'vscode-high-contrast'],
-  ]) {
-    await step(name, async () => {
-      await colorTheme(theme);
-      await until(`the panel to take the ${theme} theme (body.${cls})`, async () => frame.evaluate((c) => document.body.classList.contains(c), cls), 20_000);
-      await frame.locator(PANEL_ROOT).evaluate(() => window.scrollTo(0, 0));
-      await sleep(1_500); // the charts redraw with the theme's colours
-    });
-  }
-  } finally {
-    // Back to the default light theme for the steps after this one (best effort: not a check).
-    await colorTheme('Light Modern').catch(() => closeQuickInput());
-  }
-});
-
 test('n. Export writes a basin-export-<run>-<time>/ folder in .basin/exports/ with names that say what each file is', { timeout: 60_000 }, async () => {
   assert.ok(eosRunDone, 'needs the run of test b');
   await step('export', async () => {
@@ -1007,6 +998,239 @@ test('n. Export writes a basin-export-<run>-<time>/ folder in .basin/exports/ wi
   });
 });
 
+// ---------------------------------------------------------------------------------------------
+// Test o: a long run, followed live by the CodeLens, stopped, resumed from the notification.
+
+/** The run folders of long-run.basin.ts. */
+function longRunDirs() {
+  const runsDir = path.join(WS, '.basin', 'runs');
+  return fs.existsSync(runsDir) ? fs.readdirSync(runsDir).filter((d) => d.startsWith('long-run')) : [];
+}
+
+/** The records of a run folder's metrics.jsonl (a line being written is skipped). */
+function runMetrics(dir) {
+  const file = path.join(dir, 'metrics.jsonl');
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').flatMap((l) => {
+    try {
+      return l.trim() ? [JSON.parse(l)] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** The CodeLens above model() of the module in the first editor group: its text, step while running and lambda_max. */
+async function moduleLens() {
+  const lens = page.locator('.editor-group-container .monaco-editor .codelens-decoration', { hasText: 'lambda_max' }).first();
+  if ((await lens.count()) === 0) return undefined;
+  const text = (await lens.innerText()).replace(/\s+/g, ' ').trim();
+  const step = /\(step (\d+)\)/.exec(text);
+  const lambda = /lambda_max (\S+)/.exec(text);
+  return { text, step: step ? Number(step[1]) : undefined, lambda: lambda?.[1] };
+}
+
+/** The Runs table's row of the long run. */
+async function longRow(frame) {
+  return ((await runsTable(frame)) ?? []).find((r) => r.run === 'long-run.basin.ts');
+}
+
+/** The step of the long run's newest record as the panel shows it (Runs table "steps": "N / 20000"). */
+const rowStep = (row) => Number(row.steps.split(' / ')[0]);
+
+/** The CodeLens's lambda_max as src/extension/lenses.ts formats it. */
+const lensFmt = (x) => (Math.abs(x) >= 1e4 || Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toPrecision(4));
+
+test('o. a long run: the CodeLens follows it live (within one probe of the panel), Stop lands mid-run, Resume from the notification continues the same run folder from its checkpoint', { timeout: 420_000 }, async () => {
+  await clearNotifications();
+  let frame;
+  let dir;
+  /**
+   * One moment during the run: the panel's newest probe against the CodeLens. The panel is read
+   * first, so a lens that follows the run shows the probe the panel had then or a later one; the
+   * lens may lag by one probe (the editor re-queries lenses with a debounce), not more.
+   */
+  const moment = async (atStep) => {
+    await until(`the panel to show the long run at step ${atStep}`, async () => {
+      const r = await longRow(frame);
+      return r && r.status === 'running' && rowStep(r) >= atStep;
+    }, 240_000, 200);
+    const panelStep = rowStep(await longRow(frame));
+    const lens = await moduleLens();
+    const after = rowStep(await longRow(frame));
+    log(`panel at step ${panelStep} (then ${after}); CodeLens: ${lens?.text}`);
+    assert.ok(lens, 'no CodeLens with lambda_max above model() of long-run.basin.ts');
+    assert.ok(lens.step !== undefined, `the CodeLens does not show a running run's step: ${lens.text}`);
+    const newestProbe = Math.floor(panelStep / LONG.probeEvery) * LONG.probeEvery;
+    assert.ok(lens.step <= after, `the CodeLens is at step ${lens.step}, ahead of the panel (${after})`);
+    assert.ok(
+      lens.step >= newestProbe - LONG.probeEvery,
+      `the CodeLens is at step ${lens.step} while the panel's newest probe is at step ${newestProbe}: more than one probe (${LONG.probeEvery} steps) behind`,
+    );
+    // The lens's lambda_max is the run's at that step (its metrics.jsonl, which the panel shows).
+    const rec = await until(`the run's probe at the CodeLens's step ${lens.step} in its metrics.jsonl`, async () => runMetrics(dir).find((r) => r.step === lens.step && r.lambdaMax !== undefined), 10_000);
+    assert.equal(lens.lambda, lensFmt(rec.lambdaMax), `the CodeLens's lambda_max at step ${lens.step} vs the run's`);
+  };
+
+  await step('codelens-live-start', async () => {
+    await setSidebar(false);
+    await openFile('long-run.basin.ts');
+    log('Train and Probe on long-run.basin.ts');
+    await runCommand('Basin: Train and Probe');
+    frame = await panelFrame(30_000);
+    await until('the long run in the Runs table', async () => (await longRow(frame))?.status === 'running', 60_000);
+    await until('the run folder of long-run.basin.ts', async () => longRunDirs().length > 0, 30_000);
+    assert.equal(longRunDirs().length, 1, `one run folder for long-run.basin.ts: ${longRunDirs().join(', ')}`);
+    dir = path.join(WS, '.basin', 'runs', longRunDirs()[0]);
+    await moment(3 * LONG.probeEvery);
+    // Each layer's sharpness sits over the line of the call that made it (its lens, as the layer
+    // lines are long): the three unnamed dense layers, in order, matched by name.
+    const placed = await until('the per-layer CodeLenses over the three dense lines', async () => {
+      const p = await page.evaluate(() => {
+        const lines = [...document.querySelectorAll('.editor-group-container .monaco-editor .view-line')].map((l) => ({ top: l.getBoundingClientRect().top, text: (l.textContent ?? '').replace(/\u00a0/g, ' ') }));
+        return [...document.querySelectorAll('.editor-group-container .monaco-editor .codelens-decoration')]
+          .filter((d) => /λ dense_/.test(d.textContent ?? ''))
+          .map((d) => {
+            const bottom = d.getBoundingClientRect().bottom;
+            const below = lines.filter((l) => l.top >= bottom - 2).sort((a, b) => a.top - b.top)[0];
+            return { lens: (d.textContent ?? '').trim(), line: below?.text.trim() ?? '' };
+          });
+      });
+      return p.length === 3 && p;
+    }, 30_000);
+    const layerNo = (x) => Number(/dense_Dense(\d+)/.exec(x.lens)[1]);
+    placed.sort((a, b) => layerNo(a) - layerNo(b));
+    log(`per-layer lenses: ${placed.map((x) => `${x.lens} over ${x.line.slice(0, 40)}`).join('; ')}`);
+    assert.deepEqual(placed.map((x) => layerNo(x) - layerNo(placed[0])), [0, 1, 2], 'three auto-named dense layers');
+    assert.match(placed[0].line, /^tf\.layers\.dense\(\{ inputShape: \[4\], units: 256/);
+    assert.match(placed[1].line, /^tf\.layers\.dense\(\{ units: 256/);
+    assert.match(placed[2].line, /^tf\.layers\.dense\(\{ units: 2,/);
+  });
+  await step('codelens-live', async () => {
+    await moment(7 * LONG.probeEvery);
+  });
+
+  let stoppedAt;
+  let checkpoint;
+  await step('stopped', async () => {
+    // Once a checkpoint is written (every 100 steps), Stop, as a user: the command palette.
+    await until('a checkpoint in the run folder', async () => {
+      const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+      return m.checkpoints.some((c) => c.step > 0);
+    }, 120_000, 500);
+    await runCommand('Basin: Stop');
+    const toast = page.locator('.notification-toast', { hasText: /stopped at step \d+/ }).first();
+    await toast.waitFor({ timeout: 60_000 });
+    const text = (await toast.innerText()).replace(/\s+/g, ' ');
+    log(`notification: ${text}`);
+    stoppedAt = Number(/stopped at step (\d+)/.exec(text)[1]);
+    assert.ok(stoppedAt > 0 && stoppedAt < LONG.steps, `stopped at step ${stoppedAt} of ${LONG.steps}: not mid-run`);
+    assert.match(text, /long-run\.basin\.ts/, 'the notification names the module');
+    assert.doesNotMatch(text, /--resume/, 'the editor names a CLI flag');
+    assert.ok(await toast.locator('.monaco-button', { hasText: /^Resume$/ }).count(), 'the notification has no Resume action');
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    assert.equal(manifest.status, 'cancelled');
+    checkpoint = Math.max(...manifest.checkpoints.filter((c) => c.by !== 'last-good').map((c) => c.step));
+    assert.ok(checkpoint > 0 && checkpoint <= stoppedAt, `newest checkpoint at step ${checkpoint}, stopped at ${stoppedAt}`);
+    const row = await until('the Runs table to show the run stopped', async () => {
+      const r = await longRow(frame);
+      return r?.status === 'cancelled' && r;
+    }, 15_000);
+    // The notification counts the steps done; the panel shows the last step's record (the one before).
+    assert.ok(rowStep(row) === stoppedAt - 1 || rowStep(row) === stoppedAt, `the panel's last step ${rowStep(row)} vs the notification's ${stoppedAt}`);
+    const lens = await until('the CodeLens to show the stopped run (no running step)', async () => {
+      const l = await moduleLens();
+      return l && l.step === undefined && l;
+    }, 15_000);
+    log(`CodeLens after Stop: ${lens.text}`);
+  });
+
+  await step('resumed', async () => {
+    await page.locator('.notification-toast', { hasText: /stopped at step/ }).first().locator('.monaco-button', { hasText: /^Resume$/ }).click();
+    // It continues past where it stopped, in the same row and run folder, the CodeLens with it.
+    await moment(stoppedAt + 2 * LONG.probeEvery);
+    assert.deepEqual(await basinErrors(), [], 'Basin reported errors');
+    assert.equal(longRunDirs().length, 1, `Resume made a new run folder: ${longRunDirs().join(', ')}`);
+    const rows = ((await runsTable(frame)) ?? []).filter((r) => r.run === 'long-run.basin.ts');
+    assert.equal(rows.length, 1, 'Resume added a row to the Runs table');
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+    assert.equal(manifest.status, 'running');
+    assert.equal(manifest.resumedFrom, checkpoint, 'the run resumed from its newest checkpoint');
+  });
+
+  await step('stopped-again', async () => {
+    await clearNotifications();
+    await runCommand('Basin: Stop');
+    const toast = page.locator('.notification-toast', { hasText: /stopped at step \d+/ }).first();
+    await toast.waitFor({ timeout: 60_000 });
+    const again = Number(/stopped at step (\d+)/.exec(await toast.innerText())[1]);
+    assert.ok(again > stoppedAt, `stopped again at step ${again}, not after ${stoppedAt}`);
+    // The metrics continue from the checkpoint: every step from 0 once, those before the
+    // checkpoint from the first leg, those after it recomputed by the resumed one.
+    const steps = runMetrics(dir).map((r) => r.step);
+    const gaps = steps.filter((s, i) => s !== i);
+    assert.deepEqual(gaps, [], `metrics.jsonl is not steps 0..${again} once each (first wrong: ${gaps.slice(0, 5).join(', ')})`);
+    assert.ok(steps[steps.length - 1] >= again - 1 && steps[steps.length - 1] <= again, `the metrics end at step ${steps[steps.length - 1]}, the run stopped at ${again}`);
+    // The panel has the same probes: one row per probe in the Sharpness table, none twice.
+    const probes = runMetrics(dir).filter((r) => r.lambdaMax !== undefined);
+    const frameNow = await panelFrame(10_000);
+    const sharp = await chartTableRows(frameNow, 'run-sharpness');
+    assert.equal(sharp.count, probes.length, 'probe rows in the panel\'s Sharpness table vs the run\'s metrics');
+    await frameNow.locator('section[aria-labelledby="card-run-sharpness-title"] button.toggle', { hasText: 'Table' }).click();
+    await until('the Runs table to show the run stopped again', async () => (await longRow(frameNow))?.status === 'cancelled', 15_000);
+  });
+  await clearNotifications();
+});
+
+/** Preferences: Color Theme, then the theme's name: as a user switches themes. */
+async function colorTheme(name) {
+  const input = page.locator('.quick-input-widget .quick-input-box input');
+  // Ctrl+K Ctrl+T: the theme picker (its palette title also matches the marketplace's command);
+  // pressed again if the chord went to something else (a notification or the panel had the focus).
+  for (let attempt = 1; ; attempt++) {
+    await closeQuickInput();
+    await page.keyboard.press('Control+1');
+    await page.keyboard.press('Control+K');
+    await page.keyboard.press('Control+T');
+    try {
+      await input.waitFor({ state: 'visible', timeout: 10_000 });
+      break;
+    } catch (e) {
+      if (attempt >= 3) throw e;
+      log(`the theme picker did not open (attempt ${attempt}); pressing Ctrl+K Ctrl+T again`);
+      await page.keyboard.press('Escape');
+    }
+  }
+  // Once it lists the installed themes, filter them by the name (the list is virtual: a theme far
+  // down is not in the page until then).
+  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Browse Additional Color Themes' }).first().waitFor({ timeout: 15_000 });
+  await input.fill(name);
+  const row = page.locator('.quick-input-widget .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name}$`) }) }).first();
+  await row.waitFor({ timeout: 15_000 });
+  await row.click();
+  await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 5_000 }).catch(() => {});
+}
+
+test('p. the panel follows the colour theme: dark, then high contrast (last: the light default is in every other screenshot)', { timeout: 120_000 }, async () => {
+  const frame = await panelFrame(10_000);
+  try {
+  for (const [name, theme, cls] of [
+    ['theme-dark', 'Dark Modern', 'vscode-dark'],
+    ['theme-high-contrast', 'Dark High Contrast', 'vscode-high-contrast'],
+  ]) {
+    await step(name, async () => {
+      await colorTheme(theme);
+      await until(`the panel to take the ${theme} theme (body.${cls})`, async () => frame.evaluate((c) => document.body.classList.contains(c), cls), 20_000);
+      await frame.locator(PANEL_ROOT).evaluate(() => window.scrollTo(0, 0));
+      await sleep(1_500); // the charts redraw with the theme's colours
+    });
+  }
+  } finally {
+    // Back to the default light theme for the steps after this one (best effort: not a check).
+    await colorTheme('Light Modern').catch(() => closeQuickInput());
+  }
+});
+
 // With BASIN_E2E_SCREENSHOTS=1, a run whose every step passed refreshes the README's screenshots.
 // (A maintenance step, not a test: it is not registered as one, so CI reports no skipped test.)
 if (process.env.BASIN_E2E_SCREENSHOTS) {
@@ -1014,7 +1238,7 @@ if (process.env.BASIN_E2E_SCREENSHOTS) {
     assert.deepEqual(failedSteps, [], 'not copying the screenshots of a run with failed steps');
     const dest = path.join(ROOT, 'media', 'screenshots');
     fs.mkdirSync(dest, { recursive: true });
-    for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png'], ['spectrum', 'spectrum.png'], ['interpolate', 'interpolate.png'], ['compare-runs', 'compare-runs.png'], ['trajectory', 'trajectory.png'], ['theme-dark', 'theme-dark.png']]) {
+    for (const [from, to] of [['panel-run', 'panel-run.png'], ['surface', 'surface.png'], ['spectrum', 'spectrum.png'], ['interpolate', 'interpolate.png'], ['compare-runs', 'compare-runs.png'], ['trajectory', 'trajectory.png'], ['theme-dark', 'theme-dark.png'], ['codelens-live', 'codelens-live.png'], ['stopped', 'stop-resume.png']]) {
       const file = fs.readdirSync(ARTIFACTS).find((f) => f.endsWith(`-${from}.png`));
       assert.ok(file, `no ${from} screenshot in ${ARTIFACTS}`);
       fs.copyFileSync(path.join(ARTIFACTS, file), path.join(dest, to));

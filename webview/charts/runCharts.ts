@@ -1,10 +1,12 @@
 /**
- * The training-run charts: loss, sharpness against 2/eta, accuracy, trace with its error band,
- * the implicit-regularization terms, the gradient noise scale, distances and per-layer sharpness.
+ * The training-run charts: loss, sharpness against 2/eta (with the top eigenvalue of the
+ * Gauss-Newton matrix or Fisher beside the Hessian's when the run probes it), the gradient's
+ * overlap with the top eigenvector, accuracy, trace with its error band, the
+ * implicit-regularization terms, the gradient noise scale, distances and per-layer sharpness.
  * Each chart is a list of series computed from probe records; streamed records are fed through the
  * same functions and appended, so a long run never redraws from scratch.
  */
-import type { ProbeRecord } from '../../src/shared/results';
+import type { CurvatureName, ProbeRecord, TrainSettings } from '../../src/shared/results';
 import type { RunView } from '../../src/shared/protocol';
 import { LineCard, type LineSeries, type Pt } from './lineCard';
 import type { PanelContext } from './card';
@@ -26,7 +28,7 @@ interface ChartSpec {
   key: string;
   title: string;
   /** Under the title; a function when it depends on the records (which series there are). */
-  subtitle?: string | ((records: ProbeRecord[]) => string);
+  subtitle?: string | ((records: ProbeRecord[], settings?: TrainSettings) => string);
   /** The subtitle names the series: the legend is always shown. */
   named?: boolean;
   yLabel: string;
@@ -34,7 +36,20 @@ interface ChartSpec {
   logToggle?: boolean;
   /** Shown before any data arrives (the others appear with their first point). */
   always?: boolean;
-  series: (records: ProbeRecord[]) => SeriesSpec[];
+  series: (records: ProbeRecord[], settings?: TrainSettings) => SeriesSpec[];
+}
+
+/** The curvature a run probes beside the Hessian, as a series label names it. */
+const CURVATURE_LABEL: Record<Exclude<CurvatureName, 'hessian'>, string> = {
+  ggn: 'Gauss-Newton',
+  fisher: 'Fisher',
+  'empirical-fisher': 'empirical Fisher',
+};
+
+/** The other curvature's name ('Gauss-Newton'), from the run's settings ('other curvature' before they arrive). */
+function curvatureName(settings?: TrainSettings): string {
+  const c = settings?.curvature;
+  return c && c !== 'hessian' ? CURVATURE_LABEL[c] : 'other curvature';
 }
 
 const LAYER_COLORS: SeriesColor[] = ['blue', 'orange', 'green', 'purple', 'red', 'yellow'];
@@ -64,14 +79,28 @@ const SPECS: ChartSpec[] = [
   {
     key: 'sharpness',
     title: 'Sharpness',
-    subtitle: 'λmax against the stability threshold 2/η',
+    subtitle: (rs, st) =>
+      has(rs, (r) => r.curvatureMax)
+        ? `λmax of the Hessian and of the ${curvatureName(st)} matrix against the stability threshold 2/η`
+        : 'λmax against the stability threshold 2/η',
     named: true,
     yLabel: 'λmax',
     logToggle: true,
-    series: () => [
+    series: (rs, st) => [
       { label: 'λmax', color: 'red', value: (r) => r.lambdaMax },
+      ...(has(rs, (r) => r.curvatureMax)
+        ? [{ label: `${curvatureName(st)} λmax`, color: 'blue' as const, value: (r: ProbeRecord) => r.curvatureMax, dash: [2, 3] }]
+        : []),
       { label: 'threshold 2/η', color: 'foreground', value: (r) => (r.lambdaMax !== undefined ? r.threshold : undefined), dash: [6, 4] },
     ],
+  },
+  {
+    key: 'overlap',
+    title: 'Gradient overlap',
+    subtitle: 'cos² between the gradient and λmax’s eigenvector (Gur-Ari, Roberts, Dyer 2018)',
+    yLabel: 'cos²',
+    logToggle: true,
+    series: () => [{ label: 'cos²(∇L, v₁)', color: 'green', value: (r) => r.lambdaMaxOverlap }],
   },
   {
     key: 'accuracy',
@@ -164,8 +193,25 @@ const SPECS: ChartSpec[] = [
   },
 ];
 
-function subtitleOf(spec: ChartSpec, records: ProbeRecord[]): string | undefined {
-  return typeof spec.subtitle === 'function' ? spec.subtitle(records) : spec.subtitle;
+function subtitleOf(spec: ChartSpec, records: ProbeRecord[], settings?: TrainSettings): string | undefined {
+  return typeof spec.subtitle === 'function' ? spec.subtitle(records, settings) : spec.subtitle;
+}
+
+/**
+ * What each run chart would draw for these records: its key, subtitle and the series' labels and
+ * points (no smoothing), the charts with no point left out. For tests and anything that needs the
+ * numbers without a canvas.
+ */
+export function runChartData(records: ProbeRecord[], settings?: TrainSettings): { key: string; title: string; subtitle?: string; series: { label: string; points: Pt[] }[] }[] {
+  return SPECS.map((spec) => ({
+    key: spec.key,
+    title: spec.title,
+    subtitle: subtitleOf(spec, records, settings),
+    series: spec.series(records, settings).map((sr) => {
+      const f = feeder(sr.value);
+      return { label: sr.label, points: records.map(f).filter((p): p is Pt => p !== undefined) };
+    }),
+  })).filter((c) => c.series.some((sr) => sr.points.length > 0));
 }
 
 function plus(v: number | undefined, e: number | undefined, sign: number): number | undefined {
@@ -199,6 +245,8 @@ interface Slot {
 export class RunCharts {
   private readonly slots: Slot[];
   private records: ProbeRecord[] = [];
+  /** The run shown (its settings arrive with its first records). */
+  private run: RunView | undefined;
 
   constructor(
     private readonly ctx: PanelContext,
@@ -227,6 +275,7 @@ export class RunCharts {
 
   /** Draws a run from scratch (a new selection, the smoothing changed, or steps were rewritten). */
   show(run: RunView | undefined): void {
+    this.run = run;
     this.records = run ? run.probes : [];
     for (const slot of this.slots) this.reset(slot);
   }
@@ -234,7 +283,7 @@ export class RunCharts {
   /** Appends streamed records (already added to the run this view shows). */
   append(records: ProbeRecord[]): void {
     for (const slot of this.slots) {
-      const specs = slot.spec.series(this.records);
+      const specs = slot.spec.series(this.records, this.run?.settings);
       if (signature(specs) !== slot.signature) {
         this.reset(slot);
         continue;
@@ -253,7 +302,7 @@ export class RunCharts {
   }
 
   private reset(slot: Slot): void {
-    const specs = slot.spec.series(this.records);
+    const specs = slot.spec.series(this.records, this.run?.settings);
     const w = this.ctx.settings.smoothing;
     const series: LineSeries[] = [];
     const feeders: Feeder[] = [];
@@ -277,7 +326,7 @@ export class RunCharts {
     }
     slot.signature = signature(specs);
     slot.feeders = feeders;
-    slot.card.setTitle(slot.spec.title, subtitleOf(slot.spec, this.records));
+    slot.card.setTitle(slot.spec.title, subtitleOf(slot.spec, this.records, this.run?.settings));
     slot.card.setSeries(series);
     slot.card.setVisible(slot.spec.always === true || slot.card.hasData());
   }

@@ -1,0 +1,116 @@
+/**
+ * When the CodeLens provider may tell the editor its lenses changed, so that a lens follows a run.
+ *
+ * The editor (VS Code's CodeLens contribution) updates a lens in two debounced stages, each a
+ * timer that every new event restarts (at least 250 ms, longer as the measured time of the stage
+ * grows): onDidChangeCodeLenses restarts the re-query timer (provideCodeLenses), and each answer
+ * restarts the resolve timer, and only a resolve (resolveCodeLens for lenses without a command)
+ * changes the text on screen. Losing the editor's focus cancels the re-query timer. A provider
+ * that fires whenever a run streams probes (several times a second) restarts these timers before
+ * they run, and the lens stays at whatever step it showed when the stream last paused: the lag
+ * seen in the editor ("step 100" while the panel was at step 467). Firing more often only makes
+ * it worse.
+ *
+ * So the provider fires once, then waits until the editor has resolved the lenses of the documents
+ * it was showing (the provider reads the newest records then: whatever arrived meanwhile is in that
+ * answer), and fires again only if something changed after. If the editor never gets there (the
+ * document or its lens is not visible, or the focus left the editor and the re-query was
+ * cancelled), it fires again after a wait that doubles each time (the editor's debounces may be
+ * longer than the first wait: a fixed wait shorter than them would starve the lens again), up to
+ * 8 s; once the editor has shown the lenses, the next wait is at least twice the time that took.
+ *
+ * Pure (no VS Code import): the clock and the event are passed in.
+ */
+
+export interface LensRefreshOptions {
+  /** The first wait for the editor to ask, in ms, doubled each time it does not (then reset). */
+  firstWaitMs?: number;
+  /** The longest wait. */
+  maxWaitMs?: number;
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  clearTimer?: (t: unknown) => void;
+  /** The clock, in ms. */
+  now?: () => number;
+}
+
+export class LensRefresh {
+  /** Documents (keys) the editor was showing when the provider fired, not yet shown anew since. */
+  private awaiting = new Set<string>();
+  /** Something changed that the editor has not been told about. */
+  private dirty = false;
+  private timer: unknown;
+  private wait: number;
+  private readonly firstWait: number;
+  private readonly maxWait: number;
+  private readonly setTimer: (fn: () => void, ms: number) => unknown;
+  private readonly clearTimer: (t: unknown) => void;
+  private readonly now: () => number;
+  /** When the provider first fired since the editor last showed the lenses (re-fires after a wait count from it). */
+  private firstFired: number | undefined;
+
+  /**
+   * @param fire tells the editor the lenses changed (onDidChangeCodeLenses)
+   * @param shown the documents (keys) whose lenses the editor shows now
+   */
+  constructor(
+    private readonly fire: () => void,
+    private readonly shown: () => readonly string[],
+    options: LensRefreshOptions = {},
+  ) {
+    this.firstWait = options.firstWaitMs ?? 2000;
+    // Capped: while it waits the lens is stale (a blur costs one wait), so a wait never grows past this.
+    this.maxWait = options.maxWaitMs ?? 8000;
+    this.wait = this.firstWait;
+    this.setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    this.clearTimer = options.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));
+    this.now = options.now ?? (() => performance.now());
+  }
+
+  /** Something the lenses show changed: tell the editor now, or once it has asked for the last change. */
+  changed(): void {
+    this.dirty = true;
+    if (this.awaiting.size === 0) this.emit();
+  }
+
+  /** The editor shows the newest lenses of `doc` (resolved them, or asked for lenses that need no resolving). */
+  provided(doc: string): void {
+    if (!this.awaiting.delete(doc)) return;
+    if (this.awaiting.size > 0) return;
+    this.stopTimer();
+    this.wait = Math.min(this.maxWait, Math.max(this.firstWait, 2 * (this.now() - (this.firstFired ?? this.now()))));
+    this.firstFired = undefined;
+    // Whatever changed before this answer is in it; a change after it fires again (changed()).
+    this.dirty = false;
+  }
+
+  /** Whether the editor has yet to ask since the last event. */
+  get pending(): boolean {
+    return this.awaiting.size > 0;
+  }
+
+  private emit(): void {
+    this.dirty = false;
+    this.awaiting = new Set(this.shown());
+    this.firstFired ??= this.now();
+    this.fire();
+    this.stopTimer();
+    if (this.awaiting.size === 0) return;
+    this.timer = this.setTimer(() => {
+      this.timer = undefined;
+      // The editor did not ask in time: its re-query was cancelled, or its debounce is longer.
+      this.awaiting.clear();
+      this.wait = Math.min(2 * this.wait, this.maxWait);
+      if (this.dirty) this.emit();
+      else this.firstFired = undefined;
+    }, this.wait);
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) this.clearTimer(this.timer);
+    this.timer = undefined;
+  }
+
+  dispose(): void {
+    this.stopTimer();
+  }
+}
