@@ -1062,7 +1062,8 @@ test('o. a long run: the CodeLens follows it live (within one probe of the panel
     assert.ok(lens, 'no CodeLens with lambda_max above model() of long-run.basin.ts');
     assert.ok(lens.step !== undefined, `the CodeLens does not show a running run's step: ${lens.text}`);
     const newestProbe = Math.floor(panelStep / LONG.probeEvery) * LONG.probeEvery;
-    assert.ok(lens.step <= after, `the CodeLens is at step ${lens.step}, ahead of the panel (${after})`);
+    // The extension hears of a probe before the panel draws it: the lens may be at the next probe.
+    assert.ok(lens.step <= after + LONG.probeEvery, `the CodeLens is at step ${lens.step}, more than a probe ahead of the panel (${after})`);
     assert.ok(
       lens.step >= newestProbe - LONG.probeEvery,
       `the CodeLens is at step ${lens.step} while the panel's newest probe is at step ${newestProbe}: more than one probe (${LONG.probeEvery} steps) behind`,
