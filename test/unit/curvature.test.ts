@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describeFailure, runCli } from '../../src/cli/commands';
+import { basinInProcess } from '../helpers/cli';
 import type { EigsResult, SliceResult } from '../../src/shared/results';
 import { tf } from '../../src/engine/tf';
 import { initBackend } from '../../src/engine/backend';
@@ -230,18 +230,7 @@ test('refusals: the Fisher of a custom loss or of cross-entropy on probabilities
   }
 });
 
-/** Runs `basin` in-process; returns the exit code and what it printed. */
-async function basin(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io = { out: (s: string) => void (out += s), err: (s: string) => void (err += s), tty: false };
-  try {
-    return { code: await runCli([...args, '--quiet'], io, new AbortController().signal), out, err };
-  } catch (e) {
-    const f = describeFailure(e);
-    return { code: f.code, out, err: err + f.text };
-  }
-}
+const basin = (args: string[]): ReturnType<typeof basinInProcess> => basinInProcess(args);
 
 /** A regression experiment with a custom loss (mean absolute error), in a temp dir. */
 function customLossExperiment(): string {

@@ -11,7 +11,8 @@ import { fmt } from '../../src/shared/format';
 import { checkToWorker, JOB_OPTIONS } from '../../src/shared/validate';
 import type { DensityResult, EigsResult, FlatnessResult, InfoResult, JobResult, RunMeta, SliceResult, SurfaceResult, TraceResult, TrainDone } from '../../src/shared/results';
 import { RUNNERS, withDefaults } from '../../src/engine/registry';
-import { describeFailure, jobOptions, runCli } from '../../src/cli/commands';
+import { jobOptions } from '../../src/cli/commands';
+import { basinInProcess } from '../helpers/cli';
 import { parseArgs, UsageError } from '../../src/cli/args';
 import { ALL_OPTIONS, BOOLEAN_OPTIONS, commandHelp, COMMAND_OPTIONS, FLAGS, USAGE } from '../../src/cli/usage';
 import { CARD_KINDS } from '../../webview/charts/results';
@@ -162,18 +163,7 @@ test('the command line takes exactly the options it took before the registry', (
   assert.deepEqual([...ALL_OPTIONS].sort(), [...new Set(Object.values(REFERENCE_OPTIONS).flat())].sort());
 });
 
-/** Runs a command line in-process: its exit code and what it printed. */
-async function cli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io = { out: (s: string) => void (out += s), err: (s: string) => void (err += s), tty: false };
-  try {
-    return { code: await runCli([...args, '--quiet'], io, new AbortController().signal), out, err };
-  } catch (e) {
-    const f = describeFailure(e);
-    return { code: f.code, out, err: err + f.text };
-  }
-}
+const cli = (...args: string[]): ReturnType<typeof basinInProcess> => basinInProcess(args);
 
 test('for every command, an unknown option and an option of other commands exit 2 naming the option', async () => {
   const inputs = ['--model', 'nowhere/model.json', '--data', 'nowhere/data.json'];
