@@ -34,7 +34,7 @@ import { Rng } from '../../src/engine/rng';
 import { runSurface } from '../../src/engine/surface/slice';
 import { DEFAULT_SETTINGS, train } from '../../src/engine/train/run';
 import type { ProbeRecord } from '../../src/shared/results';
-import { convnetSection, saveBenchFiles } from './convnet';
+import { convnetSection, runPeer as runTfjsTorchPeer, saveBenchFiles } from './convnet';
 
 /** The CLI bundle (`node esbuild.js`), for wall times of whole commands. */
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -101,29 +101,6 @@ async function writeConvModel(dir: string): Promise<{ model: string; data: strin
     ],
   });
   return saveBenchFiles(model, x, y, path.join(dir, 'conv'));
-}
-
-/** The convnet's products in PyTorch (the peers' tfjs_torch.py), median ms. */
-function runConvPeer(peer: string, model: string, data: string): { forward: number; gradient: number; hvp: number; loss: number } | string {
-  const code = [
-    'import sys, json, time, os',
-    'os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")',
-    'import numpy as np, torch',
-    `sys.path.insert(0, ${JSON.stringify(path.dirname(peer))})`,
-    'from tfjs_torch import TfjsModel, Objective',
-    'torch.set_num_threads(2)',
-    `m = TfjsModel(${JSON.stringify(model)}, ${JSON.stringify(data)}); o = Objective(m, torch.float32)`,
-    'v = torch.randn(o.theta.shape[0])',
-    'def med(f, n=7):',
-    '    f(); ts = []',
-    '    for _ in range(n):',
-    '        t = time.perf_counter(); f(); ts.append((time.perf_counter() - t) * 1e3)',
-    '    return float(np.median(ts))',
-    'print(json.dumps({"loss": o.loss(), "forward": med(o.loss), "gradient": med(o.grad), "hvp": med(lambda: o.hvp(v))}))',
-  ].join('\n');
-  const r = spawnSync(process.env.BASIN_PEER_PYTHON ?? '/usr/bin/python3', ['-c', code], { encoding: 'utf8', timeout: 600_000 });
-  if (r.status !== 0) return `convnet peer failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`;
-  return JSON.parse(r.stdout) as { forward: number; gradient: number; hvp: number; loss: number };
 }
 
 async function writeBenchModel(dir: string): Promise<{ model: string; data: string }> {
@@ -308,7 +285,7 @@ async function main(): Promise<void> {
   let convPeerNote = peerNote;
   for (let round = 0; round < 2; round++) {
     if (peerPath) {
-      const r = runConvPeer(peerPath, convFiles.model, convFiles.data);
+      const r = runTfjsTorchPeer(peerPath, convFiles.model, convFiles.data, 7);
       if (typeof r === 'string') convPeerNote = r;
       else convPeerRuns.push(r);
     }

@@ -17,6 +17,7 @@ import { loadProblem } from '../../src/engine/problem';
 import { createOrtEvaluator } from '../../src/engine/ort/evaluator';
 import { FiniteDifferenceHessian, selectHessian } from '../../src/engine/hvp/operators';
 import { Rng } from '../../src/engine/rng';
+import { relErr } from '../reference/compare';
 
 const N = 1000;
 const SIDE = 28;
@@ -70,7 +71,7 @@ interface PeerOps {
  * PyTorch on the same files (the peers' tfjs_torch.py, float32, 2 torch threads): median ms of
  * forward, gradient and H·v; with `vFile` (float32 little-endian) also the float64 H·v into `hvFile`.
  */
-function runPeer(peer: string, model: string, data: string, reps: number, vFile?: string, hvFile?: string): PeerOps | string {
+export function runPeer(peer: string, model: string, data: string, reps: number, vFile?: string, hvFile?: string): PeerOps | string {
   const code = [
     'import sys, json, time, os',
     'os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")',
@@ -114,16 +115,6 @@ async function timeAsync(f: () => Promise<unknown>, n: number): Promise<number> 
     ts.push(performance.now() - t);
   }
   return median(ts);
-}
-
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    s += b[i] ** 2;
-  }
-  return Math.sqrt(d / s);
 }
 
 const fmt = (x: number | undefined, d = 3): string => (x === undefined || !Number.isFinite(x) ? '-' : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(d - 1) : x.toPrecision(d));

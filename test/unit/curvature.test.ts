@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { basinInProcess } from '../helpers/cli';
+import { relErr } from '../reference/compare';
 import type { EigsResult, SliceResult } from '../../src/shared/results';
 import { tf } from '../../src/engine/tf';
 import { initBackend } from '../../src/engine/backend';
@@ -54,17 +55,6 @@ function denseOf(obj: Objective, kind: OutputCurvatureName): Float64Array {
   return a;
 }
 
-/** Frobenius relative difference. */
-function rel(a: Float64Array, b: Float64Array): number {
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += (a[i] - b[i]) ** 2;
-    s += b[i] ** 2;
-  }
-  return Math.sqrt(d / s);
-}
-
 interface Case {
   name: string;
   ir: ModelIR;
@@ -103,17 +93,17 @@ for (const c of CASES) {
       const ef = denseOf(obj, 'empirical-fisher');
       const refG = refGGN(p);
       const refE = refEmpiricalFisher(p);
-      assert.ok(rel(ggn, refG) < 2e-5, `GGN vs float64: ${rel(ggn, refG)}`);
-      assert.ok(rel(fisher, refG) < 2e-5, `Fisher vs float64 GGN: ${rel(fisher, refG)}`);
-      assert.ok(rel(ef, refE) < 2e-5, `empirical Fisher vs float64: ${rel(ef, refE)}`);
+      assert.ok(relErr(ggn, refG) < 2e-5, `GGN vs float64: ${relErr(ggn, refG)}`);
+      assert.ok(relErr(fisher, refG) < 2e-5, `Fisher vs float64 GGN: ${relErr(fisher, refG)}`);
+      assert.ok(relErr(ef, refE) < 2e-5, `empirical Fisher vs float64: ${relErr(ef, refE)}`);
       if (c.loss !== 'meanSquaredError') {
         // The Fisher by its definition (expectation over the model's labels) equals the GGN.
         const refF = refFisher(p);
-        assert.ok(rel(refF, refG) < 1e-12, `oracle Fisher vs oracle GGN: ${rel(refF, refG)}`);
-        assert.ok(rel(fisher, refF) < 2e-5, `Fisher vs float64 Fisher: ${rel(fisher, refF)}`);
+        assert.ok(relErr(refF, refG) < 1e-12, `oracle Fisher vs oracle GGN: ${relErr(refF, refG)}`);
+        assert.ok(relErr(fisher, refF) < 2e-5, `Fisher vs float64 Fisher: ${relErr(fisher, refF)}`);
       }
       // Not the Hessian (else the test could not tell them apart).
-      assert.ok(rel(refHessian(p), refG) > 1e-3, 'the fixture has a Hessian distinct from its GGN');
+      assert.ok(relErr(refHessian(p), refG) > 1e-3, 'the fixture has a Hessian distinct from its GGN');
       // Positive semi-definite, exactly in float64, to float32 noise in the engine.
       const eg = symmetricEigen(refG, n).values;
       assert.ok(eg[n - 1] > -1e-12 * eg[0], `float64 GGN min eigenvalue ${eg[n - 1]}`);
@@ -142,7 +132,7 @@ test('the parallel evaluator forwards curvature products to its shards (equal to
     for (const kind of ['ggn', 'fisher', 'empirical-fisher'] as const) {
       const a = await par.curvature(kind, v);
       const b = await local.curvature(kind, v);
-      assert.ok(rel(a, b) < 1e-5, `${kind}: ${rel(a, b)}`);
+      assert.ok(relErr(a, b) < 1e-5, `${kind}: ${relErr(a, b)}`);
     }
   } finally {
     par.dispose();
@@ -223,7 +213,7 @@ test('refusals: the Fisher of a custom loss or of cross-entropy on probabilities
     assert.equal(sel.fallback, fb);
     assert.match(sel.hvp.hvpReason, /TF\.js evaluator on this thread/);
     const v = new Rng(1).normalVector(ev.dim);
-    assert.ok(rel(await sel.op.matvec(v), await ev.curvature('ggn', v)) < 1e-6);
+    assert.ok(relErr(await sel.op.matvec(v), await ev.curvature('ggn', v)) < 1e-6);
     fb.dispose();
   } finally {
     ev.dispose();
