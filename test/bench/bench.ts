@@ -34,7 +34,7 @@ import { Rng } from '../../src/engine/rng';
 import { runSurface } from '../../src/engine/surface/slice';
 import { DEFAULT_SETTINGS, train } from '../../src/engine/train/run';
 import type { ProbeRecord } from '../../src/shared/results';
-import { convnetSection, runPeer as runTfjsTorchPeer, saveBenchFiles } from './convnet';
+import { convnetSection, fmt as cell, median, runPeer as runTfjsTorchPeer, saveBenchFiles, timeAsync } from './convnet';
 
 /** The CLI bundle (`node esbuild.js`), for wall times of whole commands. */
 const CLI = path.join(__dirname, '..', '..', 'dist', 'cli.js');
@@ -137,22 +137,6 @@ function runPeer(peer: string, model: string, data: string, jobs = 'ops,eig,trac
   return JSON.parse(r.stdout) as PeerResult;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-async function timeAsync(f: () => Promise<unknown>, n = 15): Promise<number> {
-  await f();
-  const ts: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await f();
-    ts.push(performance.now() - t);
-  }
-  return median(ts);
-}
-
 function timeMs(f: () => unknown, n = 15): number {
   f();
   const ts: number[] = [];
@@ -164,7 +148,7 @@ function timeMs(f: () => unknown, n = 15): number {
   return median(ts);
 }
 
-const fmt = (x: number | undefined, d = 4): string => (x === undefined || !Number.isFinite(x) ? '-' : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(d - 1) : x.toPrecision(d));
+const fmt = (x: number | undefined, d = 4): string => cell(x, d);
 
 function table(rows: (string | number | undefined)[][]): string {
   const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? fmt(c) : (c ?? '-'))));

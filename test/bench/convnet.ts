@@ -101,12 +101,13 @@ export function runPeer(peer: string, model: string, data: string, reps: number,
   return JSON.parse(r.stdout) as PeerOps;
 }
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)];
 }
 
-async function timeAsync(f: () => Promise<unknown>, n: number): Promise<number> {
+/** Median ms of `n` calls after one warm-up call. */
+export async function timeAsync(f: () => Promise<unknown>, n = 15): Promise<number> {
   await f();
   const ts: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -117,7 +118,8 @@ async function timeAsync(f: () => Promise<unknown>, n: number): Promise<number> 
   return median(ts);
 }
 
-const fmt = (x: number | undefined, d = 3): string => (x === undefined || !Number.isFinite(x) ? '-' : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(d - 1) : x.toPrecision(d));
+/** A table cell: `d` significant digits, exponent form outside [1e-3, 1e4), '-' for none. */
+export const fmt = (x: number | undefined, d = 3): string => (x === undefined || !Number.isFinite(x) ? '-' : Math.abs(x) >= 1e4 || (Math.abs(x) < 1e-3 && x !== 0) ? x.toExponential(d - 1) : x.toPrecision(d));
 const ratio = (ours: number, theirs: number | undefined): string => (theirs === undefined ? '-' : `${(ours / theirs).toFixed(2)}x`);
 
 /** The section's lines for the report. `peer`: torch_peer.py's path (tfjs_torch.py beside it), if found. */
