@@ -116,7 +116,7 @@ function applyOp(op: LayerOp, ins: Tensor[], params: Tensor[], consts: Tensor[],
  * Max pooling. When windows tile the input (stride == pool size) it is computed as a reshape and
  * the sum over the window axes of x times the mask of each window's first maximum (row-major in
  * the window, as tf.maxPool's and PyTorch's argmax). Its gradient is that mask (the mask's own
- * path is through Equal, whose gradient is zero) and can be differentiated again, so exact
+ * gradient is zero: `firstMaxMask`) and can be differentiated again, so exact
  * Hessian-vector products work. tf.max's gradient would route dy to every tied maximum, a gradient
  * k times too large where k values tie, and ties are common (a constant region under a bias).
  * Other geometries use tf.maxPool, whose MaxPoolGrad cannot be differentiated (those models get
