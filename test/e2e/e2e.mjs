@@ -1041,33 +1041,40 @@ const rowStep = (row) => Number(row.steps.split(' / ')[0]);
 /** The CodeLens's lambda_max as src/extension/lenses.ts formats it. */
 const lensFmt = (x) => (Math.abs(x) >= 1e4 || Math.abs(x) < 1e-3 ? x.toExponential(2) : x.toPrecision(4));
 
-test('o. a long run: the CodeLens follows it live (within one probe of the panel), Stop lands mid-run, Resume from the notification continues the same run folder from its checkpoint', { timeout: 420_000 }, async () => {
+test('o. a long run: the CodeLens follows it live (the panel’s newest probe within seconds), Stop lands mid-run, Resume from the notification continues the same run folder from its checkpoint', { timeout: 420_000 }, async () => {
   await clearNotifications();
   let frame;
   let dir;
   /**
-   * One moment during the run: the panel's newest probe against the CodeLens. The panel is read
-   * first, so a lens that follows the run shows the probe the panel had then or a later one; the
-   * lens may lag by one probe (the editor re-queries lenses with a debounce), not more.
+   * One moment during the run: the panel's newest probe against the CodeLens. The lens follows the
+   * run when it shows that probe (or a later one) within a few seconds: the editor re-queries and
+   * re-resolves lenses after debounces that grow with its measured latencies (a loaded machine
+   * waits seconds), so the lens may trail the panel for a moment; a lens that stopped following
+   * (the bug lensRefresh.ts fixes: "step 100" while the panel was at step 467) never gets there.
    */
+  const CATCH_UP_MS = 10_000;
   const moment = async (atStep) => {
     await until(`the panel to show the long run at step ${atStep}`, async () => {
       const r = await longRow(frame);
       return r && r.status === 'running' && rowStep(r) >= atStep;
     }, 240_000, 200);
     const panelStep = rowStep(await longRow(frame));
-    const lens = await moduleLens();
-    const after = rowStep(await longRow(frame));
-    log(`panel at step ${panelStep} (then ${after}); CodeLens: ${lens?.text}`);
-    assert.ok(lens, 'no CodeLens with lambda_max above model() of long-run.basin.ts');
-    assert.ok(lens.step !== undefined, `the CodeLens does not show a running run's step: ${lens.text}`);
     const newestProbe = Math.floor(panelStep / LONG.probeEvery) * LONG.probeEvery;
-    // The extension hears of a probe before the panel draws it: the lens may be at the next probe.
+    const t0 = Date.now();
+    const first = await moduleLens();
+    let lens = first;
+    try {
+      lens = await until(`the CodeLens to show the panel's newest probe (step ${newestProbe})`, async () => {
+        lens = await moduleLens();
+        return lens?.step !== undefined && lens.step >= newestProbe && lens;
+      }, CATCH_UP_MS, 100);
+    } catch {
+      assert.fail(`the CodeLens does not follow the run: ${CATCH_UP_MS / 1000} s after the panel showed step ${panelStep} (probe ${newestProbe}), it shows ${lens ? `"${lens.text}"` : 'nothing'}`);
+    }
+    const after = rowStep(await longRow(frame));
+    log(`panel at step ${panelStep} (then ${after}); CodeLens first: ${first?.text}; at step ${lens.step} after ${Date.now() - t0} ms`);
+    // The extension hears of a probe before the panel draws it: the lens may be at the next probe, not beyond.
     assert.ok(lens.step <= after + LONG.probeEvery, `the CodeLens is at step ${lens.step}, more than a probe ahead of the panel (${after})`);
-    assert.ok(
-      lens.step >= newestProbe - LONG.probeEvery,
-      `the CodeLens is at step ${lens.step} while the panel's newest probe is at step ${newestProbe}: more than one probe (${LONG.probeEvery} steps) behind`,
-    );
     // The lens's lambda_max is the run's at that step (its metrics.jsonl, which the panel shows).
     const rec = await until(`the run's probe at the CodeLens's step ${lens.step} in its metrics.jsonl`, async () => runMetrics(dir).find((r) => r.step === lens.step && r.lambdaMax !== undefined), 10_000);
     assert.equal(lens.lambda, lensFmt(rec.lambdaMax), `the CodeLens's lambda_max at step ${lens.step} vs the run's`);
