@@ -46,7 +46,7 @@ export interface ConvGeom {
 }
 
 /** How filter gradients are emitted (see AD.convFilterGrad); tests and the benchmark set it. */
-export const FILTER_GRAD: { mode: 'im2col' | 'conv' } = { mode: 'im2col' };
+export const FILTER_GRAD: { mode: 'im2col' | 'conv' | 'windows' } = { mode: 'windows' };
 
 function prod(s: readonly number[]): number {
   return s.reduce((a, b) => a * b, 1);
@@ -576,10 +576,12 @@ export class AD {
 
   /**
    * The filter gradient dW[m,c,r,q] = sum_{n,oh,ow} g[n,m,oh,ow] xpad[n,c,oh*s+r,ow*s+q]. By
-   * default as im2col and one Gemm: the kh*kw strided windows of the padded input, laid out
-   * [c*kh*kw, n*oh*ow] (built once per input and shared), times g laid out [m, n*oh*ow]. The other
-   * way, a Conv of x with g with the batch and channel axes swapped (the stride becomes a
-   * dilation), measured 2-4x slower in ONNX Runtime (`FILTER_GRAD = 'conv'` keeps it for comparison).
+   * default one Gemm per kernel offset (r, q): g laid out [m, n*oh*ow] times the (r, q) strided
+   * window of the padded input, [c, n*oh*ow] (built once per input and shared), the kh*kw [m, c]
+   * results stacked. im2col (the windows concatenated, [c*kh*kw, n*oh*ow], and one Gemm) does the
+   * same arithmetic but copies every window once more: on the MNIST-sized convnet of the benchmark
+   * an H·v took 13% longer that way (`FILTER_GRAD.mode = 'im2col'`), and a Conv of x with g with
+   * the batch and channel axes swapped (the stride becomes a dilation) 2-4x longer (`'conv'`).
    */
   convFilterGrad(x: Sym, g: Sym, geom: ConvGeom, wShape: readonly number[]): Sym {
     const [m, c, kh, kw] = wShape;
@@ -588,13 +590,46 @@ export class AD {
     const name =
       FILTER_GRAD.mode === 'conv'
         ? this.convFilterGradByConv(x, g, geom, wShape)
-        : this.g.reshape(this.g.gemm(gt, this.im2col(x, geom, oh, ow), false, true), [m, c, kh, kw]);
+        : FILTER_GRAD.mode === 'windows'
+          ? this.convFilterGradByWindows(x, gt, geom, wShape, oh, ow)
+          : this.g.reshape(this.g.gemm(gt, this.im2col(x, geom, oh, ow), false, true), [m, c, kh, kw]);
     return this.record(name, [m, c, kh, kw], [x, g], ([dx, dg]) =>
       this.bilinear(dx ? this.convFilterGrad(dx, g, geom, wShape) : undefined, dg ? this.convFilterGrad(x, dg, geom, wShape) : undefined),
     );
   }
 
   private readonly cols = new Map<string, string>();
+  private readonly wins = new Map<string, string[]>();
+
+  /** One Gemm per kernel offset (r, q): g [m, n*oh*ow] times window (r, q) of x, [c, n*oh*ow]; stacked [m, c, kh, kw]. */
+  private convFilterGradByWindows(x: Sym, gt: string, geom: ConvGeom, wShape: readonly number[], oh: number, ow: number): string {
+    const [m, c, kh, kw] = wShape;
+    const parts = this.windows(x, geom, oh, ow).map((win) => this.g.op('Unsqueeze', [this.g.gemm(gt, this.g.reshape(win, [c, -1]), false, true), this.g.constInt64([2])]));
+    return this.g.reshape(parts.length === 1 ? parts[0] : this.g.op('Concat', parts, { axis: 2 }), [m, c, kh, kw]);
+  }
+
+  /** x's kh*kw strided windows, each [c, n, oh, ow] (row-major over (r, q)), built once per input. */
+  private windows(x: Sym, geom: ConvGeom, oh: number, ow: number): string[] {
+    const key = `${x.name}|${JSON.stringify(geom)}`;
+    const hit = this.wins.get(key);
+    if (hit) return hit;
+    const [, , h, w] = x.shape;
+    const [kh, kw] = geom.kernel;
+    const [sh, sw] = geom.strides;
+    const [pt, pl] = geom.pads;
+    const pb = Math.max(0, sh * (oh - 1) + kh - h - pt);
+    const pr = Math.max(0, sw * (ow - 1) + kw - w - pl);
+    let xt = this.g.op('Transpose', [x.name], { perm: [1, 0, 2, 3] });
+    if (pt || pl || pb || pr) xt = this.g.op('Pad', [xt, this.g.constInt64([0, 0, pt, pl, 0, 0, pb, pr])]);
+    const out: string[] = [];
+    for (let r = 0; r < kh; r++) {
+      for (let q = 0; q < kw; q++) {
+        out.push(this.g.op('Slice', [xt, this.g.constInt64([r, q]), this.g.constInt64([r + sh * (oh - 1) + 1, q + sw * (ow - 1) + 1]), this.g.constInt64([2, 3]), this.g.constInt64([sh, sw])]));
+      }
+    }
+    this.wins.set(key, out);
+    return out;
+  }
 
   /** x's kh*kw strided windows as [c*kh*kw, n*oh*ow] (row (c, r, q), column (n, oh, ow)). */
   private im2col(x: Sym, geom: ConvGeom, oh: number, ow: number): string {
@@ -669,10 +704,12 @@ export class AD {
    * through the mask of each window's first maximum (row-major in the window, as PyTorch's and
    * TensorFlow's argmax): the reverse rule is the mask times g upsampled to the input, the forward
    * rule a sum pooling of the masked tangent. Mostly same-shape elementwise ops, which ONNX Runtime
-   * runs much faster than MaxPool's Indices output with a scatter. Ties are common (a constant
-   * region, such as an image's blank border under a positive bias, gives every window of it equal
-   * values), and a mask of all the tied maxima would route the gradient to each of them: a
-   * gradient k times too large, which is no subgradient.
+   * runs much faster than a scatter. Ties are common (a constant region, such as an image's blank
+   * border under a positive bias, gives every window of it equal values), and a mask of all the
+   * tied maxima would route the gradient to each of them: a gradient k times too large, which is no
+   * subgradient. The mask compares each cell's position in its plane with the position of its
+   * window's winner, MaxPool's Indices output (the first maximum in row-major order: the kernel
+   * replaces its running maximum only on a strictly greater value), upsampled over the window.
    */
   private tiledMaxPool(x: Sym, geom: ConvGeom): Sym {
     const [, c, h, w] = x.shape;
@@ -681,9 +718,14 @@ export class AD {
     let xc = x;
     if (oh * ph !== h) xc = this.slice(xc, 2, 0, oh * ph);
     if (ow * pw !== w) xc = this.slice(xc, 3, 0, ow * pw);
-    const y = this.g.op('MaxPool', [xc.name], { kernel_shape: geom.kernel, strides: geom.strides });
-    const up = this.g.op('Resize', [y, '', this.g.constFloat([1, 1, ph, pw], [4])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
-    const mask = this.constant(this.firstOfTies(this.g.op('Cast', [this.g.op('Equal', [xc.name, up])], { to: 1 }), [c, oh, ph, ow, pw]), xc.shape);
+    const [y, indices] = this.g.node('MaxPool', [xc.name], { kernel_shape: geom.kernel, strides: geom.strides }, 2);
+    const plane = oh * ph * ow * pw;
+    // Indices count over the whole NCHW tensor; idx mod plane is the position within the plane
+    // (below 2^24, so exact in float32, which Resize takes).
+    const winner = this.g.op('Cast', [this.g.op('Mod', [indices, this.g.constInt64([plane], [])])], { to: 1 });
+    const up = this.g.op('Resize', [winner, '', this.g.constFloat([1, 1, ph, pw], [4])], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
+    const position = this.g.constFloat(Float32Array.from({ length: plane }, (_, i) => i), [1, 1, oh * ph, ow * pw]);
+    const mask = this.constant(this.g.op('Cast', [this.g.op('Equal', [up, position])], { to: 1 }), xc.shape);
     const shape = [x.shape[0], c, oh, ow];
     return this.record(
       y,
@@ -695,23 +737,6 @@ export class AD {
   }
 
   /** Each cell repeated over a ph x pw block (nearest-neighbour upsampling). Linear. */
-  /**
-   * Of a 0/1 mask of each window's maxima, [N, C, oh*ph, ow*pw], only the first in row-major
-   * order within its window: those whose count of maxima up to them (earlier rows of the window,
-   * then this row up to and including them) is 1.
-   */
-  private firstOfTies(eq: string, [c, oh, ph, ow, pw]: number[]): string {
-    if (ph * pw === 1) return eq;
-    const g = this.g;
-    const win = g.reshape(eq, [-1, c, oh, ph, ow, pw]);
-    const inRow = g.op('CumSum', [win, g.constInt64([5], [])]);
-    const rowTotals = g.reduceSum(win, [5], true);
-    const rowsBefore = g.op('CumSum', [rowTotals, g.constInt64([3], [])], { exclusive: 1 });
-    const count = g.mul(g.add(inRow, rowsBefore), win);
-    const first = g.op('Cast', [g.op('Equal', [count, g.scalar(1)])], { to: 1 });
-    return g.reshape(first, [-1, c, oh * ph, ow * pw]);
-  }
-
   upsample(a: Sym, ph: number, pw: number): Sym {
     const shape = [a.shape[0], a.shape[1], a.shape[2] * ph, a.shape[3] * pw];
     return this.prim(
