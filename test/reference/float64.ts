@@ -47,6 +47,12 @@ export interface RefProblem {
   loss: LossName;
 }
 
+/** The problem with its numbers rounded to float32 (what the engines see), so both sides compute the same function. */
+export function asFloat32(p: RefProblem): RefProblem {
+  const r = (a: Float64Array): Float64Array => Float64Array.from(Float32Array.from(a));
+  return { ...p, params: r(p.params), x: r(p.x), y: r(p.y) };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Shapes
 // ---------------------------------------------------------------------------------------------

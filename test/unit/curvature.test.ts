@@ -13,6 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { basinInProcess } from '../helpers/cli';
+import { problemOf } from '../helpers/problem';
 import { relErr } from '../reference/compare';
 import type { EigsResult, SliceResult } from '../../src/shared/results';
 import { tf } from '../../src/engine/tf';
@@ -24,18 +25,15 @@ import { gradientOverlap, selectCurvature } from '../../src/engine/curvature';
 import { ParallelEvaluator, shardWorkerPath } from '../../src/engine/shard/parallel';
 import { symmetricEigen } from '../../src/engine/linalg/dense';
 import { runEigs, runTrace } from '../../src/engine/jobs';
-import { problemFrom } from '../../src/engine/problem';
 import { BasinError } from '../../src/engine/errors';
 import { Rng } from '../../src/engine/rng';
 import type { LossName, ModelIR } from '../../src/engine/model/ir';
-import { convIR, mlpIR, randomProblem, refEmpiricalFisher, refFisher, refGGN, refGradient, refHessian, type RefProblem } from '../reference/float64';
+import { asFloat32, convIR, mlpIR, randomProblem, refEmpiricalFisher, refFisher, refGGN, refGradient, refHessian, type RefProblem } from '../reference/float64';
 
 before(async () => {
   await initBackend('wasm');
 });
 
-const f32 = (a: Float64Array): Float64Array => Float64Array.from(Float32Array.from(a));
-const asFloat32 = (p: RefProblem): RefProblem => ({ ...p, params: f32(p.params), x: f32(p.x), y: f32(p.y) });
 
 function objectiveFor(p: RefProblem, chunkSize?: number): Objective {
   return new Objective(p.ir, Float32Array.from(p.params), p.loss, { x: Float32Array.from(p.x), xShape: p.xShape, y: Float32Array.from(p.y), yShape: p.yShape }, { chunkSize });
@@ -130,6 +128,7 @@ test('the parallel evaluator forwards curvature products to its shards (equal to
   try {
     const v = new Rng(2).normalVector(ir.numParams);
     for (const kind of ['ggn', 'fisher', 'empirical-fisher'] as const) {
+      assert.ok(par.curvature, 'TF.js shares compute curvature products');
       const a = await par.curvature(kind, v);
       const b = await local.curvature(kind, v);
       assert.ok(relErr(a, b) < 1e-5, `${kind}: ${relErr(a, b)}`);
@@ -140,10 +139,6 @@ test('the parallel evaluator forwards curvature products to its shards (equal to
   }
 });
 
-function problemOf(p: RefProblem) {
-  const values = p.ir.params.map((q) => Float32Array.from(p.params.subarray(q.offset, q.offset + q.size)));
-  return problemFrom(p.ir, values, p.loss, { x: Float32Array.from(p.x), xShape: p.xShape, y: Float32Array.from(p.y), yShape: p.yShape });
-}
 
 test('eigs on each curvature: top eigenvalues within their bounds of a dense float64 eigendecomposition; gradient overlap against it', async () => {
   const p = asFloat32(randomProblem(mlpIR([3, 6, 3], ['tanh', 'softmax']), 'categoricalCrossentropy', 12, 21));

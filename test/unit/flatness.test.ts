@@ -24,14 +24,10 @@ import {
   samSharpness,
 } from '../../src/engine/flatness';
 import type { Evaluator } from '../../src/engine/evaluator';
-import { mlpIR, randomProblem, refForward, refGradient, refHessian, refLoss, type RefProblem } from '../reference/float64';
+import { asFloat32, mlpIR, randomProblem, refForward, refGradient, refHessian, refLoss, type RefProblem } from '../reference/float64';
+
 
 const f32 = (a: ArrayLike<number>): Float64Array => Float64Array.from(Float32Array.from(a));
-
-/** Rounds a problem's numbers to float32 (what TF.js sees) so both sides compute the same function. */
-function asFloat32(p: RefProblem): RefProblem {
-  return { ...p, params: f32(p.params), x: f32(p.x), y: f32(p.y) };
-}
 
 function evaluatorFor(p: RefProblem): LocalEvaluator {
   return new LocalEvaluator(

@@ -21,7 +21,7 @@ import { randomDirection } from '../../src/engine/directions';
 import { Rng } from '../../src/engine/rng';
 import type { SurfaceResult } from '../../src/shared/results';
 import type { ModelIR } from '../../src/engine/model/ir';
-import { mlpIR, randomProblem, refGradient, refHessian, refLoss, type RefProblem } from '../reference/float64';
+import { asFloat32, mlpIR, randomProblem, refGradient, refHessian, refLoss, type RefProblem } from '../reference/float64';
 
 const EXAMPLE = path.join(__dirname, '../../examples/spiral');
 
@@ -29,10 +29,6 @@ before(async () => {
   await initBackend('wasm');
 });
 
-function f32(p: RefProblem): RefProblem {
-  const r = (a: Float64Array): Float64Array => Float64Array.from(Float32Array.from(a));
-  return { ...p, params: r(p.params), x: r(p.x), y: r(p.y) };
-}
 
 function toProblem(p: RefProblem, ir: ModelIR, threads?: number): Problem {
   const values = ir.params.map((q) => Float32Array.from(p.params.subarray(q.offset, q.offset + q.size)));
@@ -41,7 +37,7 @@ function toProblem(p: RefProblem, ir: ModelIR, threads?: number): Problem {
 }
 
 const quadIR = mlpIR([3, 2], ['linear']);
-const quad = f32(randomProblem(quadIR, 'meanSquaredError', 40, 7));
+const quad = asFloat32(randomProblem(quadIR, 'meanSquaredError', 40, 7));
 
 test('1-D slice of a quadratic equals the analytic parabola L0 + a g.d + a^2 d^T H d / 2', async () => {
   const problem = toProblem(quad, quadIR);
@@ -123,7 +119,7 @@ test('interpolation end points equal the two models own losses', async () => {
 
 test('Dinh rescaling: the filter-normalized slice is unchanged while lambda_max changes a lot', async () => {
   const ir = mlpIR([4, 8, 3], ['relu', 'linear']);
-  const base = f32(randomProblem(ir, 'meanSquaredError', 50, 11));
+  const base = asFloat32(randomProblem(ir, 'meanSquaredError', 50, 11));
   const alpha = 5;
   const scaled = { ...base, params: Float64Array.from(base.params) };
   const [k1, b1, k2] = ir.params;
@@ -131,7 +127,7 @@ test('Dinh rescaling: the filter-normalized slice is unchanged while lambda_max 
   for (let i = 0; i < b1.size; i++) scaled.params[b1.offset + i] *= alpha;
   for (let i = 0; i < k2.size; i++) scaled.params[k2.offset + i] /= alpha;
   const pa = toProblem(base, ir);
-  const pb = toProblem(f32(scaled), ir);
+  const pb = toProblem(asFloat32(scaled), ir);
   const sa = await runSlice(pa, { dirs: ['random'], x: '-1:1:11', seed: 4 });
   const sb = await runSlice(pb, { dirs: ['random'], x: '-1:1:11', seed: 4 });
   (sa.loss as number[]).forEach((v, i) => assert.ok(Math.abs(v - (sb.loss as number[])[i]) < 1e-4 * Math.max(1, v), `${v} vs ${(sb.loss as number[])[i]}`));
@@ -143,7 +139,7 @@ test('Dinh rescaling: the filter-normalized slice is unchanged while lambda_max 
 
 test('surfaces stream coarse to fine, same seed gives the same surface, cancel keeps a prefix', async () => {
   const ir = mlpIR([3, 6, 2], ['tanh', 'softmax']);
-  const p = f32(randomProblem(ir, 'categoricalCrossentropy', 30, 2));
+  const p = asFloat32(randomProblem(ir, 'categoricalCrossentropy', 30, 2));
   const problem = toProblem(p, ir);
   const partials: SurfaceResult[] = [];
   const full = await runSurface(problem, { x: '-1:1:17', seed: 9, test: true }, { onPartial: (r) => partials.push(r as SurfaceResult) });
@@ -177,7 +173,7 @@ test('surfaces stream coarse to fine, same seed gives the same surface, cancel k
 
 test('data-parallel surfaces (2 threads) equal single-thread ones', async () => {
   const ir = mlpIR([3, 8, 3], ['tanh', 'softmax']);
-  const p = f32(randomProblem(ir, 'categoricalCrossentropy', 700, 5));
+  const p = asFloat32(randomProblem(ir, 'categoricalCrossentropy', 700, 5));
   const problem = toProblem(p, ir);
   const par = await runSurface(problem, { x: '-1:1:5', seed: 1 });
   assert.equal(par.threads, 2);
