@@ -9,7 +9,7 @@ import type { CurvatureName, DensityResult, EigsResult, HvpInfo, InfoResult, Pro
 import { engineInfo } from './backend';
 import { lanczos, lanczosSteps, powerIteration, hutchinson, hutchpp, slq, spectralDensity } from './linalg';
 import type { LinearOperator } from './linalg/operator';
-import { BlockOperator } from './hvp/operators';
+import { BlockOperator, KnownProduct, type KnownProducts } from './hvp/operators';
 import { CURVATURES, CURVATURE_TITLES, gradientOverlap, selectCurvature } from './curvature';
 import type { ModelIR } from './model/ir';
 import { LocalEvaluator, type Evaluator } from './evaluator';
@@ -37,7 +37,7 @@ export type DensityOptions = DensityJobOptions;
 
 interface Prepared {
   obj: Evaluator;
-  sel: { op: { matvecs: number } };
+  sel: { op: { matvecs: number }; known?: KnownProducts };
   op: LinearOperator;
   curvature: CurvatureName;
   /** A TF.js evaluator made for curvature products the job's evaluator lacks. */
@@ -207,13 +207,16 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
       vectors = found;
       productNoise = noises.reduce((a, x) => Math.max(a, x), 0);
     } else {
-      const r = await lanczos(p.op, {
+      // Lanczos starts from the check's random vector: the check's products are its first (one or two fewer).
+      const known = opts.layer ? undefined : p.sel.known;
+      const r = await lanczos(known ? new KnownProduct(p.op, known) : p.op, {
         k,
         which,
         maxIter: opts.maxIter,
         tol: opts.tol,
         stopOn: opts.stopOn ?? 'bound',
         rng,
+        v0: known?.[0].v,
         signal: ctx.signal,
         onProgress: progress(ctx, 'Lanczos'),
       });

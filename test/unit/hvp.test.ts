@@ -11,7 +11,7 @@ import { tf } from '../../src/engine/tf';
 import { initBackend } from '../../src/engine/backend';
 import { Objective } from '../../src/engine/objective';
 import { LocalEvaluator } from '../../src/engine/evaluator';
-import { BlockOperator, ExactHessian, FiniteDifferenceHessian, selectHessian } from '../../src/engine/hvp/operators';
+import { BlockOperator, ExactHessian, FiniteDifferenceHessian, KnownProduct, selectHessian } from '../../src/engine/hvp/operators';
 import { layerBlock } from '../../src/engine/jobs';
 import { SAFE_GRADIENTS } from '../../src/engine/hvp/secondOrder';
 import { twiceDifferentiable } from '../../src/engine/model/forward';
@@ -19,26 +19,10 @@ import { lanczos } from '../../src/engine/linalg/lanczos';
 import { symmetricEigen } from '../../src/engine/linalg/dense';
 import type { Activation, LossName, ModelIR } from '../../src/engine/model/ir';
 import { Rng } from '../../src/engine/rng';
-import {
-  IRBuilder,
-  convIR,
-  mlpIR,
-  randomProblem,
-  refGradient,
-  refHessian,
-  refHvp,
-  refLoss,
-  type RefProblem,
-} from '../reference/float64';
+import { asFloat32, convIR, IRBuilder, mlpIR, randomProblem, refGradient, refHessian, refHvp, refLoss, type RefProblem } from '../reference/float64';
 import { relErr } from '../reference/compare';
 import { oracleCases } from '../reference/cases';
 
-const f32 = (a: Float64Array): Float64Array => Float64Array.from(Float32Array.from(a));
-
-/** Rounds a problem's numbers to float32 (what TF.js sees) so both sides compute the same function. */
-function asFloat32(p: RefProblem): RefProblem {
-  return { ...p, params: f32(p.params), x: f32(p.x), y: f32(p.y) };
-}
 
 function objectiveFor(p: RefProblem, chunkSize?: number): Objective {
   return new Objective(p.ir, Float32Array.from(p.params), p.loss, {
@@ -299,6 +283,20 @@ test('auto on a ReLU/max-pool convnet where finite differences are wrong: symmet
     assert.equal(sel.method, 'exact', sel.reason);
     assert.match(sel.reason, /finite differences fail the checks/);
     assert.ok(relErr(await sel.op.matvec(v), want) < 1e-4, 'the chosen product matches float64');
+    // The check's two exact products (a random unit vector, then the next Lanczos vector from it)
+    // are right, and a Lanczos run from the first reuses both: the same eigenvalues, two products fewer.
+    assert.equal(sel.known?.length, 2);
+    for (const k of sel.known ?? []) assert.ok(relErr(k.product, refHvp(p, k.v)) < 1e-4, 'a known product matches float64');
+    const q1 = sel.known![0].v;
+    const q2 = sel.known![1].v;
+    assert.ok(Math.abs(q1.reduce((a, x, i) => a + x * q2[i], 0)) < 1e-12, 'the second vector is orthogonal to the first');
+    const plain = new ExactHessian(ev);
+    const reused = new ExactHessian(ev);
+    const a = await lanczos(plain, { k: 1, which: 'top', v0: q1, stopOn: 'bound' });
+    const b = await lanczos(new KnownProduct(reused, sel.known!), { k: 1, which: 'top', v0: q1, stopOn: 'bound' });
+    assert.equal(b.matvecs, a.matvecs);
+    assert.equal(reused.matvecs, plain.matvecs - 2);
+    assert.ok(Math.abs(a.eigenvalues[0] - b.eigenvalues[0]) <= 1e-9 * Math.abs(a.eigenvalues[0]), `${a.eigenvalues[0]} vs ${b.eigenvalues[0]}`);
   } finally {
     obj.dispose();
   }

@@ -18,7 +18,7 @@ import type { CurvatureName, HvpInfo } from '../../shared/results';
 import type { Evaluator } from '../evaluator';
 import type { LinearOperator } from '../linalg/operator';
 import { dot, norm } from '../linalg/operator';
-import { HVP_CHECK_SEED_OFFSET, selectHessian, yieldToLoop, type HvpChoice } from '../hvp/operators';
+import { HVP_CHECK_SEED_OFFSET, selectHessian, yieldToLoop, type HvpChoice, type KnownProducts } from '../hvp/operators';
 import { usesLogits, type LossSpec } from '../model/losses';
 import { InputError } from '../errors';
 import { fisherUnavailable } from './fisher';
@@ -70,6 +70,8 @@ export interface CurvatureSelection {
   hvp: HvpInfo;
   /** A TF.js evaluator made because `ev` has no curvature products (the caller disposes it). */
   fallback?: Evaluator;
+  /** Products of `op` the selection's check computed (see hvp/operators.ts KnownProduct). */
+  known?: KnownProducts;
 }
 
 export interface SelectCurvatureOptions {
@@ -90,7 +92,7 @@ export async function selectCurvature(ev: Evaluator, curvature: CurvatureName, o
   if (!CURVATURES.includes(curvature)) throw new InputError(`the curvature must be one of ${CURVATURES.join(', ')} (got ${String(curvature)})`);
   if (curvature === 'hessian') {
     const sel = await selectHessian(ev, opts.hvp ?? 'auto', (opts.seed ?? 0) + HVP_CHECK_SEED_OFFSET);
-    return { op: sel.op, curvature, hvp: { hvpMethod: sel.method, hvpReason: sel.reason, hvpAgreement: sel.agreement, hvpCheckProducts: sel.checkMatvecs } };
+    return { op: sel.op, curvature, known: sel.known, hvp: { hvpMethod: sel.method, hvpReason: sel.reason, hvpAgreement: sel.agreement, hvpCheckProducts: sel.checkMatvecs } };
   }
   const why = curvatureUnavailable(curvature, ev, opts.loss);
   if (why) throw new InputError(why);

@@ -11,7 +11,7 @@
  * A block operator restricts any of them to one layer's parameters (per-layer sharpness).
  */
 import type { LinearOperator } from '../linalg/operator';
-import { norm } from '../linalg/operator';
+import { dot, norm } from '../linalg/operator';
 import type { Evaluator } from '../evaluator';
 import { Rng } from '../rng';
 import { InputError } from '../errors';
@@ -127,18 +127,62 @@ export interface HvpSelection {
   msFd?: number;
   /** Products spent on the check. */
   checkMatvecs: number;
+  /**
+   * Products of the chosen operator the check computed: the first on a random unit vector, the
+   * second (if any) on the next Lanczos vector from it. A Lanczos run from the first reuses them (KnownProduct).
+   */
+  known?: KnownProducts;
+}
+
+export type KnownProducts = { v: Float64Array; product: Float64Array }[];
+
+/**
+ * An operator that answers the products it was given (a check's) without computing them again,
+ * each once: a job whose iteration meets those vectors (a Lanczos run started from the first) saves
+ * those products. Any vector proportional to a known one (Lanczos normalises its vectors again)
+ * gets the product scaled.
+ */
+export class KnownProduct implements LinearOperator {
+  readonly dim: number;
+  readonly relativeNoise?: number;
+  private readonly known: KnownProducts;
+  constructor(
+    private readonly op: LinearOperator,
+    known: KnownProducts,
+  ) {
+    this.dim = op.dim;
+    this.relativeNoise = op.relativeNoise;
+    this.known = [...known];
+  }
+  async matvec(x: Float64Array): Promise<Float64Array> {
+    for (const [i, k] of this.known.entries()) {
+      if (k.v.length !== x.length) continue;
+      const s = dot(x, k.v) / dot(k.v, k.v);
+      let off = 0;
+      for (let j = 0; j < x.length; j++) off += (x[j] - s * k.v[j]) ** 2;
+      if (Math.sqrt(off) <= 1e-12 * norm(x)) {
+        this.known.splice(i, 1);
+        return Float64Array.from(k.product, (h) => s * h);
+      }
+    }
+    return this.op.matvec(x);
+  }
+}
+
+/** The unit part of hv orthogonal to the unit vector v (Lanczos's q2 from q1 = v), or undefined when hv is along v. */
+function lanczosNext(v: Float64Array, hv: Float64Array): Float64Array | undefined {
+  const a = dot(v, hv);
+  const w = Float64Array.from(hv, (h, i) => h - a * v[i]);
+  const nw = norm(w);
+  if (!(nw > 1e-8 * norm(hv))) return undefined;
+  for (let i = 0; i < w.length; i++) w[i] /= nw;
+  return w;
 }
 
 /** Relative asymmetry |w·Hv - v·Hw| / (|Hv||w| + |Hw||v|): zero for any symmetric operator. */
 function asymmetry(v: Float64Array, hv: Float64Array, w: Float64Array, hw: Float64Array): number {
   const d = Math.abs(dot(w, hv) - dot(v, hw));
   return d / Math.max(norm(hv) * norm(w) + norm(hw) * norm(v), 1e-300);
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
-  return s;
 }
 
 function relDiff(a: Float64Array, b: Float64Array): number {
@@ -206,19 +250,23 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
       exact.matvecs = 0;
       fd.matvecs = 0;
       const timed = { agreement, msExact, msFd, checkMatvecs: 4 };
-      if (msFd < msExact) return { ...timed, op: fd, method: 'fd', reason: `agree to ${a}; finite differences faster` };
-      return { ...timed, op: exact, method: 'exact', reason: `agree to ${a}; exact is as accurate and faster` };
+      if (msFd < msExact) return { ...timed, op: fd, method: 'fd', reason: `agree to ${a}; finite differences faster`, known: [{ v, product: hf }] };
+      return { ...timed, op: exact, method: 'exact', reason: `agree to ${a}; exact is as accurate and faster`, known: [{ v, product: he }] };
     }
     exact.matvecs = 0;
     fd.matvecs = 0;
-    return { agreement, checkMatvecs: 2, op: exact, method: 'exact', reason: `checked against finite differences (relative ${a}); exact is the accurate one` };
+    return { agreement, checkMatvecs: 2, op: exact, method: 'exact', reason: `checked against finite differences (relative ${a}); exact is the accurate one`, known: [{ v, product: he }] };
   }
 
   // They disagree: referee with symmetry (both) and a smaller step (finite differences). The
   // products are costly on large models, so the finite differences' symmetry is measured only when
-  // the other checks leave the verdict open.
-  const w = unitVector();
-  const exactAsym = asymmetry(v, he, w, await exact.matvec(w));
+  // the other checks leave the verdict open. w is the next Lanczos vector from v (the unit part of
+  // Hv orthogonal to v): for a product A = S + K with an antisymmetric part K, w·Av - v·Aw =
+  // -2 v·Kw, which is no more likely to vanish than for a random w, and a Lanczos run from v then
+  // reuses both products (KnownProduct).
+  const w = lanczosNext(v, he) ?? unitVector();
+  const hw = await exact.matvec(w);
+  const exactAsym = asymmetry(v, he, w, hw);
   const exactOk = exactAsym < EXACT_SYMMETRY;
   const fdSmall = await new FiniteDifferenceHessian(obj, fd.eps / 4).matvec(v);
   const fdSteps = relDiff(hf, fdSmall);
@@ -235,10 +283,10 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
   exact.matvecs = 0;
   fd.matvecs = 0;
   if (exactOk && !fdOk) {
-    return { ...base, op: exact, method: 'exact', reason: `exact and finite differences disagree (relative ${a}); finite differences fail the checks (${checks}), exact passes: exact trusted` };
+    return { ...base, op: exact, method: 'exact', reason: `exact and finite differences disagree (relative ${a}); finite differences fail the checks (${checks}), exact passes: exact trusted`, known: [{ v, product: he }, { v: w, product: hw }] };
   }
   if (fdOk && !exactOk) {
-    return { ...base, op: fd, method: 'fd', reason: `exact and finite differences disagree (relative ${a}); exact fails the symmetry check (${checks}): finite differences trusted` };
+    return { ...base, op: fd, method: 'fd', reason: `exact and finite differences disagree (relative ${a}); exact fails the symmetry check (${checks}): finite differences trusted`, known: [{ v, product: hf }] };
   }
   throw new InputError(
     `no Hessian-vector product can be trusted on this model: exact and finite differences disagree (relative ${a}) and ` +
