@@ -66,6 +66,12 @@ export const MAX_GRID_BYTES = 500e6;
  * on TF.js (objective.ts defaultChunkSize: activations kept eight times over fit 256 MB).
  */
 export const MAX_PLANE_PRE_BYTES = 256 * 1024 * 1024;
+/**
+ * The values an ONNX Runtime evaluator keeps between Hessian-vector products at one point (the
+ * forward and backward passes' activations, cotangents and masks over every sample: ort/evaluator.ts
+ * hvp). Above this, each product recomputes them (a third slower, no more memory).
+ */
+export const MAX_HVP_CARRY_BYTES = 1536 * 1024 * 1024;
 /** Random draws (PAC-Bayes) or directions (basin radius) of one flatness measure. */
 export const MAX_FLATNESS_SAMPLES = 10_000;
 /** Threads of a data-parallel evaluator. */

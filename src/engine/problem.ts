@@ -2,12 +2,13 @@
  * A problem is what every job analyses: a model (IR and parameters), its training data and a loss,
  * assembled from either a model.json + data file, or an experiment module.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ProblemInput } from '../shared/workerProtocol';
 import { InputError } from './errors';
 import { loadLayersModelFile } from './model/io';
 import { lowerLayersModel } from './model/lower';
-import { LOSS_NAMES, outputActivation, type LossName, type ModelIR } from './model/ir';
+import { forwardMultiplyAdds, LOSS_NAMES, outputActivation, type LossName, type ModelIR } from './model/ir';
 import { loadDataFile, nchwToNhwc, validateSplit, type Split } from './data';
 import { isOnnxFile, loadOnnxModel } from './model/onnx/import';
 import { compileExperiment, experimentData, experimentLoss, experimentModel, tfApi, type ExperimentModule } from './model/experiment';
@@ -18,10 +19,17 @@ import { LocalEvaluator, type Evaluator } from './evaluator';
 import { ParallelEvaluator, shardWorkerPath } from './shard/parallel';
 import { backendInfo } from './backend';
 import { MAX_PARAMS, paramLimitHint, refuseOver } from './limits';
-import { createOrtEvaluator } from './ort/evaluator';
+import { createOrtEvaluator, requestedProviders } from './ort/evaluator';
 
 /** Below this many samples a second thread costs more in per-op overhead than it saves. */
 export const MIN_PARALLEL_SAMPLES = 512;
+/**
+ * ONNX Runtime evaluates a model in shares of the samples on worker threads (one ONNX Runtime
+ * thread each) when one forward pass over the data takes at least this many multiply-adds (about
+ * 50 ms): below it, handing the work over costs more than it saves (the 26k-parameter MLP of the
+ * benchmark on 2000 samples, 5e7, runs faster on one thread pool).
+ */
+export const ORT_SHARD_MULTIPLY_ADDS = 1e9;
 
 /** model.json + data file (+ CSV label columns, loss), or an experiment module; see ProblemInput. */
 export type ProblemSpec = ProblemInput;
@@ -225,6 +233,13 @@ function finish(
         throw new InputError('the onnxruntime engine was asked for, but it runs the named losses only (this loss is a function): use a TF.js backend (tensorflow, wasm or cpu)', spec.experiment);
       }
       if (typeof loss === 'string' && !be.requested) {
+        // Heavy models: a share of the samples per core, each on one ONNX Runtime thread (shard/parallel.ts).
+        const worker = shardWorkerPath();
+        const cores = threads ?? os.availableParallelism?.() ?? os.cpus().length;
+        if (worker && cores > 1 && forwardMultiplyAdds(ir) * split.xShape[0] >= ORT_SHARD_MULTIPLY_ADDS && split.xShape[0] >= 2 * cores && requestedProviders().every((p) => p === 'cpu')) {
+          const sharded = await ParallelEvaluator.create(ir, theta, loss, split, backendInfo().name, worker, { threads: cores, chunkSize: spec.chunkSize, engine: 'onnxruntime' }).catch(() => undefined);
+          if (sharded) return sharded;
+        }
         const ort = await createOrtEvaluator(ir, theta, loss, split, { threads, chunkSize: spec.chunkSize });
         if (ort.evaluator) return ort.evaluator;
         if (be.ortRequired) throw new InputError(`the onnxruntime engine was asked for, but it cannot run this model: ${ort.reason}; use a TF.js backend (tensorflow, wasm or cpu)`, spec.model ?? spec.experiment);

@@ -18,13 +18,13 @@ import { LocalEvaluator } from '../../src/engine/evaluator';
 import { Objective } from '../../src/engine/objective';
 import { createOrtEvaluator, loadOrt, OrtEvaluator } from '../../src/engine/ort/evaluator';
 import { emitGraph, unsupportedReason } from '../../src/engine/ort/emit';
-import { AD, type ConvGeom, type Sym } from '../../src/engine/ort/ad';
+import { AD, FILTER_GRAD, type ConvGeom, type Sym } from '../../src/engine/ort/ad';
 import { ENCODE_PASSES, Graph } from '../../src/engine/ort/graph';
 import { onnx } from 'onnx-proto';
 import type { Split } from '../../src/engine/data';
 import { relErr } from '../reference/compare';
 import { oracleCases } from '../reference/cases';
-import { convIR, mlpIR, randomProblem, refForward, refGradHvp, refLoss, type RefProblem } from '../reference/float64';
+import { asFloat32, convIR, mlpIR, randomProblem, refForward, refGradHvp, refLoss, type RefProblem } from '../reference/float64';
 
 // The bundle runs from .test-dist/unit/.
 const CLI = path.join(__dirname, '../../dist/cli.js');
@@ -35,11 +35,6 @@ before(async () => {
   await initBackend('wasm');
 });
 
-/** The problem with parameters and data rounded to float32 (what the engines see). */
-function f32(p: RefProblem): RefProblem {
-  const r = (a: Float64Array): Float64Array => Float64Array.from(Float32Array.from(a));
-  return { ...p, params: r(p.params), x: r(p.x), y: r(p.y) };
-}
 
 function splitOf(p: RefProblem): Split {
   return { x: Float32Array.from(p.x), xShape: p.xShape, y: Float32Array.from(p.y), yShape: p.yShape };
@@ -55,7 +50,7 @@ function fmt(x: number): string {
   return x.toExponential(2);
 }
 
-const CASES = oracleCases().map((c) => ({ ...c, problem: f32(c.problem) }));
+const CASES = oracleCases().map((c) => ({ ...c, problem: asFloat32(c.problem) }));
 
 test('loss, gradient and exact H·v match the float64 oracle for every op and loss (3 samples a chunk)', async (t) => {
   let worst = { loss: 0, grad: 0, hvp: 0 };
@@ -74,8 +69,15 @@ test('loss, gradient and exact H·v match the float64 oracle for every op and lo
       assert.equal(g.loss, loss, `${name}: the gradient's loss is the loss`);
       assert.ok(e.grad < 3e-6, `${name}: gradient rel err ${e.grad}`);
       assert.ok(e.hvp < 3e-6, `${name}: H·v rel err ${e.hvp}`);
-      worst = { loss: Math.max(worst.loss, e.loss), grad: Math.max(worst.grad, e.grad), hvp: Math.max(worst.hvp, e.hvp) };
-      assert.deepEqual(ev.counts, { forward: 1, gradient: 1, hvp: 1 });
+      // Products share the graph's v-independent part (split at v, run once per point): checked
+      // on a second product, which only runs the part that reads v.
+      assert.equal(ev.carryOff, undefined, `${name}: ${ev.carryOff}`);
+      assert.ok(ev.sessionKinds.includes('hvp:pre') && ev.sessionKinds.includes('hvp:post') && !ev.sessionKinds.includes('hvp:1'), `${name}: ${ev.sessionKinds}`);
+      const w = new Rng(900 + k).normalVector(problem.ir.numParams);
+      const e2 = relErr(await ev.hvp(w), refGradHvp(problem, w).hvp);
+      assert.ok(e2 < 3e-6, `${name}: second H·v rel err ${e2}`);
+      worst = { loss: Math.max(worst.loss, e.loss), grad: Math.max(worst.grad, e.grad), hvp: Math.max(worst.hvp, e.hvp, e2) };
+      assert.deepEqual(ev.counts, { forward: 1, gradient: 1, hvp: 2 });
     } finally {
       await ev.released();
     }
@@ -122,6 +124,9 @@ test('losses at explicit parameters, setParameters, accuracy and plane losses ma
         assert.ok(Math.abs((await ev.loss(theta)) - want) < 1e-6 * Math.abs(want), `${name}: loss(theta)`);
       }
       assert.equal(await ev.accuracy(), refAccuracy(problem), `${name}: accuracy`);
+      // A product at the origin first: what products share at a point must not outlive it.
+      const u = new Rng(10).normalVector(n);
+      assert.ok(relErr(await ev.hvp(u), refGradHvp(problem, u).hvp) < 1e-5, `${name}: H·v at the origin`);
       // Moving the evaluator moves every product; parameters() is a copy.
       const moved = Float64Array.from(Float32Array.from(origin, (o, i) => o + d1[i]));
       await ev.setParameters(moved);
@@ -199,7 +204,7 @@ test('ONNX Runtime and TF.js agree on the spiral example and on a small convnet'
       { kind: 'dense', units: 5, activation: 'softmax' },
     ],
   );
-  const p = f32(randomProblem(ir, 'categoricalCrossentropy', 40, 80));
+  const p = asFloat32(randomProblem(ir, 'categoricalCrossentropy', 40, 80));
   const values = ir.params.map((q) => Float32Array.from(p.params.subarray(q.offset, q.offset + q.size)));
   const problem = problemFrom(ir, values, 'categoricalCrossentropy', splitOf(p));
   const co = (await createOrtEvaluator(ir, problem.theta, problem.loss, problem.train, { chunkSize: 16 })).evaluator!;
@@ -262,7 +267,8 @@ test('dispose releases every session and nothing keeps the process alive', () =>
   const r = spawnSync(process.execPath, [out], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, `child exited ${r.status} (${r.signal ?? ''}): ${r.stderr}`);
   const got = JSON.parse(r.stdout) as { loss: number; hv: number[]; open: number; after: number; rejects: string };
-  assert.deepEqual([got.open, got.after, got.rejects], [2, 0, 'the evaluator was disposed']);
+  // Three sessions: the loss, and the H·v graph's two parts (the one run once per point, the one per product).
+  assert.deepEqual([got.open, got.after, got.rejects], [3, 0, 'the evaluator was disposed']);
   // The oracle's numbers for the same problem.
   const ref: RefProblem = {
     ir: mlpIR([3, 1], ['sigmoid']),
@@ -280,7 +286,7 @@ test('dispose releases every session and nothing keeps the process alive', () =>
 });
 
 test('unsupported inputs are refused with a reason (and Basin falls back to TF.js)', async () => {
-  const p = f32(randomProblem(mlpIR([3, 4, 2], ['tanh', 'linear']), 'meanSquaredError', 4, 1));
+  const p = asFloat32(randomProblem(mlpIR([3, 4, 2], ['tanh', 'linear']), 'meanSquaredError', 4, 1));
   const userLoss = await createOrtEvaluator(p.ir, Float32Array.from(p.params), () => {
     throw new Error('never called');
   }, splitOf(p));
@@ -381,7 +387,7 @@ test('every primitive\'s reverse and forward rules are adjoint: <g, J t> = <J^T 
 
 test('encoding drops dead nodes and fuses Gemm + Add: an MLP H·v graph runs 19 products, not 22, with the same numbers', async () => {
   const ir = mlpIR([6, 8, 8, 3], ['tanh', 'tanh', 'softmax']);
-  const p = f32(randomProblem(ir, 'categoricalCrossentropy', 9, 81));
+  const p = asFloat32(randomProblem(ir, 'categoricalCrossentropy', 9, 81));
   const ops = (bytes: Uint8Array): Map<string, number> => {
     const m = new Map<string, number>();
     for (const n of onnx.ModelProto.decode(bytes).graph?.node ?? []) m.set(n.opType ?? '', (m.get(n.opType ?? '') ?? 0) + 1);
@@ -425,4 +431,69 @@ test('encoding drops dead nodes and fuses Gemm + Add: an MLP H·v graph runs 19 
   const b = await run(passes);
   assert.ok(relErr(b, a) < 1e-6, `fused graph differs: ${relErr(b, a)}`);
   assert.ok(relErr(Float64Array.from(b), refGradHvp(p, v).hvp) < 1e-5);
+});
+
+test('a graph split at an input: the part that does not read it runs once, its values (float, bool, int64) carried to the rest; same numbers as the whole graph', async () => {
+  const ort = loadOrt();
+  assert.ok(typeof ort !== 'string', ort as string);
+  const g = new Graph('split');
+  g.input('a', 'float', [2, 3]);
+  g.input('v', 'float', [2, 3]);
+  const b = g.op('Tanh', ['a']);
+  g.noteShape(b, [2, 3]);
+  const positive = g.op('Greater', ['a', g.scalar(0)]); // bool, no shape noted
+  const shape = g.op('Shape', ['a']); // int64
+  const flat = g.reshape('a', [6]);
+  const unused = g.op('Exp', ['a']); // feeds nothing: not carried
+  void unused;
+  const vb = g.mul('v', b);
+  const picked = g.op('Where', [positive, 'v', g.op('Neg', ['v'])]);
+  const back = g.op('Reshape', [g.add(g.reshape(vb, [6]), flat), shape]);
+  g.output(g.add(back, picked), 'out', 'float', [2, 3]);
+  const split = g.split('v');
+  assert.ok(split);
+  assert.deepEqual(new Set(split.carried), new Set([b, positive, shape, flat]));
+  assert.deepEqual([split.preInputs, split.postInputs], [['a'], ['v']]);
+  // Nothing to split at an input no node reads.
+  assert.equal(g.split('nothing'), undefined);
+  const a = new ort.Tensor('float32', Float32Array.from([0.5, -1, 2, -0.25, 0, 1.5]), [2, 3]);
+  const v = new ort.Tensor('float32', Float32Array.from([1, 2, -3, 4, -5, 6]), [2, 3]);
+  const whole = await ort.InferenceSession.create(g.encode());
+  const pre = await ort.InferenceSession.create(split.pre);
+  const post = await ort.InferenceSession.create(split.post);
+  try {
+    const want = Array.from((await whole.run({ a, v })).out.data as Float32Array);
+    const carried = await pre.run({ a });
+    const got = Array.from((await post.run({ v, ...carried })).out.data as Float32Array);
+    assert.deepEqual(got, want);
+    // By hand: v tanh(a) + a + (a > 0 ? v : -v).
+    const av = a.data as Float32Array;
+    const vv = v.data as Float32Array;
+    want.forEach((x, i) => assert.ok(Math.abs(x - (vv[i] * Math.tanh(av[i]) + av[i] + (av[i] > 0 ? vv[i] : -vv[i]))) < 1e-6));
+  } finally {
+    await Promise.all([whole, pre, post].map((s) => s.release()));
+  }
+});
+
+test('every formulation of the filter gradient (per-offset Gemms, im2col, a Conv with swapped axes) gives the float64 gradient and H·v', async () => {
+  const convCases = CASES.filter((c) => c.name.startsWith('conv'));
+  assert.ok(convCases.length >= 5);
+  try {
+    for (const mode of ['windows', 'im2col', 'conv'] as const) {
+      FILTER_GRAD.mode = mode;
+      for (const [k, { name, problem }] of convCases.entries()) {
+        const ev = await ortFor(problem, 5);
+        try {
+          const v = new Rng(700 + k).normalVector(problem.ir.numParams);
+          const ref = refGradHvp(problem, v);
+          assert.ok(relErr((await ev.gradient()).grad, ref.grad) < 3e-6, `${mode}, ${name}: gradient`);
+          assert.ok(relErr(await ev.hvp(v), ref.hvp) < 3e-6, `${mode}, ${name}: H·v`);
+        } finally {
+          await ev.released();
+        }
+      }
+    }
+  } finally {
+    FILTER_GRAD.mode = 'windows';
+  }
 });

@@ -1,14 +1,18 @@
 /** Data-parallel evaluation over worker threads equals the single-thread objective. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend } from '../../src/engine/backend';
 import { Objective } from '../../src/engine/objective';
 import { LocalEvaluator } from '../../src/engine/evaluator';
 import { ParallelEvaluator, shardWorkerPath, sliceSplit } from '../../src/engine/shard/parallel';
 import { ExactHessian } from '../../src/engine/hvp/operators';
 import { lanczos } from '../../src/engine/linalg/lanczos';
 import { Rng } from '../../src/engine/rng';
-import { mlpIR, randomProblem } from '../reference/float64';
+import { asFloat32, convIR, mlpIR, randomProblem, refGradHvp } from '../reference/float64';
+import { createOrtEvaluator, OrtEvaluator } from '../../src/engine/ort/evaluator';
+import { forwardMultiplyAdds } from '../../src/engine/model/ir';
+import { ORT_SHARD_MULTIPLY_ADDS } from '../../src/engine/problem';
+import { engineInfo, initBackend } from '../../src/engine/backend';
+import { problemOf } from '../helpers/problem';
 import { relErr } from '../reference/compare';
 
 test('sliceSplit keeps rows together', () => {
@@ -49,4 +53,76 @@ test('two and three threads give the single-thread loss, gradient, H·v and eige
     }
   }
   local.dispose();
+});
+
+test('ONNX Runtime shares (one ONNX Runtime thread each) give the single evaluator\'s numbers: loss, gradient, H·v at two points, minibatches, planes; Hessian products only', async () => {
+  await initBackend('wasm');
+  const worker = shardWorkerPath();
+  assert.ok(worker, 'the shard bundle is built beside the tests');
+  const ir = convIR([6, 6, 1], [
+    { kind: 'conv2d', filters: 3, kernelSize: 3, activation: 'relu' },
+    { kind: 'maxPool2d', poolSize: 2 },
+    { kind: 'flatten' },
+    { kind: 'dense', units: 3, activation: 'softmax' },
+  ]);
+  const p = randomProblem(ir, 'categoricalCrossentropy', 41, 9);
+  const data = { x: Float32Array.from(p.x), xShape: p.xShape, y: Float32Array.from(p.y), yShape: p.yShape };
+  const theta = Float32Array.from(p.params);
+  const one = (await createOrtEvaluator(ir, theta, 'categoricalCrossentropy', data)).evaluator;
+  assert.ok(one);
+  const par = await ParallelEvaluator.create(ir, theta, 'categoricalCrossentropy', data, 'wasm', worker, { threads: 2, engine: 'onnxruntime', chunkSize: 7 });
+  try {
+    assert.equal(par.threads, 2);
+    assert.equal(par.engine.name, 'onnxruntime');
+    assert.equal(par.curvature, undefined, 'ONNX Runtime computes Hessian products only (curvature jobs fall back to TF.js)');
+    assert.ok(Math.abs((await par.loss()) - (await one.loss())) < 1e-6);
+    assert.ok(relErr((await par.gradient()).grad, (await one.gradient()).grad) < 1e-5);
+    const v = new Rng(3).normalVector(ir.numParams);
+    const w = new Rng(4).normalVector(ir.numParams);
+    const ref = asFloat32(p);
+    assert.ok(relErr(await par.hvp(v), refGradHvp(ref, v).hvp) < 1e-5, 'H·v against float64');
+    assert.ok(relErr(await par.hvp(w), refGradHvp(ref, w).hvp) < 1e-5, 'a second H·v at the same point');
+    const moved = theta.map((t, i) => t + 0.05 * Math.sin(i));
+    await par.setParameters(moved);
+    assert.ok(relErr(await par.hvp(v), refGradHvp({ ...ref, params: Float64Array.from(moved) }, v).hvp) < 1e-5, 'H·v after moving');
+    // Minibatches: each share computes its rows (a repeated row counts twice).
+    const idx = Int32Array.from([40, 3, 3, 25, 0, 19, 21]);
+    const a = await par.batchGradient!(idx, moved);
+    const b = await one.batchGradient(idx, moved);
+    assert.ok(Math.abs(a.loss - b.loss) < 1e-6 * Math.abs(b.loss) && relErr(a.grad, b.grad) < 1e-5, `minibatch: ${relErr(a.grad, b.grad)}`);
+    await assert.rejects(par.batchGradient!(Int32Array.from([41]), moved), /sample index 41 outside 0\.\.40/);
+    const d = Float64Array.from(new Rng(5).normalVector(ir.numParams), (x) => 0.1 * x);
+    const plane = await par.planeLosses(moved, [d], Float64Array.from([0, 1, -0.5]), true);
+    const planeOne = await one.planeLosses(moved, [d], Float64Array.from([0, 1, -0.5]), true);
+    assert.ok(relErr(plane.loss, planeOne.loss) < 1e-6);
+    assert.deepEqual(Array.from(plane.accuracy ?? []), Array.from(planeOne.accuracy ?? []).map((x) => x));
+  } finally {
+    par.dispose();
+    await one.released();
+  }
+});
+
+test('heavy models run on ONNX Runtime shares, light ones on one evaluator: forwardMultiplyAdds counts dense and convolution kernels at every position', async () => {
+  await initBackend(); // no TF.js backend asked for: ONNX Runtime first
+  const mlp = mlpIR([64, 128, 10], ['tanh', 'softmax']);
+  assert.equal(forwardMultiplyAdds(mlp), 64 * 128 + 128 * 10);
+  const conv = convIR([28, 28, 1], [
+    { kind: 'conv2d', filters: 32, kernelSize: 3, activation: 'relu' },
+    { kind: 'conv2d', filters: 64, kernelSize: 3, activation: 'relu' },
+    { kind: 'maxPool2d', poolSize: 2 },
+    { kind: 'flatten' },
+    { kind: 'dense', units: 10, activation: 'softmax' },
+  ]);
+  assert.equal(forwardMultiplyAdds(conv), 26 * 26 * 9 * 32 + 24 * 24 * 9 * 32 * 64 + 12 * 12 * 64 * 10);
+  const n = Math.ceil(ORT_SHARD_MULTIPLY_ADDS / forwardMultiplyAdds(conv));
+  const heavy = await problemOf(randomProblem(conv, 'categoricalCrossentropy', n, 2)).evaluator({ threads: 2 });
+  const light = await problemOf(randomProblem(conv, 'categoricalCrossentropy', n - 1, 2)).evaluator({ threads: 2 });
+  try {
+    assert.ok(heavy instanceof ParallelEvaluator, 'a heavy model runs in shares');
+    assert.equal(engineInfo(heavy).name, 'onnxruntime');
+    assert.ok(light instanceof OrtEvaluator, 'below the threshold: one ONNX Runtime evaluator');
+  } finally {
+    heavy.dispose();
+    light.dispose();
+  }
 });

@@ -140,3 +140,18 @@ export const LOSS_NAMES: readonly LossName[] = ['meanSquaredError', 'categorical
  * All are means over samples, so a full-batch loss is the sample-weighted mean of chunk losses.
  */
 export const CLIP_EPS = 1e-7;
+
+/**
+ * Multiply-adds of one sample's forward pass in the dense and convolution layers (the rest is
+ * small beside them): each kernel's size times the positions it is applied at.
+ */
+export function forwardMultiplyAdds(ir: ModelIR): number {
+  let total = 0;
+  for (const node of ir.nodes) {
+    const op = node.op;
+    if (op.kind !== 'dense' && op.kind !== 'conv2d') continue;
+    const positions = node.outShape.slice(0, -1).reduce((a, b) => a * b, 1);
+    total += ir.params[op.kernel].size * positions;
+  }
+  return total;
+}

@@ -17,7 +17,7 @@
  */
 import { CLIP_EPS, outputActivation, type Activation, type LossName, type ModelIR, type Padding } from '../model/ir';
 import { AD, type ConvGeom, type Sym } from './ad';
-import { Graph } from './graph';
+import { Graph, type SplitGraph } from './graph';
 
 export type GraphKind = 'loss' | 'grad' | 'hvp' | 'predict' | 'lossPredict' | 'pre' | 'planeLoss' | 'planeLossPredict';
 
@@ -39,6 +39,8 @@ export interface EmittedGraph {
   /** Output names, of 'loss', 'grad', 'hv', 'pred', 'pre'. */
   outputs: string[];
   nodes: number;
+  /** An H·v graph split at `v` (graph.ts SplitGraph): what does not depend on v, run once per point. */
+  split?: SplitGraph;
 }
 
 function prod(s: readonly number[]): number {
@@ -348,7 +350,7 @@ export function emitGraph(ir: ModelIR, lossName: LossName, numSamples: number, k
     g.output(g.reshape(out.name, [-1, k]), 'pred', 'float', ['N', k]);
     outputs.push('pred');
   }
-  return { kind, bytes: g.encode(), inputs, outputs, nodes: g.nodeCount };
+  return { kind, bytes: g.encode(), inputs, outputs, nodes: g.nodeCount, split: kind === 'hvp' ? g.split('v') : undefined };
 }
 
 /** Per-parameter vectors (undefined: zeros) flattened and concatenated in parameter order. */

@@ -20,7 +20,7 @@ import type { Split } from '../data';
 import type { EngineInfo } from '../backend';
 import { defaultChunkSize } from '../objective';
 import { BasinError } from '../errors';
-import { MAX_PLANE_PRE_BYTES } from '../limits';
+import { MAX_HVP_CARRY_BYTES, MAX_PLANE_PRE_BYTES } from '../limits';
 import { emitGraph, linearFirstDense, unsupportedReason, type EmittedGraph, type GraphKind } from './emit';
 
 
@@ -135,6 +135,10 @@ export class OrtEvaluator implements Evaluator {
   private readonly graphs = new Map<string, EmittedGraph>();
   private readonly data: Split;
   private disposed = false;
+  /** The H·v graph's values shared by every product at `theta` (see hvp), per chunk. */
+  private carriedAtTheta: Promise<Record<string, Ort.Tensor>[] | undefined> | undefined;
+  /** Why products do not share values (too large, or the split graph did not run): each runs the whole graph. */
+  carryOff: string | undefined;
   private releasing: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -199,11 +203,15 @@ export class OrtEvaluator implements Evaluator {
 
   /** The session of one graph, created on first use. */
   session(kind: GraphKind, planeK = 1, total = this.numSamples): Promise<Ort.InferenceSession> {
+    return this.sessionOf(this.key(kind, planeK, total), () => this.graph(kind, planeK, total).bytes);
+  }
+
+  /** The session under `key`, created from `bytes()` on first use. */
+  private sessionOf(key: string, bytes: () => Uint8Array): Promise<Ort.InferenceSession> {
     if (this.disposed) return Promise.reject(new Error('the evaluator was disposed'));
-    const key = this.key(kind, planeK, total);
     let s = this.sessions.get(key);
     if (!s) {
-      s = this.ort.InferenceSession.create(this.graph(kind, planeK, total).bytes, {
+      s = this.ort.InferenceSession.create(bytes(), {
         intraOpNumThreads: this.threads,
         interOpNumThreads: 1,
         executionMode: 'sequential',
@@ -238,6 +246,7 @@ export class OrtEvaluator implements Evaluator {
   async setParameters(theta: ArrayLike<number>): Promise<void> {
     if (theta.length !== this.dim) throw new Error(`expected ${this.dim} parameters, got ${theta.length}`);
     this.theta = Float32Array.from(theta);
+    this.carriedAtTheta = undefined;
   }
 
   async loss(theta?: ArrayLike<number>): Promise<number> {
@@ -262,13 +271,15 @@ export class OrtEvaluator implements Evaluator {
   /**
    * The loss and gradient of the mean over the samples `indices` (a minibatch, in that order) at
    * `theta` (default: the current parameters), run in chunks of at most `chunkSize` samples.
-   * As `Objective.batchGradient`; one graph per batch size (an epoch's last batch may be smaller).
+   * As `Objective.batchGradient`. Every batch size runs the full-batch gradient graph (a mean over
+   * numSamples), its sums rescaled to the batch's mean: one session whatever the sizes (a share of a
+   * minibatch in ParallelEvaluator has a different size at every step).
    */
   async batchGradient(indices: Int32Array, theta?: ArrayLike<number>): Promise<{ loss: number; grad: Float64Array }> {
     this.counts.gradient++;
     const b = indices.length;
     if (b === 0) throw new Error('an empty minibatch');
-    const session = await this.session('grad', 1, b);
+    const session = await this.session('grad');
     const feedTheta = this.vec(theta ?? this.theta);
     const { xShape, yShape, x, y } = this.data;
     const xPer = xShape.slice(1).reduce((a, c) => a * c, 1);
@@ -294,21 +305,81 @@ export class OrtEvaluator implements Evaluator {
       const g = out.grad.data as Float32Array;
       for (let i = 0; i < g.length; i++) grad[i] += g[i];
     }
-    return { loss, grad };
+    const scale = this.numSamples / b;
+    for (let i = 0; i < grad.length; i++) grad[i] *= scale;
+    return { loss: loss * scale, grad };
   }
 
   /** Every IR op has forward-over-reverse rules here (src/engine/ort/ad.ts), max pooling of any geometry included. */
   secondOrder(): { ok: boolean; reason?: string } {
     return { ok: true };
   }
+  /**
+   * H·v at the current parameters. The H·v graph's part that does not depend on v (the forward
+   * pass, the backward pass's cotangents, the masks: emit.ts's split) runs once per point and
+   * chunk, and every product runs the rest on those values: a third to two fifths of the work
+   * of a product (the share of the matrix products in the forward and backward passes), saved on
+   * every product after the first, as PyHessian saves it by keeping the gradient's autograd graph.
+   * When the kept values would take more than MAX_HVP_CARRY_BYTES, each product runs the whole graph.
+   */
   async hvp(v: Float64Array): Promise<Float64Array> {
     this.counts.hvp++;
     const hv = new Float64Array(this.dim);
-    await this.runChunks('hvp', { theta: this.vec(this.theta), v: this.vec(Float32Array.from(v)) }, (o) => {
+    const add = (o: Ort.InferenceSession.ReturnType): void => {
       const h = o.hv.data as Float32Array;
       for (let i = 0; i < h.length; i++) hv[i] += h[i];
-    });
+    };
+    const vT = this.vec(Float32Array.from(v));
+    const carried = await this.carried();
+    const split = this.graph('hvp').split;
+    if (!carried || !split) {
+      await this.runChunks('hvp', { theta: this.vec(this.theta), v: vT }, add);
+      return hv;
+    }
+    const post = await this.sessionOf('hvp:post', () => split.post);
+    const theta = split.postInputs.includes('theta') ? this.vec(this.theta) : undefined;
+    for (const [i, c] of this.chunks.entries()) add(await post.run({ ...this.dataFeeds(split.postInputs, c), ...(theta ? { theta } : {}), v: vT, ...carried[i] }));
     return hv;
+  }
+
+  /** The chunk's x and y, where `inputs` names them. */
+  private dataFeeds(inputs: string[], c: Chunk): Record<string, Ort.Tensor> {
+    return { ...(inputs.includes('x') ? { x: c.x } : {}), ...(inputs.includes('y') ? { y: c.y } : {}) };
+  }
+
+  /**
+   * Per chunk, the values of the H·v graph's split that products at the current parameters share
+   * (computed on first use after setParameters), or undefined when the graph has no split or they
+   * would take more than MAX_HVP_CARRY_BYTES (estimated from the first chunk's).
+   */
+  private carried(): Promise<Record<string, Ort.Tensor>[] | undefined> {
+    this.carriedAtTheta ??= this.computeCarried().catch((e: unknown) => {
+      // The whole graph still runs: a split that ONNX Runtime refuses costs speed, not the answer.
+      this.carryOff = `the split H·v graph did not run: ${(e as Error).message.split('\n')[0]}`;
+      return undefined;
+    });
+    return this.carriedAtTheta;
+  }
+
+  /** The per-chunk values of `carried`, computed now (see there). */
+  private async computeCarried(): Promise<Record<string, Ort.Tensor>[] | undefined> {
+    const split = this.graph('hvp').split;
+    if (!split || this.carryOff) return undefined;
+    const pre = await this.sessionOf('hvp:pre', () => split.pre);
+    const theta = this.vec(this.theta);
+    const out: Record<string, Ort.Tensor>[] = [];
+    for (const c of this.chunks) {
+      const o = await pre.run({ ...this.dataFeeds(split.preInputs, c), ...(split.preInputs.includes('theta') ? { theta } : {}) });
+      out.push(Object.fromEntries(split.carried.map((name) => [name, o[name] as Ort.Tensor])));
+      if (out.length === 1) {
+        const bytes = split.carried.reduce((a, name) => a + (o[name].data as ArrayBufferView).byteLength, 0);
+        if ((bytes * this.numSamples) / c.n > MAX_HVP_CARRY_BYTES) {
+          this.carryOff = `the values shared by products would take ${Math.round((bytes * this.numSamples) / c.n / 2 ** 20)} MiB`;
+          return undefined;
+        }
+      }
+    }
+    return out;
   }
 
   async accuracy(theta?: ArrayLike<number>): Promise<number> {
@@ -377,6 +448,7 @@ export class OrtEvaluator implements Evaluator {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.carriedAtTheta = undefined;
     this.releasing = Promise.all([...this.sessions.values()].map((s) => s.then((x) => x.release()).catch(() => undefined)));
     this.sessions.clear();
   }

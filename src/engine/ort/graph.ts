@@ -22,6 +22,30 @@ export type AttrValue = number | number[] | string | { f: number } | { floats: n
 export type ElemType = 'float' | 'int64';
 
 const ELEM: Record<ElemType, number> = { float: onnx.TensorProto.DataType.FLOAT, int64: onnx.TensorProto.DataType.INT64 };
+const BOOL = onnx.TensorProto.DataType.BOOL;
+
+/** Ops whose output is a boolean whatever their inputs. */
+const PREDICATES = new Set(['Equal', 'Less', 'LessOrEqual', 'Greater', 'GreaterOrEqual', 'And', 'Or', 'Not', 'Xor', 'IsNaN', 'IsInf']);
+
+/**
+ * A graph split in two at one input (`Graph.split`): `pre`, the nodes that do not depend on it,
+ * run once and hand their values on as `carried` outputs; `post`, the nodes that do, read those as
+ * inputs. For an H·v graph split at `v`: the forward pass, the backward pass's cotangents and the
+ * masks of the parameters' point, computed once for every product at that point.
+ */
+export interface SplitGraph {
+  pre: Uint8Array;
+  post: Uint8Array;
+  /** The graph inputs `pre` reads. */
+  preInputs: string[];
+  /** The graph inputs `post` reads, besides the carried values. */
+  postInputs: string[];
+  /** Values `pre` computes and `post` reads (pre's outputs, post's inputs). */
+  carried: string[];
+  /** Nodes in each part. */
+  preNodes: number;
+  postNodes: number;
+}
 
 function attribute(name: string, v: AttrValue): onnx.IAttributeProto {
   const T = onnx.AttributeProto.AttributeType;
@@ -208,13 +232,82 @@ export class Graph {
   /** The serialized ModelProto, dead nodes and unused initializers left out (see `live`). */
   encode(): Uint8Array {
     const { nodes, inits } = this.live();
+    return this.model(this.name, nodes, inits, this.inputs, this.outputs);
+  }
+
+  private model(name: string, nodes: onnx.INodeProto[], inits: onnx.ITensorProto[], input: onnx.IValueInfoProto[], output: onnx.IValueInfoProto[]): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: IR_VERSION,
       producerName: 'basin',
       opsetImport: [{ domain: '', version: OPSET }],
-      graph: { name: this.name, node: nodes, initializer: inits, input: this.inputs, output: this.outputs },
+      graph: { name, node: nodes, initializer: inits, input, output },
     });
     return onnx.ModelProto.encode(model).finish();
+  }
+
+  /**
+   * The live graph (see `live`) split at the graph input `at` (see SplitGraph), or undefined when
+   * no node depends on it or every output is independent of it. Carried values are declared with
+   * the shapes noted (`noteShape`; -1, the batch axis, as an unnamed dimension) and the element types the ops
+   * give them.
+   */
+  split(at: string): SplitGraph | undefined {
+    const { nodes, inits } = this.live();
+    const dependent = new Set([at]);
+    const isPost = nodes.map((n) => {
+      const d = (n.input ?? []).some((i) => dependent.has(i));
+      if (d) for (const o of n.output ?? []) dependent.add(o);
+      return d;
+    });
+    const outputs = this.outputs.map((o) => o.name as string);
+    if (!isPost.some(Boolean) || !outputs.every((o) => dependent.has(o))) return undefined;
+    const pre = nodes.filter((_, i) => !isPost[i]);
+    const post = nodes.filter((_, i) => isPost[i]);
+    const produced = new Set(pre.flatMap((n) => n.output ?? []));
+    const postReads = new Set(post.flatMap((n) => n.input ?? []));
+    const carried = [...produced].filter((v) => postReads.has(v));
+    const types = this.elemTypes(nodes, inits);
+    const info = (v: string): onnx.IValueInfoProto => {
+      const shape = this.shapes.get(v);
+      const type = types.get(v) ?? ELEM.float;
+      return { name: v, type: { tensorType: { elemType: type, ...(shape ? { shape: { dim: shape.map((d) => (d < 0 ? {} : { dimValue: d })) } } : {}) } } };
+    };
+    const readBy = (part: onnx.INodeProto[]): Set<string> => new Set(part.flatMap((n) => n.input ?? []));
+    const preRead = readBy(pre);
+    const preInputs = this.inputs.filter((i) => preRead.has(i.name as string));
+    const postInputs = this.inputs.filter((i) => postReads.has(i.name as string));
+    const initsOf = (read: Set<string>): onnx.ITensorProto[] => inits.filter((t) => read.has(t.name as string));
+    return {
+      pre: this.model(`${this.name}-pre`, pre, initsOf(preRead), preInputs, carried.map(info)),
+      post: this.model(`${this.name}-post`, post, initsOf(postReads), [...postInputs, ...carried.map(info)], this.outputs),
+      preInputs: preInputs.map((i) => i.name as string),
+      postInputs: postInputs.map((i) => i.name as string),
+      carried,
+      preNodes: pre.length,
+      postNodes: post.length,
+    };
+  }
+
+  /** Element types (onnx.TensorProto.DataType) of the values of `nodes`, by the rules of the ops Basin emits. */
+  private elemTypes(nodes: onnx.INodeProto[], inits: onnx.ITensorProto[]): Map<string, number> {
+    const types = new Map<string, number>();
+    for (const i of this.inputs) types.set(i.name as string, i.type?.tensorType?.elemType ?? ELEM.float);
+    for (const t of inits) types.set(t.name as string, t.dataType ?? ELEM.float);
+    for (const n of nodes) {
+      const first = (n.input ?? []).find((i) => i !== '');
+      const attr = (name: string): onnx.IAttributeProto | undefined => (n.attribute ?? []).find((a) => a.name === name);
+      (n.output ?? []).forEach((o, k) => {
+        let t: number;
+        if (PREDICATES.has(n.opType as string)) t = BOOL;
+        else if (n.opType === 'Cast') t = Number(attr('to')?.i ?? ELEM.float);
+        else if (n.opType === 'Shape' || n.opType === 'ArgMax' || n.opType === 'ArgMin' || (n.opType === 'MaxPool' && k === 1)) t = ELEM.int64;
+        else if (n.opType === 'ConstantOfShape') t = attr('value')?.t?.dataType ?? ELEM.float;
+        else if (n.opType === 'Where') t = types.get((n.input ?? [])[1]) ?? ELEM.float;
+        else t = (first !== undefined ? types.get(first) : undefined) ?? ELEM.float;
+        types.set(o, t);
+      });
+    }
+    return types;
   }
 }
 

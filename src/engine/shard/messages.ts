@@ -10,12 +10,18 @@ export interface ShardInit {
   loss: LossName;
   data: Split;
   chunkSize?: number;
+  /** The TF.js backend of a TF.js shard. */
   backend: BackendName;
+  /** The shard's engine: TF.js (default) or ONNX Runtime with one intra-op thread. */
+  engine?: ShardEngine;
 }
+
+export type ShardEngine = 'tfjs' | 'onnxruntime';
 
 export type ShardRequest =
   | { id: number; op: 'loss'; theta?: Float32Array }
   | { id: number; op: 'gradient'; theta?: Float32Array }
+  | { id: number; op: 'batchGradient'; indices: Int32Array; theta: Float32Array }
   | { id: number; op: 'hvp'; v: Float64Array }
   | { id: number; op: 'curvature'; kind: OutputCurvatureName; v: Float64Array }
   | { id: number; op: 'accuracy'; theta?: Float32Array }

@@ -4,6 +4,12 @@
  * workers, computed here on the local share meanwhile, then combined as the sample-weighted mean
  * (losses are means over samples, so the result equals the single-thread one up to float32
  * rounding). TF.js's wasm backend has no threads in Node, so this is how Basin uses both cores.
+ *
+ * ONNX Runtime has threads of its own, but on a convnet two intra-op threads made an H·v only
+ * 1.4x faster than one (copies, transposes and element-wise kernels run on one thread, or are too
+ * short to split), while two shares of the samples on one thread each made it 1.9x (measured on the
+ * MNIST-sized convnet of the benchmark): so heavy models run ONNX Runtime this way too
+ * (problem.ts decides), each share with its own sessions.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -15,7 +21,9 @@ import { Objective } from '../objective';
 import type { ModelIR, LossName } from '../model/ir';
 import type { Split } from '../data';
 import type { BackendName } from '../backend';
-import type { ShardInit, ShardReply, ShardRequest } from './messages';
+import type { ShardEngine, ShardInit, ShardReply, ShardRequest } from './messages';
+import { createOrtEvaluator } from '../ort/evaluator';
+import { engineInfo, type EngineInfo } from '../backend';
 import type { OutputCurvatureName } from '../curvature/output';
 
 /** The shard worker bundle beside this one (dist/shard.js), if built. */
@@ -51,6 +59,8 @@ class ShardClient {
 
   constructor(
     private readonly worker: Worker,
+    /** The share's first row in the whole data, and its number of rows. */
+    readonly start: number,
     readonly samples: number,
   ) {
     this.ready = new Promise<void>((resolve, reject) => {
@@ -97,22 +107,42 @@ export interface ParallelOptions {
   /** Total threads including this one (default: the number of CPUs, at most 4). */
   threads?: number;
   chunkSize?: number;
+  /** Each share's engine (default TF.js on `backend`). */
+  engine?: ShardEngine;
 }
+
+type BatchGradient = (indices: Int32Array, theta: Float32Array) => Promise<{ loss: number; grad: Float64Array }>;
 
 export class ParallelEvaluator implements Evaluator {
   readonly threads: number;
   readonly counts = { forward: 0, gradient: 0, hvp: 0 };
   private theta: Float32Array;
+  /** GGN and Fisher products, where the shares' engine has them (TF.js). */
+  readonly curvature?: (kind: OutputCurvatureName, v: Float64Array) => Promise<Float64Array>;
+  /**
+   * The mean loss and gradient over the samples `indices` (rows of the whole data), each share
+   * computing its rows: on ONNX Runtime shares (training's minibatches on the engine that runs the
+   * full batch); TF.js training takes its minibatches on this thread.
+   */
+  readonly batchGradient?: BatchGradient;
 
   private constructor(
     readonly ir: ModelIR,
-    private readonly local: LocalEvaluator,
+    private readonly local: Evaluator,
+    private readonly localBatch: BatchGradient | undefined,
     private readonly shards: ShardClient[],
     readonly numSamples: number,
     theta: Float32Array,
   ) {
     this.threads = shards.length + 1;
     this.theta = theta;
+    if (local.curvature) this.curvature = (kind, v) => this.curvatureProduct(kind, v);
+    if (localBatch) this.batchGradient = (indices, th) => this.shardedBatchGradient(indices, th);
+  }
+
+  /** The engine of the shares (ONNX Runtime's provider and version, or TF.js's backend). */
+  get engine(): EngineInfo {
+    return engineInfo(this.local);
   }
 
   get dim(): number {
@@ -134,17 +164,23 @@ export class ParallelEvaluator implements Evaluator {
     const shards: ShardClient[] = [];
     for (let t = 1; t < threads; t++) {
       const share = sliceSplit(data, bounds[t], bounds[t + 1]);
-      const init: ShardInit = { ir, theta, loss, data: share, chunkSize: opts.chunkSize, backend };
-      shards.push(new ShardClient(new Worker(workerPath, { workerData: init }), bounds[t + 1] - bounds[t]));
+      const init: ShardInit = { ir, theta, loss, data: share, chunkSize: opts.chunkSize, backend, engine: opts.engine };
+      shards.push(new ShardClient(new Worker(workerPath, { workerData: init }), bounds[t], bounds[t + 1] - bounds[t]));
     }
     try {
       await Promise.all(shards.map((s) => s.ready));
+      const mine = sliceSplit(data, 0, bounds[1]);
+      if (opts.engine === 'onnxruntime') {
+        const made = await createOrtEvaluator(ir, theta, loss, mine, { threads: 1, chunkSize: opts.chunkSize });
+        if (!made.evaluator) throw new Error(made.reason ?? 'onnxruntime did not start');
+        const ort = made.evaluator;
+        return new ParallelEvaluator(ir, ort, (idx, th) => ort.batchGradient(idx, th), shards, n, theta);
+      }
+      return new ParallelEvaluator(ir, new LocalEvaluator(new Objective(ir, theta, loss, mine, { chunkSize: opts.chunkSize })), undefined, shards, n, theta);
     } catch (e) {
       shards.forEach((s) => s.terminate());
       throw e;
     }
-    const local = new LocalEvaluator(new Objective(ir, theta, loss, sliceSplit(data, 0, bounds[1]), { chunkSize: opts.chunkSize }));
-    return new ParallelEvaluator(ir, local, shards, n, theta);
   }
 
   parameters(): Float32Array {
@@ -222,13 +258,39 @@ export class ParallelEvaluator implements Evaluator {
   }
 
   /** A curvature product (GGN, Fisher, empirical Fisher): each is a sample-weighted mean over shards, like H v. */
-  async curvature(kind: OutputCurvatureName, v: Float64Array): Promise<Float64Array> {
+  private async curvatureProduct(kind: OutputCurvatureName, v: Float64Array): Promise<Float64Array> {
     this.counts.hvp++;
+    const local = this.local;
     const r = await this.combine(
       (s) => s.request({ op: 'curvature', kind, v }),
-      async () => ({ vector: await this.local.curvature(kind, v) }),
+      async () => ({ vector: await local.curvature!(kind, v) }),
     );
     return r.vector ?? new Float64Array(this.dim);
+  }
+
+  /** Each share's rows of the minibatch (as its own row numbers), computed there, weighted by their count. */
+  private async shardedBatchGradient(indices: Int32Array, theta: Float32Array): Promise<{ loss: number; grad: Float64Array }> {
+    this.counts.gradient++;
+    const b = indices.length;
+    if (b === 0) throw new Error('an empty minibatch');
+    const localEnd = this.local.numSamples;
+    const parts = [{ start: 0, end: localEnd }, ...this.shards.map((s) => ({ start: s.start, end: s.start + s.samples }))].map(({ start, end }) =>
+      Int32Array.from(indices.filter((r) => r >= start && r < end), (r) => r - start),
+    );
+    for (const r of indices) if (!(r >= 0 && r < this.numSamples)) throw new Error(`sample index ${r} outside 0..${this.numSamples - 1}`);
+    const pending = this.shards.map((s, i) => (parts[i + 1].length ? s.request({ op: 'batchGradient', indices: parts[i + 1], theta }) : Promise.resolve(undefined)));
+    const mine = parts[0].length ? await this.localBatch!(parts[0], theta) : undefined;
+    const theirs = await Promise.all(pending);
+    let loss = 0;
+    const grad = new Float64Array(this.dim);
+    const add = (value: number | undefined, vector: Float64Array | undefined, count: number): void => {
+      const w = count / b;
+      loss += (value ?? 0) * w;
+      if (vector) for (let j = 0; j < grad.length; j++) grad[j] += vector[j] * w;
+    };
+    if (mine) add(mine.loss, mine.grad, parts[0].length);
+    theirs.forEach((r, i) => r && add(r.value, r.vector, parts[i + 1].length));
+    return { loss, grad };
   }
 
   async accuracy(theta?: ArrayLike<number>): Promise<number> {

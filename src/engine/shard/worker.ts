@@ -1,63 +1,76 @@
 /**
  * A shard thread: holds one share of the samples and answers loss, gradient and H·v requests for
- * it with its own TF.js instance (each worker thread loads the bundle afresh, so it has its own
- * wasm module and engine). Started by ParallelEvaluator.
+ * it with its own engine: TF.js (each worker thread loads the bundle afresh, so it has its own
+ * wasm module and engine) or ONNX Runtime with one intra-op thread (its own sessions). Requests are
+ * answered one at a time, in order. Started by ParallelEvaluator.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../backend';
 import { Objective } from '../objective';
-import { OUTPUT_CURVATURES } from '../curvature/output';
+import { LocalEvaluator, type Evaluator } from '../evaluator';
+import { createOrtEvaluator, type OrtEvaluator } from '../ort/evaluator';
 import type { ShardInit, ShardReply, ShardRequest } from './messages';
+
+/** The shard's evaluator, and minibatch gradients over its rows. */
+async function makeEvaluator(init: ShardInit): Promise<{ ev: Evaluator; batchGradient: (idx: Int32Array, theta: Float32Array) => Promise<{ loss: number; grad: Float64Array }> }> {
+  if (init.engine === 'onnxruntime') {
+    const made = await createOrtEvaluator(init.ir, init.theta, init.loss, init.data, { threads: 1, chunkSize: init.chunkSize });
+    if (!made.evaluator) throw new Error(made.reason ?? 'onnxruntime did not start');
+    const ort: OrtEvaluator = made.evaluator;
+    return { ev: ort, batchGradient: (idx, theta) => ort.batchGradient(idx, theta) };
+  }
+  await initBackend(init.backend);
+  const obj = new Objective(init.ir, init.theta, init.loss, init.data, { chunkSize: init.chunkSize });
+  return { ev: new LocalEvaluator(obj), batchGradient: async (idx, theta) => obj.batchGradient(idx, theta) };
+}
+
+async function answer(ev: Evaluator, batchGradient: (idx: Int32Array, theta: Float32Array) => Promise<{ loss: number; grad: Float64Array }>, req: ShardRequest): Promise<{ reply: ShardReply; transfer: ArrayBuffer[] }> {
+  const vector = (value: number | undefined, v: Float64Array): { reply: ShardReply; transfer: ArrayBuffer[] } => ({ reply: { id: req.id, ok: true, value, vector: v }, transfer: [v.buffer as ArrayBuffer] });
+  switch (req.op) {
+    case 'loss':
+      return { reply: { id: req.id, ok: true, value: await ev.loss(req.theta) }, transfer: [] };
+    case 'gradient': {
+      const g = await ev.gradient(req.theta);
+      return vector(g.loss, g.grad);
+    }
+    case 'batchGradient': {
+      const g = await batchGradient(req.indices, req.theta);
+      return vector(g.loss, g.grad);
+    }
+    case 'hvp':
+      return vector(undefined, await ev.hvp(req.v));
+    case 'curvature': {
+      if (!ev.curvature) throw new Error('this engine computes Hessian products only');
+      return vector(undefined, await ev.curvature(req.kind, req.v));
+    }
+    case 'accuracy':
+      return { reply: { id: req.id, ok: true, value: await ev.accuracy(req.theta) }, transfer: [] };
+    case 'plane': {
+      const r = await ev.planeLosses(req.origin, req.dirs, req.coeffs, req.withAccuracy);
+      return { reply: { id: req.id, ok: true, vector: r.loss, vector2: r.accuracy }, transfer: [] };
+    }
+    case 'setParameters':
+      await ev.setParameters(req.theta);
+      return { reply: { id: req.id, ok: true }, transfer: [] };
+  }
+}
 
 async function main(): Promise<void> {
   const init = workerData as ShardInit;
-  await initBackend(init.backend);
-  const obj = new Objective(init.ir, init.theta, init.loss, init.data, { chunkSize: init.chunkSize });
+  const { ev, batchGradient } = await makeEvaluator(init);
   const port = parentPort;
   if (!port) throw new Error('shard worker started outside a worker thread');
+  let queue: Promise<void> = Promise.resolve();
   port.on('message', (req: ShardRequest) => {
-    let reply: ShardReply;
-    const transfer: ArrayBuffer[] = [];
-    try {
-      switch (req.op) {
-        case 'loss':
-          reply = { id: req.id, ok: true, value: obj.lossAt(req.theta) };
-          break;
-        case 'gradient': {
-          const g = obj.gradient(req.theta);
-          reply = { id: req.id, ok: true, value: g.loss, vector: g.grad };
-          transfer.push(g.grad.buffer as ArrayBuffer);
-          break;
-        }
-        case 'hvp': {
-          const h = obj.hvpExact(req.v);
-          reply = { id: req.id, ok: true, vector: h };
-          transfer.push(h.buffer as ArrayBuffer);
-          break;
-        }
-        case 'curvature': {
-          const c = obj.curvatureProduct(OUTPUT_CURVATURES[req.kind], req.v);
-          reply = { id: req.id, ok: true, vector: c };
-          transfer.push(c.buffer as ArrayBuffer);
-          break;
-        }
-        case 'accuracy':
-          reply = { id: req.id, ok: true, value: obj.accuracy(req.theta) };
-          break;
-        case 'plane': {
-          const r = obj.planeLosses(req.origin, req.dirs, req.coeffs, req.withAccuracy);
-          reply = { id: req.id, ok: true, vector: r.loss, vector2: r.accuracy };
-          break;
-        }
-        case 'setParameters':
-          obj.setParameters(req.theta);
-          reply = { id: req.id, ok: true };
-          break;
+    queue = queue.then(async () => {
+      let out: { reply: ShardReply; transfer: ArrayBuffer[] };
+      try {
+        out = await answer(ev, batchGradient, req);
+      } catch (e) {
+        out = { reply: { id: req.id, ok: false, error: (e as Error).message }, transfer: [] };
       }
-    } catch (e) {
-      reply = { id: req.id, ok: false, error: (e as Error).message };
-    }
-    port.postMessage(reply, transfer);
+      port.postMessage(out.reply, out.transfer);
+    });
   });
   port.postMessage({ id: 0, ok: true });
 }

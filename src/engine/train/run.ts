@@ -33,6 +33,7 @@ import { LocalEvaluator } from '../evaluator';
 import { Objective } from '../objective';
 import { engineInfo } from '../backend';
 import { OrtEvaluator } from '../ort/evaluator';
+import { ParallelEvaluator } from '../shard/parallel';
 import { BasinError } from '../errors';
 import { norm } from '../linalg/operator';
 import { hutchpp, lanczos } from '../linalg';
@@ -263,7 +264,8 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
   let prober: Prober | undefined;
   try {
     // Minibatch gradients on the engine the full batch runs on (ONNX Runtime's own graphs), else TF.js.
-    const batchGradient = full instanceof OrtEvaluator ? (idx: Int32Array, th: Float32Array) => full.batchGradient(idx, th) : async (idx: Int32Array, th: Float32Array) => mini.batchGradient(idx, th);
+    const onEngine = full instanceof OrtEvaluator || full instanceof ParallelEvaluator ? full.batchGradient?.bind(full) : undefined;
+    const batchGradient = onEngine ?? (async (idx: Int32Array, th: Float32Array) => mini.batchGradient(idx, th));
     const engine = engineInfo(full);
     if (!opts.resume && manifest.value.backend !== engine.name) manifest.update({ backend: engine.name, backendDetail: engine.detail });
     prober = await makeProber(problem, s, run.theta0, mini);
