@@ -14,7 +14,8 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { tf, tfl } from '../../src/engine/tf';
 import { loadProblem } from '../../src/engine/problem';
-import { createOrtEvaluator } from '../../src/engine/ort/evaluator';
+import { engineInfo } from '../../src/engine/backend';
+import { ParallelEvaluator } from '../../src/engine/shard/parallel';
 import { FiniteDifferenceHessian, selectHessian } from '../../src/engine/hvp/operators';
 import { Rng } from '../../src/engine/rng';
 import { relErr } from '../reference/compare';
@@ -126,16 +127,20 @@ const ratio = (ours: number, theirs: number | undefined): string => (theirs === 
 export async function convnetSection(dir: string, peer: string | undefined, cli: string): Promise<string[]> {
   const files = await writeMnistConvnet(dir);
   const problem = await loadProblem({ model: files.model, data: files.data, loss: 'categoricalCrossentropy' });
-  const made = await createOrtEvaluator(problem.ir, problem.theta, 'categoricalCrossentropy', problem.train);
-  if (!made.evaluator) return [`MNIST convnet: onnxruntime did not run (${made.reason})`];
-  const ev = made.evaluator;
+  // The evaluator the jobs get (ONNX Runtime, in shares of the samples on worker threads for a model this heavy).
+  const ev = await problem.evaluator();
+  const engine = engineInfo(ev);
+  if (engine.name !== 'onnxruntime') {
+    ev.dispose();
+    return [`MNIST convnet: onnxruntime did not run (${engine.detail})`];
+  }
   const lines: string[] = [];
   try {
     const v = new Rng(5).normalVector(ev.dim);
     const vFile = path.join(dir, 'mnist-v.f32');
     const hvFile = path.join(dir, 'mnist-hv.f64');
     fs.writeFileSync(vFile, Buffer.from(Float32Array.from(v).buffer));
-    const ours: { forward: number; gradient: number; hvp: number }[] = [];
+    const ours: { forward: number; gradient: number; hvp: number; hvpNewPoint: number }[] = [];
     const theirs: PeerOps[] = [];
     let note = peer ? '' : 'peer not found (set BASIN_PEER)';
     for (let round = 0; round < 2; round++) {
@@ -144,22 +149,32 @@ export async function convnetSection(dir: string, peer: string | undefined, cli:
         if (typeof r === 'string') note = r;
         else theirs.push(r);
       }
-      ours.push({ forward: await timeAsync(() => ev.loss(), 3), gradient: await timeAsync(() => ev.gradient(), 3), hvp: await timeAsync(() => ev.hvp(v), 3) });
+      ours.push({
+        forward: await timeAsync(() => ev.loss(), 3),
+        gradient: await timeAsync(() => ev.gradient(), 3),
+        hvp: await timeAsync(() => ev.hvp(v), 3),
+        hvpNewPoint: await timeAsync(async () => {
+          await ev.setParameters(problem.theta);
+          await ev.hvp(v);
+        }, 3),
+      });
     }
     const best = (rs: { forward: number; gradient: number; hvp: number }[]): { forward: number; gradient: number; hvp: number } | undefined =>
       rs.length ? { forward: Math.min(...rs.map((r) => r.forward)), gradient: Math.min(...rs.map((r) => r.gradient)), hvp: Math.min(...rs.map((r) => r.hvp)) } : undefined;
     const a = best(ours)!;
+    const firstAtPoint = Math.min(...ours.map((r) => r.hvpNewPoint));
     const b = best(theirs);
     const loss = await ev.loss();
     lines.push(
       `MNIST-sized convnet: ${ev.dim.toLocaleString()} parameters (28x28x1 -> conv 32 -> conv 64 -> max pool 2 -> dense 40 -> dense 10, relu, softmax), ${ev.numSamples} images, loss ${fmt(loss, 5)}` +
-        `${theirs[0] ? ` (PyTorch ${fmt(theirs[0].loss, 5)})` : ''}; ${ev.engine.detail}, ${ev.threads} threads; ${b ? 'PyTorch: the peers\' tfjs_torch.py, torch threads 2' : note}`,
+        `${theirs[0] ? ` (PyTorch ${fmt(theirs[0].loss, 5)})` : ''}; ${engine.detail}, ${ev instanceof ParallelEvaluator ? `${ev.threads} shares of the samples, one thread each` : `${ev.threads} threads`}; ${b ? 'PyTorch: the peers\' tfjs_torch.py, torch threads 2' : note}`,
     );
     const rows: string[][] = [
       ['op (best of 2 interleaved runs, median ms)', 'onnxruntime', 'PyTorch', 'ratio'],
       ['forward', fmt(a.forward, 4), fmt(b?.forward, 4), ratio(a.forward, b?.forward)],
       ['gradient', fmt(a.gradient, 4), fmt(b?.gradient, 4), ratio(a.gradient, b?.gradient)],
-      ['H·v exact', fmt(a.hvp, 4), fmt(b?.hvp, 4), ratio(a.hvp, b?.hvp)],
+      ['H·v exact, the next at a point', fmt(a.hvp, 4), fmt(b?.hvp, 4), ratio(a.hvp, b?.hvp)],
+      ['H·v exact, the first at a point', fmt(firstAtPoint, 4), fmt(b?.hvp, 4), ratio(firstAtPoint, b?.hvp)],
     ];
     const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
     for (const r of rows) lines.push(r.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  '));
@@ -172,7 +187,7 @@ export async function convnetSection(dir: string, peer: string | undefined, cli:
     const sel = await selectHessian(ev);
     lines.push(`auto chooses: ${sel.method} (${sel.reason})`);
   } finally {
-    await ev.released();
+    ev.dispose();
   }
   const t = performance.now();
   const r = spawnSync(process.execPath, [cli, 'eigs', '--model', files.model, '--data', files.data, '--k', '1', '--json', '--quiet'], { encoding: 'utf8', timeout: 900_000, env: { ...process.env, BASIN_ENGINE: '' } });
