@@ -6,10 +6,10 @@
  * rounding). TF.js's wasm backend has no threads in Node, so this is how Basin uses both cores.
  *
  * ONNX Runtime has threads of its own, but on a convnet two intra-op threads made an H·v only
- * 1.4x faster than one (copies, transposes and element-wise kernels run on one thread, or are too
- * short to split), while two shares of the samples on one thread each made it 1.9x (measured on the
- * MNIST-sized convnet of the benchmark): so heavy models run ONNX Runtime this way too
- * (problem.ts decides), each share with its own sessions.
+ * 1.25-1.4x faster than one (copies, transposes and many element-wise kernels run on one thread),
+ * and two shares of the samples on one thread each were 1.2x faster again (on the MNIST-sized
+ * convnet of the benchmark: an H·v 1.9 s against 2.3 s, a gradient 1.35 s against 1.7 s): so heavy
+ * models run ONNX Runtime this way too (problem.ts decides), each share with its own sessions.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
