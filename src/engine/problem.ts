@@ -17,6 +17,7 @@ import { USER_LOSS, type LossSpec } from './model/losses';
 import { checkOutputs, Objective } from './objective';
 import { LocalEvaluator, type Evaluator } from './evaluator';
 import { ParallelEvaluator, shardWorkerPath } from './shard/parallel';
+import { PointParallelEvaluator } from './shard/points';
 import { backendInfo } from './backend';
 import { MAX_PARAMS, paramLimitHint, refuseOver } from './limits';
 import { createOrtEvaluator, requestedProviders } from './ort/evaluator';
@@ -241,6 +242,10 @@ function finish(
           if (sharded) return sharded;
         }
         const ort = await createOrtEvaluator(ir, theta, loss, split, { threads, chunkSize: spec.chunkSize });
+        // Light models: planes (surfaces, slices) split by points over worker threads (shard/points.ts).
+        if (ort.evaluator && worker && cores > 1 && ort.evaluator.providers.every((p) => p === 'cpu')) {
+          return new PointParallelEvaluator(ort.evaluator, { workerPath: worker, count: Math.min(cores, 4), loss, data: split, backend: backendInfo().name, chunkSize: spec.chunkSize });
+        }
         if (ort.evaluator) return ort.evaluator;
         if (be.ortRequired) throw new InputError(`the onnxruntime engine was asked for, but it cannot run this model: ${ort.reason}; use a TF.js backend (tensorflow, wasm or cpu)`, spec.model ?? spec.experiment);
       }

@@ -8,11 +8,12 @@ import { ExactHessian } from '../../src/engine/hvp/operators';
 import { lanczos } from '../../src/engine/linalg/lanczos';
 import { Rng } from '../../src/engine/rng';
 import { asFloat32, convIR, mlpIR, randomProblem, refGradHvp } from '../reference/float64';
-import { createOrtEvaluator, OrtEvaluator } from '../../src/engine/ort/evaluator';
+import { createOrtEvaluator } from '../../src/engine/ort/evaluator';
 import { forwardMultiplyAdds } from '../../src/engine/model/ir';
 import { ORT_SHARD_MULTIPLY_ADDS } from '../../src/engine/problem';
 import { engineInfo, initBackend } from '../../src/engine/backend';
 import { problemOf } from '../helpers/problem';
+import { PointParallelEvaluator } from '../../src/engine/shard/points';
 import { relErr } from '../reference/compare';
 
 test('sliceSplit keeps rows together', () => {
@@ -120,9 +121,46 @@ test('heavy models run on ONNX Runtime shares, light ones on one evaluator: forw
   try {
     assert.ok(heavy instanceof ParallelEvaluator, 'a heavy model runs in shares');
     assert.equal(engineInfo(heavy).name, 'onnxruntime');
-    assert.ok(light instanceof OrtEvaluator, 'below the threshold: one ONNX Runtime evaluator');
+    assert.ok(light instanceof PointParallelEvaluator, 'below the threshold: one ONNX Runtime evaluator (planes split by points)');
+    assert.equal(engineInfo(light).name, 'onnxruntime');
   } finally {
     heavy.dispose();
     light.dispose();
+  }
+});
+
+test('light models: planes split by points over worker threads once they are up, the same numbers as one evaluator; everything else on it', async () => {
+  await initBackend();
+  const ir = mlpIR([5, 16, 3], ['tanh', 'softmax']);
+  const p = asFloat32(randomProblem(ir, 'categoricalCrossentropy', 50, 12));
+  const problem = problemOf(p);
+  const ev = await problem.evaluator({ threads: 2 });
+  const one = (await createOrtEvaluator(ir, problem.theta, 'categoricalCrossentropy', problem.train)).evaluator;
+  assert.ok(ev instanceof PointParallelEvaluator && one);
+  try {
+    const d1 = Float64Array.from(new Rng(1).normalVector(ir.numParams), (x) => 0.2 * x);
+    const d2 = Float64Array.from(new Rng(2).normalVector(ir.numParams), (x) => 0.2 * x);
+    const P = 37;
+    const coeffs = Float64Array.from({ length: 2 * P }, (_, i) => Math.sin(3 * i));
+    const want = await one.planeLosses(problem.theta, [d1, d2], coeffs, true);
+    // The first call starts the workers and is answered here; later ones go to the workers.
+    let got = await ev.planeLosses(problem.theta, [d1, d2], coeffs, true);
+    const deadline = Date.now() + 30_000;
+    while (ev.planeWorkers === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(ev.planeWorkers, 2, 'two workers evaluate planes');
+    got = await ev.planeLosses(problem.theta, [d1, d2], coeffs, true);
+    assert.ok(relErr(got.loss, want.loss) < 1e-6, `plane losses: ${relErr(got.loss, want.loss)}`);
+    assert.deepEqual(Array.from(got.accuracy ?? []), Array.from(want.accuracy ?? []));
+    // A few points stay here; the rest of the evaluator is the inner one.
+    const few = await ev.planeLosses(problem.theta, [d1, d2], coeffs.subarray(0, 6), false);
+    assert.ok(relErr(few.loss, want.loss.subarray(0, 3)) < 1e-6);
+    const v = new Rng(3).normalVector(ir.numParams);
+    assert.ok(relErr(await ev.hvp(v), refGradHvp(p, v).hvp) < 1e-5);
+    assert.ok(Math.abs((await ev.loss()) - (await one.loss())) < 1e-6);
+  } finally {
+    ev.dispose();
+    await one.released();
   }
 });

@@ -395,16 +395,21 @@ export class OrtEvaluator implements Evaluator {
     const accuracy = withAccuracy ? new Float64Array(P) : undefined;
     this.counts.forward += P;
     const point = new Float32Array(this.dim);
+    const sum = new Float64Array(this.dim);
     const pre = P > 1 ? await this.planePre(origin, dirs) : undefined;
     const planeSession = pre ? await this.session(withAccuracy ? 'planeLossPredict' : 'planeLoss', k + 1) : undefined;
     const c = new Float32Array(k + 1);
     c[0] = 1;
     for (let p = 0; p < P; p++) {
-      for (let i = 0; i < this.dim; i++) {
-        let s = origin[i];
-        for (let j = 0; j < k; j++) s += coeffs[p * k + j] * dirs[j][i];
-        point[i] = s;
+      // origin + sum_j c_j d_j in float64, rounded once: one plain pass per direction (a loop over
+      // the directions inside the loop over parameters took a fifth of a point's time on the MLP).
+      sum.set(origin);
+      for (let j = 0; j < k; j++) {
+        const cj = coeffs[p * k + j];
+        const d = dirs[j];
+        if (cj !== 0) for (let i = 0; i < sum.length; i++) sum[i] += cj * d[i];
       }
+      point.set(sum);
       let total = 0;
       let correct = 0;
       const add = (o: Ort.InferenceSession.ReturnType, ch: Chunk): void => {

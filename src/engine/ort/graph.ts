@@ -193,8 +193,8 @@ export class Graph {
 
   /**
    * `Add(Gemm(a, b), c)` as `Gemm(a, b, c)` when the product is used only by the sum and c has the
-   * product's shape (Gemm's C broadcasts one way only): the product rule's and the cotangents' sums
-   * of an H·v graph, one pass over memory fewer each. Returns a new node list; `this.nodes` is kept.
+   * product's shape or is a bias row (Gemm's C broadcasts one way only): the product rule's and
+   * the cotangents' sums of an H·v graph and dense layers' biases, one pass over memory fewer each. Returns a new node list; `this.nodes` is kept.
    */
   private fuseGemmAdd(): onnx.INodeProto[] {
     const uses = new Map<string, number>();
@@ -204,10 +204,14 @@ export class Graph {
     this.nodes.forEach((n, i) => (n.output ?? []).forEach((o) => producer.set(o, i)));
     const out = this.nodes.map((n) => ({ ...n }));
     const dropped = new Set<number>();
-    const same = (a: string, b: string): boolean => {
-      const sa = this.shapes.get(a);
-      const sb = this.shapes.get(b);
-      return sa !== undefined && sb !== undefined && sa.length === sb.length && sa.every((d, i) => d === sb[i]);
+    // c fits Gemm's C when it has the product's shape, or is a row [N] of a product [M, N] (a
+    // dense layer's bias: Gemm broadcasts C one way only, to the product's shape).
+    const fits = (product: string, c: string): boolean => {
+      const sp = this.shapes.get(product);
+      const sc = this.shapes.get(c);
+      if (sp === undefined || sc === undefined) return false;
+      if (sp.length === sc.length && sp.every((d, i) => d === sc[i])) return true;
+      return sp.length === 2 && sc.length === 1 && sc[0] === sp[1] && sc[0] >= 0;
     };
     out.forEach((n, i) => {
       if (n.opType !== 'Add' || n.input?.length !== 2) return;
@@ -220,7 +224,7 @@ export class Graph {
         const plain = p.opType === 'Gemm' && p.input?.length === 2 && !(p.attribute ?? []).some((t) => t.name === 'alpha' || t.name === 'beta');
         // c must exist before the product runs (the fused node sits at the product's place).
         const ci = producer.get(c);
-        if (!plain || uses.get(a) !== 1 || !same(a, c) || (ci !== undefined && ci > pi)) continue;
+        if (!plain || uses.get(a) !== 1 || !fits(a, c) || (ci !== undefined && ci > pi)) continue;
         out[pi] = { ...p, input: [...(p.input ?? []), c], output: [...(n.output ?? [])] };
         dropped.add(i);
         return;

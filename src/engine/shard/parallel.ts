@@ -52,7 +52,7 @@ interface Combined {
   vector2: Float64Array;
 }
 
-class ShardClient {
+export class ShardClient {
   private next = 1;
   private readonly pending = new Map<number, { resolve: (r: ShardReply) => void; reject: (e: Error) => void }>();
   readonly ready: Promise<void>;

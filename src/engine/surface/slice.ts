@@ -5,7 +5,7 @@
  * or trajectory-PCA directions.
  *
  * Points go to the evaluator in batches (`Evaluator.planeLosses`: the first dense layer's product
- * is shared by every point, the data is split across threads); grids are visited coarse to fine
+ * is shared by every point, the data or the points are split across threads); grids are visited coarse to fine
  * so a partial result is a low-resolution picture; every batch reports a partial result and checks
  * for cancellation, and a cancelled job returns what it computed (`complete: false`).
  */
@@ -42,8 +42,14 @@ export interface DirectionOptions {
 
 /** Refuse grids whose result arrays alone would pass this many bytes (defined in limits.ts). */
 export { MAX_GRID_BYTES };
-/** Points per evaluator call: enough to amortise messaging, small enough to stream and cancel. */
+/**
+ * Points of the first evaluator call. Later calls double it (up to MAX_BATCH) while a call takes
+ * under half of BATCH_MS: enough points to amortise messaging and the per-call work of each
+ * thread, few enough to stream partial results and answer a cancel within about BATCH_MS.
+ */
 export const BATCH = 32;
+export const MAX_BATCH = 512;
+const BATCH_MS = 200;
 
 export interface Direction {
   vector: Float64Array;
@@ -215,11 +221,13 @@ async function evaluateGrid(
   partial: (done: number) => void,
 ): Promise<boolean> {
   const k = dirs.length;
-  for (let start = 0; start < order.length; start += BATCH) {
+  let batch = BATCH;
+  for (let start = 0; start < order.length; ) {
     // Let cancel messages and Ctrl-C in: a local evaluator computes synchronously.
     await yieldToLoop();
     if (ctx.signal?.aborted) return false;
-    const idx = order.slice(start, start + BATCH);
+    const t0 = performance.now();
+    const idx = order.slice(start, start + batch);
     const coeffs = new Float64Array(idx.length * k);
     idx.forEach((p, r) => coords(p).forEach((c, j) => (coeffs[r * k + j] = c)));
     const put = (res: PlaneLosses, loss: Float64Array, acc?: Float64Array): void => {
@@ -230,9 +238,10 @@ async function evaluateGrid(
     };
     put(await evs.train.planeLosses(origin, dirs, coeffs, evs.classification), out.loss, out.accuracy);
     if (evs.test && out.testLoss) put(await evs.test.planeLosses(origin, dirs, coeffs, evs.classification), out.testLoss, out.testAccuracy);
-    const done = Math.min(order.length, start + BATCH);
-    ctx.onProgress?.({ done, total: order.length, message: `${done}/${order.length} grid points` });
-    partial(done);
+    start += idx.length;
+    ctx.onProgress?.({ done: start, total: order.length, message: `${start}/${order.length} grid points` });
+    partial(start);
+    if (performance.now() - t0 < BATCH_MS / 2) batch = Math.min(2 * batch, MAX_BATCH);
   }
   return true;
 }
