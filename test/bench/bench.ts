@@ -26,7 +26,6 @@ import { tf, tfl } from '../../src/engine/tf';
 import { initBackend, backendInfo } from '../../src/engine/backend';
 import { loadProblem, type Problem } from '../../src/engine/problem';
 import { createOrtEvaluator, type OrtEvaluator } from '../../src/engine/ort/evaluator';
-import type { Evaluator } from '../../src/engine/evaluator';
 import { ExactHessian, FiniteDifferenceHessian } from '../../src/engine/hvp/operators';
 import { LocalEvaluator } from '../../src/engine/evaluator';
 import { lanczos, powerIteration, hutchpp, hutchinson } from '../../src/engine/linalg';
@@ -74,11 +73,6 @@ async function ortEvaluator(problem: Problem, split: 'train' | 'test' = 'train',
   const r = await createOrtEvaluator(problem.ir, problem.theta, problem.loss, data, { threads });
   if (!r.evaluator) throw new Error(`onnxruntime: ${r.reason}`);
   return r.evaluator;
-}
-
-/** The problem with its evaluators on ONNX Runtime. */
-function onOrt(problem: Problem): Problem {
-  return { ...problem, evaluator: async (opts = {}): Promise<Evaluator> => ortEvaluator(problem, opts.split, opts.threads) };
 }
 
 async function writeConvModel(dir: string): Promise<{ model: string; data: string }> {
@@ -258,7 +252,7 @@ async function main(): Promise<void> {
   const surfMs = performance.now() - t;
   const surfFlat = surf.loss.flat().filter((v): v is number => v !== null);
   t = performance.now();
-  const surfOrt = await runSurface(onOrt(loaded), { x: `-1:1:${SURFACE_STEPS}`, seed: 0 });
+  const surfOrt = await runSurface(loaded, { x: `-1:1:${SURFACE_STEPS}`, seed: 0 });
   const surfOrtMs = performance.now() - t;
   const surfOrtFlat = surfOrt.loss.flat().filter((v): v is number => v !== null);
   let surfDiff = 0;
@@ -300,8 +294,8 @@ async function main(): Promise<void> {
   };
   const bare = await throughput(trainSteps);
   const probed = await throughput(10);
-  const bareOrt = await throughput(trainSteps, onOrt(loaded), 'ort');
-  const probedOrt = await throughput(10, onOrt(loaded), 'ort');
+  const bareOrt = await throughput(trainSteps, loaded, 'ort');
+  const probedOrt = await throughput(10, loaded, 'ort');
   const warm = probed.probes.slice(1).map((r) => r.hvps ?? 0);
   let torchSteps: number | undefined;
   if (peerPath && peer) {
