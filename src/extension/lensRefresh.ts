@@ -17,7 +17,10 @@
  * document or its lens is not visible, or the focus left the editor and the re-query was
  * cancelled), it fires again after a wait that doubles each time (the editor's debounces may be
  * longer than the first wait: a fixed wait shorter than them would starve the lens again), up to
- * 8 s; once the editor has shown the lenses, the next wait is at least twice the time that took.
+ * 4 s; once the editor has shown the lenses, the next wait is at least twice the time that took.
+ * The cap bounds how long a lens can stay stale after the editor drops one event (a click
+ * elsewhere, such as a notification's button, cancels its pending re-query): with 8 s the lens of
+ * a resumed run once trailed the panel for over 10 s.
  *
  * Pure (no VS Code import): the clock and the event are passed in.
  */
@@ -59,7 +62,7 @@ export class LensRefresh {
   ) {
     this.firstWait = options.firstWaitMs ?? 2000;
     // Capped: while it waits the lens is stale (a blur costs one wait), so a wait never grows past this.
-    this.maxWait = options.maxWaitMs ?? 8000;
+    this.maxWait = options.maxWaitMs ?? 4000;
     this.wait = this.firstWait;
     this.setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.clearTimer = options.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));

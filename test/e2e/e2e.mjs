@@ -1052,7 +1052,7 @@ test('o. a long run: the CodeLens follows it live (the panel’s newest probe wi
    * waits seconds), so the lens may trail the panel for a moment; a lens that stopped following
    * (the bug lensRefresh.ts fixes: "step 100" while the panel was at step 467) never gets there.
    */
-  const CATCH_UP_MS = 10_000;
+  const CATCH_UP_MS = 15_000;
   const moment = async (atStep) => {
     await until(`the panel to show the long run at step ${atStep}`, async () => {
       const r = await longRow(frame);
