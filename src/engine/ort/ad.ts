@@ -617,6 +617,7 @@ export class AD {
     const [kh, kw] = geom.kernel;
     const [sh, sw] = geom.strides;
     const [pt, pl] = geom.pads;
+    // Pad so that every window is in range (the bottom/right pads TF adds, or none for valid).
     const pb = Math.max(0, sh * (oh - 1) + kh - h - pt);
     const pr = Math.max(0, sw * (ow - 1) + kw - w - pl);
     let xt = this.g.op('Transpose', [x.name], { perm: [1, 0, 2, 3] });
@@ -631,29 +632,15 @@ export class AD {
     return out;
   }
 
-  /** x's kh*kw strided windows as [c*kh*kw, n*oh*ow] (row (c, r, q), column (n, oh, ow)). */
+  /** x's kh*kw strided windows as [c*kh*kw, n*oh*ow] (row (c, r, q), column (n, oh, ow)): the windows concatenated. */
   private im2col(x: Sym, geom: ConvGeom, oh: number, ow: number): string {
     const key = `${x.name}|${JSON.stringify(geom)}`;
     const hit = this.cols.get(key);
     if (hit) return hit;
-    const [, c, h, w] = x.shape;
-    const [kh, kw] = geom.kernel;
-    const [sh, sw] = geom.strides;
-    const [pt, pl] = geom.pads;
-    // Pad so that every window is in range (the bottom/right pads TF adds, or none for valid).
-    const pb = Math.max(0, sh * (oh - 1) + kh - h - pt);
-    const pr = Math.max(0, sw * (ow - 1) + kw - w - pl);
-    let xt = this.g.op('Transpose', [x.name], { perm: [1, 0, 2, 3] });
-    if (pt || pl || pb || pr) xt = this.g.op('Pad', [xt, this.g.constInt64([0, 0, pt, pl, 0, 0, pb, pr])]);
-    const windows: string[] = [];
-    for (let r = 0; r < kh; r++) {
-      for (let q = 0; q < kw; q++) {
-        const win = this.g.op('Slice', [xt, this.g.constInt64([r, q]), this.g.constInt64([r + sh * (oh - 1) + 1, q + sw * (ow - 1) + 1]), this.g.constInt64([2, 3]), this.g.constInt64([sh, sw])]);
-        windows.push(this.g.op('Unsqueeze', [win, this.g.constInt64([1])]));
-      }
-    }
+    const c = x.shape[1];
+    const windows = this.windows(x, geom, oh, ow).map((win) => this.g.op('Unsqueeze', [win, this.g.constInt64([1])]));
     const stacked = windows.length === 1 ? windows[0] : this.g.op('Concat', windows, { axis: 1 });
-    const cols = this.g.reshape(stacked, [c * kh * kw, -1]);
+    const cols = this.g.reshape(stacked, [c * geom.kernel[0] * geom.kernel[1], -1]);
     this.cols.set(key, cols);
     return cols;
   }
