@@ -69,10 +69,10 @@ export class LensRefresh {
     this.now = options.now ?? (() => performance.now());
   }
 
-  /** Something the lenses show changed: tell the editor now, or once it has asked for the last change. */
+  /** Something the lenses show changed: tell the editor now, or once it has shown the last change (or the wait is over). */
   changed(): void {
     this.dirty = true;
-    if (this.awaiting.size === 0) this.emit();
+    if (this.awaiting.size === 0 && this.timer === undefined) this.emit();
   }
 
   /** The editor shows the newest lenses of `doc` (resolved them, or asked for lenses that need no resolving). */
@@ -97,12 +97,14 @@ export class LensRefresh {
     this.firstFired ??= this.now();
     this.fire();
     this.stopTimer();
-    if (this.awaiting.size === 0) return;
+    // Nothing more is fired until the editor has shown these lenses or the wait is over, even
+    // when no document is known to show them (an editor the API does not list as visible still
+    // restarts its timers on every event).
     this.timer = this.setTimer(() => {
       this.timer = undefined;
       // The editor did not ask in time: its re-query was cancelled, or its debounce is longer.
+      if (this.awaiting.size > 0) this.wait = Math.min(2 * this.wait, this.maxWait);
       this.awaiting.clear();
-      this.wait = Math.min(2 * this.wait, this.maxWait);
       if (this.dirty) this.emit();
       else this.firstFired = undefined;
     }, this.wait);

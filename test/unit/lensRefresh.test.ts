@@ -160,14 +160,19 @@ test('an editor whose debounce is longer than the first wait is still reached (t
   assert.equal(r.final, r.step);
 });
 
-test('nothing visible: each change fires at once; the editor\'s later answer is ignored', () => {
-  let fired = 0;
-  const gate = new LensRefresh(() => fired++, () => []);
-  gate.changed();
-  gate.changed();
-  assert.equal(fired, 2);
+test('nothing visible: the first change fires at once, later ones at most once a wait (an unlisted editor is not starved); a stray answer is ignored', () => {
+  const clock = new Clock();
+  const fired: number[] = [];
+  const gate = new LensRefresh(() => fired.push(clock.now), () => [], { setTimer: clock.set, clearTimer: clock.clear, now: () => clock.now, firstWaitMs: 400 });
+  for (let t = 0; t <= 1_000; t += 100) {
+    clock.advance(t);
+    gate.changed();
+  }
+  assert.deepEqual(fired, [0, 400, 800]);
   assert.equal(gate.pending, false);
   gate.provided('other');
+  clock.advance(2_000);
+  assert.deepEqual(fired, [0, 400, 800, 1200], 'the last change is told once the wait is over');
   gate.dispose();
 });
 
