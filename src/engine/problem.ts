@@ -27,8 +27,9 @@ export const MIN_PARALLEL_SAMPLES = 512;
 /**
  * ONNX Runtime evaluates a model in shares of the samples on worker threads (one ONNX Runtime
  * thread each) when one forward pass over the data takes at least this many multiply-adds (about
- * 50 ms): below it, handing the work over costs more than it saves (the 26k-parameter MLP of the
- * benchmark on 2000 samples, 5e7, runs faster on one thread pool).
+ * 30 ms here): below it, handing the work over costs more than it saves (the 26k-parameter MLP of
+ * the benchmark on 2000 samples, 5e7: its Lanczos run took 630 ms in shares, 480 ms on one
+ * session with two threads).
  */
 export const ORT_SHARD_MULTIPLY_ADDS = 1e9;
 
