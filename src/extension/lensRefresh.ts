@@ -13,7 +13,10 @@
  *
  * So the provider fires once, then waits until the editor has resolved the lenses of the documents
  * it was showing (the provider reads the newest records then: whatever arrived meanwhile is in that
- * answer), and fires again only if something changed after. If the editor never gets there (the
+ * answer), and fires again only if something changed after, and not before the editor has had a
+ * moment (settleMs) to put the resolved text on screen: it does so in its renderer after the
+ * resolve returns, and a change event in between cancels it (a busy machine then never showed a
+ * new step: the lens stayed at step 400 while the panel went past 700). If the editor never gets there (the
  * document or its lens is not visible, or the focus left the editor and the re-query was
  * cancelled), it fires again after a wait that doubles each time (the editor's debounces may be
  * longer than the first wait: a fixed wait shorter than them would starve the lens again), up to
@@ -30,6 +33,11 @@ export interface LensRefreshOptions {
   firstWaitMs?: number;
   /** The longest wait. */
   maxWaitMs?: number;
+  /**
+   * After the editor resolved the lenses, how long nothing is fired: it puts the resolved text on
+   * screen a moment later (in its renderer), and an event before that cancels it.
+   */
+  settleMs?: number;
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (t: unknown) => void;
   /** The clock, in ms. */
@@ -45,6 +53,7 @@ export class LensRefresh {
   private wait: number;
   private readonly firstWait: number;
   private readonly maxWait: number;
+  private readonly settle: number;
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
   private readonly clearTimer: (t: unknown) => void;
   private readonly now: () => number;
@@ -63,6 +72,7 @@ export class LensRefresh {
     this.firstWait = options.firstWaitMs ?? 2000;
     // Capped: while it waits the lens is stale (a blur costs one wait), so a wait never grows past this.
     this.maxWait = options.maxWaitMs ?? 4000;
+    this.settle = options.settleMs ?? 500;
     this.wait = this.firstWait;
     this.setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.clearTimer = options.clearTimer ?? ((t) => clearTimeout(t as NodeJS.Timeout));
@@ -82,8 +92,15 @@ export class LensRefresh {
     this.stopTimer();
     this.wait = Math.min(this.maxWait, Math.max(this.firstWait, 2 * (this.now() - (this.firstFired ?? this.now()))));
     this.firstFired = undefined;
-    // Whatever changed before this answer is in it; a change after it fires again (changed()).
+    // Whatever changed before this answer is in it; a change after it fires again, once the
+    // editor has had the time to show this answer (an event now would cancel that).
     this.dirty = false;
+    if (this.settle > 0) {
+      this.timer = this.setTimer(() => {
+        this.timer = undefined;
+        if (this.dirty) this.emit();
+      }, this.settle);
+    }
   }
 
   /** Whether the editor has yet to ask since the last event. */

@@ -1212,6 +1212,9 @@ async function colorTheme(name) {
   const input = page.locator('.quick-input-widget .quick-input-box input');
   // Ctrl+K Ctrl+T: the theme picker (its palette title also matches the marketplace's command);
   // pressed again if the chord went to something else (a notification or the panel had the focus).
+  // The picker is open once it lists the installed themes (another quick input, left open or opened
+  // by a chord that went elsewhere, has no such row).
+  const picker = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Browse Additional Color Themes' }).first();
   for (let attempt = 1; ; attempt++) {
     await closeQuickInput();
     await page.keyboard.press('Control+1');
@@ -1219,6 +1222,7 @@ async function colorTheme(name) {
     await page.keyboard.press('Control+T');
     try {
       await input.waitFor({ state: 'visible', timeout: 10_000 });
+      await picker.waitFor({ timeout: 10_000 });
       break;
     } catch (e) {
       if (attempt >= 3) throw e;
@@ -1226,9 +1230,7 @@ async function colorTheme(name) {
       await page.keyboard.press('Escape');
     }
   }
-  // Once it lists the installed themes, filter them by the name (the list is virtual: a theme far
-  // down is not in the page until then).
-  await page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Browse Additional Color Themes' }).first().waitFor({ timeout: 15_000 });
+  // Filter the themes by the name (the list is virtual: a theme far down is not in the page until then).
   await input.fill(name);
   const row = page.locator('.quick-input-widget .monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${name}$`) }) }).first();
   await row.waitFor({ timeout: 15_000 });

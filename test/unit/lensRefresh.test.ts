@@ -43,6 +43,7 @@ class Clock {
 class Editor {
   private queryTimer: number | undefined;
   private resolveTimer: number | undefined;
+  private applyTimer: number | undefined;
   /** The step the lens shows. */
   shown = -1;
   asked: number[] = [];
@@ -51,8 +52,12 @@ class Editor {
     private readonly queryMs: number,
     private readonly resolveMs: number,
     private readonly hooks: { provide(): void; resolve(): number },
+    /** The renderer applies a resolve this long after the provider answered it; a change event before then cancels it. */
+    private readonly applyMs = 0,
   ) {}
   onDidChange(): void {
+    if (this.applyTimer !== undefined) this.clock.clear(this.applyTimer);
+    this.applyTimer = undefined;
     if (this.queryTimer !== undefined) this.clock.clear(this.queryTimer);
     this.queryTimer = this.clock.set(() => {
       this.queryTimer = undefined;
@@ -61,7 +66,14 @@ class Editor {
       if (this.resolveTimer !== undefined) this.clock.clear(this.resolveTimer);
       this.resolveTimer = this.clock.set(() => {
         this.resolveTimer = undefined;
-        this.shown = this.hooks.resolve();
+        const step = this.hooks.resolve();
+        if (this.applyMs === 0) this.shown = step;
+        else {
+          this.applyTimer = this.clock.set(() => {
+            this.applyTimer = undefined;
+            this.shown = step;
+          }, this.applyMs);
+        }
       }, this.resolveMs);
     }, this.queryMs);
   }
@@ -80,7 +92,7 @@ class Editor {
  * the editor is done when it asks for lenses ('query') or when it resolves them ('resolve': what
  * lenses.ts does).
  */
-function simulate(mode: 'every' | 'query' | 'resolve', queryMs: number, resolveMs: number, ms: number, blurAt?: number) {
+function simulate(mode: 'every' | 'query' | 'resolve', queryMs: number, resolveMs: number, ms: number, blurAt?: number, opts: { applyMs?: number; settleMs?: number } = {}) {
   const clock = new Clock();
   let step = 0;
   const editor = new Editor(clock, queryMs, resolveMs, {
@@ -91,8 +103,8 @@ function simulate(mode: 'every' | 'query' | 'resolve', queryMs: number, resolveM
       if (mode === 'resolve') gate.provided('doc');
       return step;
     },
-  });
-  const gate = new LensRefresh(() => editor.onDidChange(), () => ['doc'], { setTimer: clock.set, clearTimer: clock.clear, now: () => clock.now, firstWaitMs: 400 });
+  }, opts.applyMs);
+  const gate = new LensRefresh(() => editor.onDidChange(), () => ['doc'], { setTimer: clock.set, clearTimer: clock.clear, now: () => clock.now, firstWaitMs: 400, settleMs: opts.settleMs });
   const changed = (): void => (mode === 'every' ? editor.onDidChange() : gate.changed());
   const lags: number[] = [];
   const at: number[] = [];
@@ -121,7 +133,7 @@ test('firing on every probe starves the editor\'s debounce: the lens lags until 
 });
 
 test('waiting for the re-query alone is not enough: each answer restarts the resolve timer, and the text stays', () => {
-  const r = simulate('query', 250, 600, 10_000);
+  const r = simulate('query', 250, 600, 10_000, undefined, { settleMs: 0 });
   assert.ok(r.asked > 10, `the editor asked ${r.asked} times`);
   assert.deepEqual(r.lags, [], 'the lens text never changed during the run');
   assert.equal(r.final, r.step);
@@ -134,9 +146,9 @@ test('gated on the resolve, the lens follows within the editor\'s two debounces 
     [250, 600],
   ]) {
     const r = simulate('resolve', query, resolve, 10_000);
-    // A shown step is at most one cycle old (both debounces, plus one probe interval of 100 ms =
-    // 25 steps until the next change fires), plus the 50 ms sampling.
-    const cycle = query + resolve + 100;
+    // A shown step is at most one cycle old (both debounces, plus the settling time after a
+    // resolve, 500 ms, and one probe interval of 100 ms until the next change fires), plus the 50 ms sampling.
+    const cycle = query + resolve + 500 + 100;
     const bound = 25 * Math.ceil((cycle + 50) / 100);
     assert.ok(Math.max(...r.lags) <= bound, `debounces ${query}/${resolve} ms: the lens lagged up to ${Math.max(...r.lags)} steps (bound ${bound})`);
     assert.ok(r.asked >= 10_000 / cycle - 2, `debounces ${query}/${resolve} ms: the editor asked ${r.asked} times`);
@@ -150,7 +162,8 @@ test('an editor that lost the focus (its re-query cancelled) is asked again, wit
   assert.ok(Math.max(...r.after(2_000)) > 25 * 6, 'the blur held the lens back (else this test tests nothing)');
   const late = r.after(2_000 + 2_000);
   assert.ok(late.length > 30);
-  assert.ok(Math.max(...late) <= 25 * 7, `after the blur the lens lagged up to ${Math.max(...late)} steps`);
+  // Within one cycle again: both debounces, the settling time and a probe interval, plus sampling.
+  assert.ok(Math.max(...late) <= 25 * Math.ceil((250 + 250 + 500 + 100 + 50) / 100), `after the blur the lens lagged up to ${Math.max(...late)} steps`);
   assert.equal(r.final, r.step);
 });
 
@@ -186,4 +199,15 @@ test('an editor that never answers is told again at doubling waits, capped (a st
   }
   assert.deepEqual(fired, [0, 400, 1200, 2200, 3200, 4200, 5200]);
   gate.dispose();
+});
+
+test('a resolved lens reaches the screen a moment later, and an event before that cancels it: the gate lets it settle', () => {
+  // The renderer applies a resolve 300 ms after the provider answered it; probes every 100 ms.
+  const hurried = simulate('resolve', 250, 250, 10_000, undefined, { applyMs: 300, settleMs: 0 });
+  assert.deepEqual(hurried.lags, [], 'firing on the next probe after the resolve cancels every update (the bug)');
+  const settled = simulate('resolve', 250, 250, 10_000, undefined, { applyMs: 300 });
+  const cycle = 250 + 250 + 500 + 100;
+  assert.ok(settled.lags.length > 100, 'the lens shows steps during the run');
+  assert.ok(Math.max(...settled.lags) <= 25 * Math.ceil((cycle + 300 + 50) / 100), `the lens lagged up to ${Math.max(...settled.lags)} steps`);
+  assert.equal(settled.final, settled.step);
 });
