@@ -3,30 +3,19 @@
 // command on the example model.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { DensityResult, EigsResult, InfoResult, TraceResult } from '../../src/shared/results';
+import { basin as basinCli, CLI, type Run } from '../helpers/cli';
 
-// The bundle runs from .test-dist/unit/.
-const CLI = path.join(__dirname, '../../dist/cli.js');
 const EXAMPLE = path.join(__dirname, '../../examples/spiral');
 const MODEL = path.join(EXAMPLE, 'model.json');
 const DATA = path.join(EXAMPLE, 'data.json');
 const INPUTS = ['--model', MODEL, '--data', DATA];
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function basin(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, BASIN_DEBUG: '' } });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** The bundled CLI in its own process (test/helpers/cli.ts). */
+const basin = (...args: string[]): Run => basinCli(args);
 
 /** Runs a command that must succeed and print exactly one JSON object on stdout. */
 function basinJson<T>(...args: string[]): T {

@@ -6,7 +6,6 @@
 // temporary folders here.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -16,22 +15,12 @@ import { initBackend } from '../../src/engine/backend';
 import { BasinError, InputError, InternalError, UserCodeError } from '../../src/engine/errors';
 import { selectHessian } from '../../src/engine/hvp/operators';
 import { tf, tfl } from '../../src/engine/tf';
+import { basin as basinCli, CLI, type Run } from '../helpers/cli';
 
-// The bundle runs from .test-dist/unit/.
-const CLI = path.join(__dirname, '../../dist/cli.js');
 const SRC = path.join(__dirname, '../../src/engine');
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function basin(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, BASIN_DEBUG: '' } });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** The bundled CLI in its own process (test/helpers/cli.ts). */
+const basin = (...args: string[]): Run => basinCli(args, 120_000);
 
 /** The last line the CLI printed on stderr (progress lines come before it). */
 const lastLine = (r: Run): string => r.stderr.trimEnd().split('\n').at(-1) ?? '';

@@ -6,7 +6,6 @@
 // Every module and model is written to a fresh temporary folder by the test itself.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -15,9 +14,8 @@ import { BasinError } from '../../src/engine/errors';
 import { tf } from '../../src/engine/tf';
 import { loadProblem } from '../../src/engine/problem';
 import { runEigs } from '../../src/engine/jobs';
+import { basin as basinCli, CLI, type Run } from '../helpers/cli';
 
-// The bundle runs from .test-dist/unit/.
-const CLI = path.join(__dirname, '../../dist/cli.js');
 const EXAMPLE = path.join(__dirname, '../../examples/spiral');
 
 before(async () => {
@@ -57,17 +55,8 @@ const MODEL = "  model: (tf: Tf) => tf.sequential({ layers: [tf.layers.dense({ i
 const DATA = '  data: () => ({ x: [[0, 1], [1, 0], [1, 1], [0.5, -1]], y: [[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]] }),';
 const LOSS = "  loss: 'categoricalCrossentropy',";
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function basin(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args, '--quiet'], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, BASIN_DEBUG: '' } });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** The bundled CLI in its own process (test/helpers/cli.ts) with --quiet. */
+const basin = (...args: string[]): Run => basinCli([...args, '--quiet']);
 
 /**
  * `basin info` and `basin eigs` on the module both end with exit 1 and exactly
