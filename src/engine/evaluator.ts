@@ -40,6 +40,12 @@ export interface Evaluator {
    * only, and curvature jobs fall back to a TF.js evaluator or refuse (curvature/index.ts).
    */
   curvature?(kind: OutputCurvatureName, v: Float64Array): Promise<Float64Array>;
+  /**
+   * The mean loss and gradient over the samples `indices` (a minibatch, rows of the data) at
+   * `theta`, on this evaluator's engine. Optional: training takes the minibatches of an evaluator
+   * without it from a TF.js objective on this thread.
+   */
+  batchGradient?(indices: Int32Array, theta: Float32Array): Promise<{ loss: number; grad: Float64Array }>;
   /** Classification accuracy at the current parameters (or at `theta`). */
   accuracy(theta?: ArrayLike<number>): Promise<number>;
   /** Losses (and accuracies) at origin + sum_k c_k d_k for P rows of coefficients (see Objective). */

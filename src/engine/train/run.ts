@@ -32,9 +32,6 @@ import type { Evaluator } from '../evaluator';
 import { LocalEvaluator } from '../evaluator';
 import { Objective } from '../objective';
 import { engineInfo } from '../backend';
-import { OrtEvaluator } from '../ort/evaluator';
-import { ParallelEvaluator } from '../shard/parallel';
-import { PointParallelEvaluator } from '../shard/points';
 import { BasinError } from '../errors';
 import { norm } from '../linalg/operator';
 import { hutchpp, lanczos } from '../linalg';
@@ -265,8 +262,7 @@ export async function train(problem: Problem, settings: TrainSettings, out: stri
   let prober: Prober | undefined;
   try {
     // Minibatch gradients on the engine the full batch runs on (ONNX Runtime's own graphs), else TF.js.
-    const onEngine = full instanceof OrtEvaluator || full instanceof ParallelEvaluator || full instanceof PointParallelEvaluator ? full.batchGradient?.bind(full) : undefined;
-    const batchGradient = onEngine ?? (async (idx: Int32Array, th: Float32Array) => mini.batchGradient(idx, th));
+    const batchGradient = full.batchGradient?.bind(full) ?? (async (idx: Int32Array, th: Float32Array) => mini.batchGradient(idx, th));
     const engine = engineInfo(full);
     if (!opts.resume && manifest.value.backend !== engine.name) manifest.update({ backend: engine.name, backendDetail: engine.detail });
     prober = await makeProber(problem, s, run.theta0, mini);
