@@ -119,6 +119,16 @@ export async function createOrtEvaluator(
   }
 }
 
+/**
+ * An ONNX Runtime evaluator on one intra-op thread, for one share of the work on a worker thread
+ * (shard/parallel.ts, shard/points.ts); throws why there is none.
+ */
+export async function shareOrtEvaluator(ir: ModelIR, theta: Float32Array, loss: LossName, data: Split, chunkSize?: number): Promise<OrtEvaluator> {
+  const made = await createOrtEvaluator(ir, theta, loss, data, { threads: 1, chunkSize });
+  if (!made.evaluator) throw new Error(made.reason ?? 'onnxruntime did not start');
+  return made.evaluator;
+}
+
 export class OrtEvaluator implements Evaluator {
   readonly dim: number;
   readonly numSamples: number;

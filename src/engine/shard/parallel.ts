@@ -22,7 +22,7 @@ import type { ModelIR, LossName } from '../model/ir';
 import type { Split } from '../data';
 import type { BackendName } from '../backend';
 import type { ShardEngine, ShardInit, ShardReply, ShardRequest } from './messages';
-import { createOrtEvaluator } from '../ort/evaluator';
+import { shareOrtEvaluator } from '../ort/evaluator';
 import { engineInfo, type EngineInfo } from '../backend';
 import type { OutputCurvatureName } from '../curvature/output';
 
@@ -171,9 +171,7 @@ export class ParallelEvaluator implements Evaluator {
       await Promise.all(shards.map((s) => s.ready));
       const mine = sliceSplit(data, 0, bounds[1]);
       if (opts.engine === 'onnxruntime') {
-        const made = await createOrtEvaluator(ir, theta, loss, mine, { threads: 1, chunkSize: opts.chunkSize });
-        if (!made.evaluator) throw new Error(made.reason ?? 'onnxruntime did not start');
-        const ort = made.evaluator;
+        const ort = await shareOrtEvaluator(ir, theta, loss, mine, opts.chunkSize);
         return new ParallelEvaluator(ir, ort, (idx, th) => ort.batchGradient(idx, th), shards, n, theta);
       }
       return new ParallelEvaluator(ir, new LocalEvaluator(new Objective(ir, theta, loss, mine, { chunkSize: opts.chunkSize })), undefined, shards, n, theta);

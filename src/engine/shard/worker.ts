@@ -8,15 +8,13 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../backend';
 import { Objective } from '../objective';
 import { LocalEvaluator, type Evaluator } from '../evaluator';
-import { createOrtEvaluator, type OrtEvaluator } from '../ort/evaluator';
+import { shareOrtEvaluator } from '../ort/evaluator';
 import type { ShardInit, ShardReply, ShardRequest } from './messages';
 
 /** The shard's evaluator, and minibatch gradients over its rows. */
 async function makeEvaluator(init: ShardInit): Promise<{ ev: Evaluator; batchGradient: (idx: Int32Array, theta: Float32Array) => Promise<{ loss: number; grad: Float64Array }> }> {
   if (init.engine === 'onnxruntime') {
-    const made = await createOrtEvaluator(init.ir, init.theta, init.loss, init.data, { threads: 1, chunkSize: init.chunkSize });
-    if (!made.evaluator) throw new Error(made.reason ?? 'onnxruntime did not start');
-    const ort: OrtEvaluator = made.evaluator;
+    const ort = await shareOrtEvaluator(init.ir, init.theta, init.loss, init.data, init.chunkSize);
     return { ev: ort, batchGradient: (idx, theta) => ort.batchGradient(idx, theta) };
   }
   await initBackend(init.backend);
