@@ -41,6 +41,7 @@
 import { Rng } from '../rng';
 import { axpy, dot, IterOptions, LinearOperator, norm, throwIfAborted } from './operator';
 import { tridiagonalEigen, tridiagonalEigenRows } from './tridiagonal';
+import { createBasis } from './gramSchmidt';
 import { InternalError } from '../errors';
 
 /** A second Gram-Schmidt pass runs when the first leaves at most this fraction of the norm. */
@@ -83,6 +84,8 @@ export interface LanczosTridiagonal {
   atBreakdown: boolean;
   /** A running estimate of |A|: the largest |alpha_j| + beta_j + beta_{j-1} seen (a lower bound on the 1-norm of T). */
   normEstimate: number;
+  /** Done with `basis`: its memory may serve the next run (the vectors are then invalid). Optional to call. */
+  release(): void;
 }
 
 export interface LanczosTridiagonalOptions extends IterOptions {
@@ -117,10 +120,11 @@ export async function lanczosTridiagonal(
   const rng = opts.rng ?? new Rng(0);
   const total = opts.progressTotal ?? steps;
   const offset = opts.progressOffset ?? 0;
-  // The basis lives in blocks of contiguous vectors allocated as it grows (slot m is where the
-  // product of step m - 1 is written and becomes q_m), so no step allocates a vector.
+  // The basis is allocated once for the run (slot m is where the product of step m - 1 is written
+  // and becomes q_m), so no step allocates a vector; the Gram-Schmidt loops run in WebAssembly SIMD
+  // where they can (gramSchmidt.ts).
   const cap = Math.min(steps, n);
-  const slots = new BasisSlots(n, cap + 1);
+  const slots = createBasis(n, cap + 1);
   const q0 = slots.get(0);
   for (let i = 0; i < n; i++) q0[i] = v0[i] / v0Norm;
   const state: LanczosTridiagonal = {
@@ -134,6 +138,7 @@ export async function lanczosTridiagonal(
     exhausted: false,
     atBreakdown: false,
     normEstimate: 0,
+    release: () => slots.release(),
   };
   let normEstimate = 0;
   const coeffs = new Float64Array(Math.max(1, cap));
@@ -144,22 +149,23 @@ export async function lanczosTridiagonal(
     state.matvecs++;
     opts.onProgress?.(offset + state.matvecs, total);
     if (product.length !== n) throw new InternalError(`lanczos: operator returned length ${product.length}, expected ${n}`);
-    const w = slots.get(state.basis.length);
+    const wi = state.basis.length;
+    const w = slots.get(wi);
     w.set(product);
-    let a = dot(q, w);
+    let a = slots.dot(j, wi);
     if (!Number.isFinite(a)) throw new InternalError('lanczos: the operator returned a non-finite product');
-    axpy(-a, q, w);
-    if (j > 0) axpy(-state.beta[j - 1], state.basis[j - 1], w);
+    slots.axpy(-a, j, wi);
+    if (j > 0) slots.axpy(-state.beta[j - 1], j - 1, wi);
     // Full reorthogonalization: classical Gram-Schmidt against every stored vector, and a second
     // pass unless the first kept more than 1/sqrt(2) of w's norm (the criterion of Daniel, Gragg,
     // Kaufman & Stewart 1976: then w is orthogonal to working precision after one pass).
     const m = state.basis.length;
-    let before = norm(w);
+    let before = Math.sqrt(slots.dot(wi, wi));
     let b = before;
     for (let pass = 0; pass < 2; pass++) {
-      orthogonalize(state.basis, m, w, coeffs);
+      slots.project(m, wi, coeffs);
       a += coeffs[j];
-      b = norm(w);
+      b = Math.sqrt(slots.dot(wi, wi));
       if (b > DGKS * before) break;
       before = b;
     }
@@ -189,74 +195,11 @@ export async function lanczosTridiagonal(
       state.basis.push(w);
     } else {
       state.beta.push(b);
-      const inv = 1 / b;
-      for (let i = 0; i < n; i++) w[i] *= inv;
+      slots.scale(1 / b, wi);
       state.basis.push(w);
     }
   }
   return state;
-}
-
-/** Vectors of length n in blocks of BLOCK contiguous float64s, allocated on first use of a block. */
-class BasisSlots {
-  private static readonly BLOCK = 8;
-  private readonly blocks: Float64Array[] = [];
-  constructor(
-    private readonly n: number,
-    private readonly count: number,
-  ) {}
-  get(i: number): Float64Array {
-    if (i >= this.count) throw new InternalError(`lanczos: basis slot ${i} of ${this.count}`);
-    const B = BasisSlots.BLOCK;
-    const b = Math.floor(i / B);
-    if (!this.blocks[b]) this.blocks[b] = new Float64Array(Math.min(B, this.count - b * B) * this.n);
-    const o = (i - b * B) * this.n;
-    return this.blocks[b].subarray(o, o + this.n);
-  }
-}
-
-/**
- * One classical Gram-Schmidt pass: c_i = q_i . w for i < m, then w -= sum_i c_i q_i. Four basis
- * vectors per sweep over w, so w is read a quarter as often (the loops are memory-bound).
- */
-function orthogonalize(basis: Float64Array[], m: number, w: Float64Array, c: Float64Array): void {
-  const n = w.length;
-  let i = 0;
-  for (; i + 4 <= m; i += 4) {
-    const b0 = basis[i];
-    const b1 = basis[i + 1];
-    const b2 = basis[i + 2];
-    const b3 = basis[i + 3];
-    let s0 = 0;
-    let s1 = 0;
-    let s2 = 0;
-    let s3 = 0;
-    for (let t = 0; t < n; t++) {
-      const x = w[t];
-      s0 += b0[t] * x;
-      s1 += b1[t] * x;
-      s2 += b2[t] * x;
-      s3 += b3[t] * x;
-    }
-    c[i] = s0;
-    c[i + 1] = s1;
-    c[i + 2] = s2;
-    c[i + 3] = s3;
-  }
-  for (; i < m; i++) c[i] = dot(basis[i], w);
-  i = 0;
-  for (; i + 4 <= m; i += 4) {
-    const b0 = basis[i];
-    const b1 = basis[i + 1];
-    const b2 = basis[i + 2];
-    const b3 = basis[i + 3];
-    const c0 = c[i];
-    const c1 = c[i + 1];
-    const c2 = c[i + 2];
-    const c3 = c[i + 3];
-    for (let t = 0; t < n; t++) w[t] -= c0 * b0[t] + c1 * b1[t] + c2 * b2[t] + c3 * b3[t];
-  }
-  for (; i < m; i++) axpy(-c[i], basis[i], w);
 }
 
 /** A random unit vector orthogonal to the basis (CGS twice), or undefined if none is found. */
@@ -468,6 +411,7 @@ export async function lanczos(op: LinearOperator, opts: LanczosOptions): Promise
     for (let t = 0; t < n; t++) y[t] /= ny;
     eigenvectors.push(y);
   }
+  state.release();
   return {
     eigenvalues,
     eigenvectors,

@@ -69,6 +69,7 @@ export async function slq(op: LinearOperator, opts: SlqOptions): Promise<SlqResu
       onBreakdown: 'stop',
     });
     matvecs += t.matvecs;
+    t.release();
     const { values, rows } = tridiagonalEigenRows(t.alpha, t.beta, [0]);
     const w = Array.from(rows[0], (s) => s * s);
     const total = w.reduce((a, b) => a + b, 0);
