@@ -315,7 +315,7 @@ test('graphs are valid ONNX: every kind emits and loads, with the documented inp
     grad: [['theta', 'x', 'y'], ['loss', 'grad']],
     hvp: [['theta', 'v', 'x', 'y'], ['hv']],
     predict: [['theta', 'x'], ['pred']],
-    lossPredict: [['theta', 'x', 'y'], ['loss', 'pred']],
+    lossPredict: [['theta', 'x', 'y'], ['loss', 'correct']],
   };
   for (const kind of ['loss', 'grad', 'hvp', 'predict', 'lossPredict'] as const) {
     const g = emitGraph(problem.ir, problem.loss, 5, kind);

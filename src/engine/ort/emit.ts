@@ -36,7 +36,7 @@ export interface EmittedGraph {
   bytes: Uint8Array;
   /** Input names, of 'theta', 'v', 'x', 'y', 'zs' (K pre-activations), 'c' (their K coefficients). */
   inputs: string[];
-  /** Output names, of 'loss', 'grad', 'hv', 'pred', 'pre'. */
+  /** Output names, of 'loss', 'grad', 'hv', 'pred', 'correct', 'pre'. */
   outputs: string[];
   nodes: number;
   /** An H·v graph split at `v` (graph.ts SplitGraph): what does not depend on v, run once per point. */
@@ -329,8 +329,8 @@ export function emitGraph(ir: ModelIR, lossName: LossName, numSamples: number, k
     if (kind === 'lossPredict' || kind === 'planeLossPredict') {
       const act = outputActivation(ir);
       const pred = logits ? m.activation(out, act, -1) : out;
-      g.output(g.reshape(pred.name, [-1, k]), 'pred', 'float', ['N', k]);
-      outputs.push('pred');
+      g.output(correctCount(g, g.reshape(pred.name, [-1, k]), g.reshape('y', [-1, k]), k), 'correct', 'float', []);
+      outputs.push('correct');
     }
     if (kind === 'grad' || kind === 'hvp') {
       const grads = ad.grad(loss, params);
@@ -351,6 +351,20 @@ export function emitGraph(ir: ModelIR, lossName: LossName, numSamples: number, k
     outputs.push('pred');
   }
   return { kind, bytes: g.encode(), inputs, outputs, nodes: g.nodeCount, split: kind === 'hvp' ? g.split('v') : undefined };
+}
+
+/**
+ * The number of correct predictions among the rows of pred and y ([N, k]), as a float scalar: the
+ * rule of TF.js's accuracy metrics (and of `correctCount` in evaluator.ts) in the graph, so a point
+ * of a plane returns one number instead of its predictions: argmax agreement, the first maximum
+ * winning ties (ArgMax's select_last_index 0); for one output, the same side of 0.5.
+ */
+function correctCount(g: Graph, pred: string, y: string, k: number): string {
+  const agree =
+    k === 1
+      ? g.op('Equal', [g.op('Greater', [pred, g.scalar(0.5)]), g.op('Greater', [y, g.scalar(0.5)])])
+      : g.op('Equal', [g.op('ArgMax', [pred], { axis: 1, keepdims: 0 }), g.op('ArgMax', [y], { axis: 1, keepdims: 0 })]);
+  return g.reduceSum(g.op('Cast', [agree], { to: 1 }), undefined, false);
 }
 
 /** Per-parameter vectors (undefined: zeros) flattened and concatenated in parameter order. */

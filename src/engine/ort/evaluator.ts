@@ -432,15 +432,15 @@ export class OrtEvaluator implements Evaluator {
       point.set(sum);
       let total = 0;
       let correct = 0;
-      const add = (o: Ort.InferenceSession.ReturnType, ch: Chunk): void => {
+      const add = (o: Ort.InferenceSession.ReturnType): void => {
         total += (o.loss.data as Float32Array)[0];
-        if (withAccuracy) correct += correctCount(o.pred.data as Float32Array, ch.yData, ch.n);
+        if (withAccuracy) correct += (o.correct.data as Float32Array)[0];
       };
       if (pre && planeSession) {
         for (let j = 0; j < k; j++) c[j + 1] = coeffs[p * k + j];
         const theta = this.vec(point);
         const cT = new this.ort.Tensor('float32', c, [k + 1]);
-        for (const [ci, ch] of this.chunks.entries()) add(await planeSession.run({ theta, y: ch.y, zs: pre[ci], c: cT }), ch);
+        for (const [ci, ch] of this.chunks.entries()) add(await planeSession.run({ theta, y: ch.y, zs: pre[ci], c: cT }));
       } else await this.runChunks(withAccuracy ? 'lossPredict' : 'loss', { theta: this.vec(point) }, add);
       loss[p] = total;
       if (accuracy) accuracy[p] = correct / this.numSamples;
