@@ -9,8 +9,8 @@ import type { CurvatureName, DensityResult, EigsResult, HvpInfo, InfoResult, Pro
 import { engineInfo } from './backend';
 import { lanczos, lanczosSteps, powerIteration, hutchinson, hutchpp, slq, spectralDensity } from './linalg';
 import type { LinearOperator } from './linalg/operator';
-import { BlockOperator, KnownProduct, type KnownProducts } from './hvp/operators';
-import { CURVATURES, CURVATURE_TITLES, gradientOverlap, selectCurvature } from './curvature';
+import { BlockOperator, HVP_CHECK_SEED_OFFSET, KnownProduct, type KnownProducts } from './hvp/operators';
+import { CURVATURES, CURVATURE_TITLES, gradientOverlap, gradientStart, selectCurvature } from './curvature';
 import type { ModelIR } from './model/ir';
 import { LocalEvaluator, type Evaluator } from './evaluator';
 import { nonFiniteLossMessage, type Problem } from './problem';
@@ -45,6 +45,8 @@ interface Prepared {
   meta: Omit<RunMeta, 'ms'>;
   hvp: HvpInfo;
   t0: number;
+  /** The vector `prepare`'s `start` made (the check ran on it). */
+  start?: Float64Array;
 }
 
 /** Offset and size of one layer's parameters in the flat vector. */
@@ -128,26 +130,33 @@ export function checkDensityOptions(opts: DensityOptions, dim: number): void {
   checkVectors('the memory for the Lanczos basis', Math.min(steps, dim), dim, opts.layer, 'use fewer SLQ steps');
 }
 
-async function prepare(problem: Problem, opts: CommonOptions, ctx: JobContext): Promise<Prepared> {
+/**
+ * The job's evaluator, its loss (refused when not finite) and the selected curvature operator.
+ * `start`, when given, computes a vector from the evaluator (after the loss test) that the Hessian
+ * check runs on, so that a Lanczos run from it reuses the check's products.
+ */
+async function prepare(problem: Problem, opts: CommonOptions, ctx: JobContext, start?: (obj: Evaluator) => Promise<Float64Array>): Promise<Prepared> {
   const t0 = performance.now();
   const obj = await problem.evaluator();
   try {
     const lossValue = await obj.loss();
     if (!Number.isFinite(lossValue)) throw new BasinError(nonFiniteLossMessage(problem, lossValue), problem.description);
     const curvature = opts.curvature ?? 'hessian';
+    const startVector = start ? await start(obj) : undefined;
     ctx.onProgress?.({ done: 0, total: 1, message: curvature === 'hessian' ? 'checking Hessian-vector products' : `preparing ${CURVATURE_TITLES[curvature]} products` });
     const sel = await selectCurvature(obj, curvature, {
       hvp: opts.hvp,
       seed: opts.seed ?? 0,
       loss: problem.loss,
       fallback: () => new LocalEvaluator(problem.objective()),
+      start: startVector,
     });
     let op: LinearOperator = sel.op;
     if (opts.layer) {
       const b = layerBlock(problem.ir, opts.layer);
       op = new BlockOperator(sel.op, b.offset, b.size);
     }
-    return { obj, sel, op, curvature, fallback: sel.fallback, t0, meta: runMeta(problem, obj, opts.seed ?? 0, lossValue), hvp: sel.hvp };
+    return { obj, sel, op, curvature, fallback: sel.fallback, t0, meta: runMeta(problem, obj, opts.seed ?? 0, lossValue), hvp: sel.hvp, start: startVector };
   } catch (e) {
     obj.dispose();
     throw e;
@@ -165,12 +174,24 @@ function progress(ctx: JobContext, label: string) {
 
 export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobContext = {}): Promise<EigsResult> {
   checkEigsOptions(opts, operatorDim(problem, opts.layer));
-  const p = await prepare(problem, opts, ctx);
+  const which = opts.which ?? 'top';
+  const method = opts.method ?? 'lanczos';
+  // The gradient: its overlap with the eigenvectors is reported, and for the top eigenvalues by
+  // Lanczos it also starts the run (with a random half: gradientStart), which saves a quarter of
+  // the products; the Hessian check runs on that start, so Lanczos reuses its products.
+  let grad: Float64Array | undefined;
+  const start =
+    method === 'lanczos' && which === 'top'
+      ? async (obj: Evaluator): Promise<Float64Array> => {
+          grad = (await obj.gradient()).grad;
+          return gradientStart(grad, new Rng((opts.seed ?? 0) + HVP_CHECK_SEED_OFFSET).normalVector(obj.dim));
+        }
+      : undefined;
+  const p = await prepare(problem, opts, ctx, start);
   try {
     const k = opts.k ?? 1;
-    const which = opts.which ?? 'top';
-    const method = opts.method ?? 'lanczos';
     const rng = new Rng(opts.seed ?? 0);
+    const block = opts.layer ? layerBlock(problem.ir, opts.layer) : undefined;
     let eigenvalues: number[];
     let errorBounds: number[];
     let residuals: number[];
@@ -207,8 +228,13 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
       vectors = found;
       productNoise = noises.reduce((a, x) => Math.max(a, x), 0);
     } else {
-      // Lanczos starts from the check's random vector: the check's products are its first (one or two fewer).
+      // Lanczos starts from the vector the check ran on (the gradient start for the top eigenvalues,
+      // else random): the check's products are its first (one or two fewer).
       const known = opts.layer ? undefined : p.sel.known;
+      const startOf = (v: Float64Array | undefined): Float64Array | undefined => {
+        const b = v && block ? v.subarray(block.offset, block.offset + block.size) : v;
+        return b && b.some((x) => x !== 0) ? b : undefined;
+      };
       const r = await lanczos(known ? new KnownProduct(p.op, known) : p.op, {
         k,
         which,
@@ -216,7 +242,7 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
         tol: opts.tol,
         stopOn: opts.stopOn ?? 'bound',
         rng,
-        v0: known?.[0].v,
+        v0: known?.[0].v ?? startOf(p.start),
         signal: ctx.signal,
         onProgress: progress(ctx, 'Lanczos'),
       });
@@ -230,8 +256,7 @@ export async function runEigs(problem: Problem, opts: EigsOptions, ctx: JobConte
       converged = r.converged;
     }
     // The gradient's overlap with the eigenvectors (of the layer's block when one layer was analysed).
-    const g = (await p.obj.gradient()).grad;
-    const block = opts.layer ? layerBlock(problem.ir, opts.layer) : undefined;
+    const g = grad ?? (await p.obj.gradient()).grad;
     const overlap = gradientOverlap(block ? g.subarray(block.offset, block.offset + block.size) : g, vectors);
     const hvps = (p.sel.op.matvecs as number) ?? 0;
     return {

@@ -21,9 +21,11 @@ import { initBackend } from '../../src/engine/backend';
 import { Objective } from '../../src/engine/objective';
 import { LocalEvaluator, type Evaluator } from '../../src/engine/evaluator';
 import { OUTPUT_CURVATURES, type OutputCurvatureName } from '../../src/engine/curvature/output';
-import { gradientOverlap, selectCurvature } from '../../src/engine/curvature';
+import { gradientOverlap, gradientStart, selectCurvature } from '../../src/engine/curvature';
 import { ParallelEvaluator, shardWorkerPath } from '../../src/engine/shard/parallel';
 import { symmetricEigen } from '../../src/engine/linalg/dense';
+import { lanczos } from '../../src/engine/linalg';
+import { composeSpectrum, DenseOperator, randomOrthogonal } from '../helpers/linalg';
 import { runEigs, runTrace } from '../../src/engine/jobs';
 import { BasinError } from '../../src/engine/errors';
 import { Rng } from '../../src/engine/rng';
@@ -183,6 +185,47 @@ test('gradient overlap: the fraction in the span, per-vector cos^2, non-orthogon
   assert.deepEqual(dup.perVector.map((x) => +x.toFixed(12)), [0.36, 0.36]);
   assert.equal(+dup.fraction.toFixed(12), 0.36);
   assert.deepEqual(gradientOverlap(new Float64Array(3), [e1]), { fraction: 0, perVector: [0], gradNorm: 0 });
+});
+
+test('gradientStart is unit(unit(g) + unit(r)); a zero or non-finite gradient leaves unit(r)', () => {
+  const g = Float64Array.from([3, 4, 0]);
+  const r = Float64Array.from([0, 0, 2]);
+  assert.deepEqual(Array.from(gradientStart(g, r), (x) => +x.toFixed(12)), [0.6, 0.8, 1].map((x) => +(x / Math.SQRT2).toFixed(12)));
+  assert.deepEqual(Array.from(gradientStart(new Float64Array(3), r)), [0, 0, 1]);
+  assert.deepEqual(Array.from(gradientStart(Float64Array.from([NaN, 0, 0]), r)), [0, 0, 1]);
+});
+
+test('Lanczos from gradientStart: fewer products where the gradient leans on the top eigenvector, the right answer where it has none of it', async () => {
+  const n = 300;
+  const rng = new Rng(5);
+  const eigs = [10, 9.5, ...Array.from({ length: n - 2 }, (_, i) => 9 * (1 - i / (n - 2)))];
+  const q = randomOrthogonal(n, rng);
+  const a = composeSpectrum(q, eigs);
+  const column = (k: number): Float64Array => Float64Array.from({ length: n }, (_, i) => q[i * n + k]);
+  const r = rng.normalVector(n);
+  // A gradient half along the top eigenvector, half spread over the rest.
+  const leaning = Float64Array.from(column(0), (x, i) => x + 0.02 * r[(i * 7) % n]);
+  const fromRandom = await lanczos(new DenseOperator(a, n), { k: 1, which: 'top', v0: r, stopOn: 'bound' });
+  const fromGradient = await lanczos(new DenseOperator(a, n), { k: 1, which: 'top', v0: gradientStart(leaning, r), stopOn: 'bound' });
+  for (const res of [fromRandom, fromGradient]) assert.ok(Math.abs(res.eigenvalues[0] - 10) <= res.errorBounds[0] + 1e-12, `${res.eigenvalues[0]} ± ${res.errorBounds[0]}`);
+  assert.ok(fromGradient.matvecs < fromRandom.matvecs, `gradient start ${fromGradient.matvecs} products, random ${fromRandom.matvecs}`);
+  // A gradient with no component along the top eigenvector (a symmetric point): the random half finds it.
+  const blind = column(1);
+  const res = await lanczos(new DenseOperator(a, n), { k: 1, which: 'top', v0: gradientStart(blind, r), stopOn: 'bound' });
+  assert.ok(Math.abs(res.eigenvalues[0] - 10) <= res.errorBounds[0] + 1e-12, `gradient orthogonal to the top eigenvector: ${res.eigenvalues[0]} ± ${res.errorBounds[0]}`);
+});
+
+test('eigs starts Lanczos from the gradient (the check runs on that start): top and bottom eigenvalues match a float64 Hessian', async () => {
+  const p = asFloat32(randomProblem(mlpIR([4, 8, 3], ['tanh', 'softmax']), 'categoricalCrossentropy', 16, 9));
+  const n = p.ir.numParams;
+  const top = symmetricEigen(refHessian(p), n).values[0];
+  const r = await runEigs(problemOf(p), { k: 1, seed: 2 });
+  assert.equal(r.hvpMethod, 'exact');
+  assert.ok(Math.abs(r.eigenvalues[0] - top) <= r.errorBounds[0] + 1e-6 * top, `${r.eigenvalues[0]} vs ${top} ± ${r.errorBounds[0]}`);
+  // Bottom eigenvalues keep a random start; both agree with the dense reference.
+  const b = await runEigs(problemOf(p), { k: 1, which: 'bottom', seed: 2 });
+  const bottom = symmetricEigen(refHessian(p), n).values[n - 1];
+  assert.ok(Math.abs(b.eigenvalues[0] - bottom) <= b.errorBounds[0] + 1e-5 * top, `${b.eigenvalues[0]} vs ${bottom}`);
 });
 
 test('refusals: the Fisher of a custom loss or of cross-entropy on probabilities; finite differences for the GGN; an evaluator without curvature products', async () => {

@@ -14,7 +14,7 @@ import type { LinearOperator } from '../linalg/operator';
 import { dot, norm } from '../linalg/operator';
 import type { Evaluator } from '../evaluator';
 import { Rng } from '../rng';
-import { InputError } from '../errors';
+import { InputError, InternalError } from '../errors';
 
 export type HvpMethod = 'exact' | 'fd';
 export type HvpChoice = HvpMethod | 'auto';
@@ -207,8 +207,9 @@ const FD_STEP_CONSISTENCY = 1e-2;
  *   give the same product with a step four times smaller (Richardson's check; they fail both across
  *   ReLU and max-pool kinks, where the gradient jumps). The one that passes is used and the reason
  *   says so; when both or neither pass, no product can be trusted and this throws.
+ * `start` replaces the random v (eigs passes its Lanczos start, which has a random part).
  */
-export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', seed = 12345): Promise<HvpSelection> {
+export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', seed = 12345, start?: Float64Array): Promise<HvpSelection> {
   const twice = obj.secondOrder();
   if (choice === 'fd') return { op: new FiniteDifferenceHessian(obj), method: 'fd', reason: 'requested', checkMatvecs: 0 };
   if (choice === 'exact') {
@@ -224,7 +225,9 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
     for (let i = 0; i < u.length; i++) u[i] /= nu;
     return u;
   };
-  const v = unitVector();
+  // The check's vector: `start` when given (the job's Lanczos start, so that Lanczos reuses the
+  // check's products), else a random one. Either way it has a random component in every direction.
+  const v = start ? unitCopy(start) : unitVector();
   const exact = new ExactHessian(obj);
   const fd = new FiniteDifferenceHessian(obj);
   let he: Float64Array;
@@ -292,6 +295,12 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
     `no Hessian-vector product can be trusted on this model: exact and finite differences disagree (relative ${a}) and ` +
       `${exactOk ? 'both pass' : 'neither passes'} the checks (${checks}). Choose one explicitly (exact or finite differences) only if you know it is right`,
   );
+}
+
+function unitCopy(a: Float64Array): Float64Array {
+  const n = norm(a);
+  if (!(n > 0) || !Number.isFinite(n)) throw new InternalError('the check vector must be finite and nonzero');
+  return Float64Array.from(a, (x) => x / n);
 }
 
 /** Lets pending I/O (progress, cancel messages, Ctrl-C) run between products. */
