@@ -225,8 +225,8 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
     for (let i = 0; i < u.length; i++) u[i] /= nu;
     return u;
   };
-  // The check's vector: `start` when given (the job's Lanczos start, so that Lanczos reuses the
-  // check's products), else a random one. Either way it has a random component in every direction.
+  // The check's vector: `start` when given (eigs' Lanczos start, gradientStart's gradient plus a
+  // random half, so that Lanczos reuses the check's products), else a random one.
   const v = start ? unitCopy(start) : unitVector();
   const exact = new ExactHessian(obj);
   const fd = new FiniteDifferenceHessian(obj);
