@@ -96,7 +96,7 @@ test('ONNX Runtime shares (one ONNX Runtime thread each) give the single evaluat
     const plane = await par.planeLosses(moved, [d], Float64Array.from([0, 1, -0.5]), true);
     const planeOne = await one.planeLosses(moved, [d], Float64Array.from([0, 1, -0.5]), true);
     assert.ok(relErr(plane.loss, planeOne.loss) < 1e-6);
-    assert.deepEqual(Array.from(plane.accuracy ?? []), Array.from(planeOne.accuracy ?? []).map((x) => x));
+    assert.deepEqual(Array.from(plane.accuracy ?? []), Array.from(planeOne.accuracy ?? []));
   } finally {
     par.dispose();
     await one.released();

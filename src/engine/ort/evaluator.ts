@@ -355,7 +355,7 @@ export class OrtEvaluator implements Evaluator {
     } catch (e) {
       // The whole graph still runs: a split that ONNX Runtime refuses costs speed, not the answer.
       if (this.disposed) throw e;
-      this.carryOff = `the split H·v graph did not run: ${(e as Error).message.split('\n')[0]}`;
+      this.splitFailed(e);
       this.carriedAtTheta = undefined;
       await this.runChunks('hvp', { theta: this.vec(this.theta), v: vT }, add);
     }
@@ -375,10 +375,15 @@ export class OrtEvaluator implements Evaluator {
   private carried(): Promise<Record<string, Ort.Tensor>[] | undefined> {
     this.carriedAtTheta ??= this.computeCarried().catch((e: unknown) => {
       // The whole graph still runs: a split that ONNX Runtime refuses costs speed, not the answer.
-      this.carryOff = `the split H·v graph did not run: ${(e as Error).message.split('\n')[0]}`;
+      this.splitFailed(e);
       return undefined;
     });
     return this.carriedAtTheta;
+  }
+
+  /** Every later product runs the whole H·v graph, and `carryOff` says why. */
+  private splitFailed(e: unknown): void {
+    this.carryOff = `the split H·v graph did not run: ${(e as Error).message.split('\n')[0]}`;
   }
 
   /** The per-chunk values of `carried`, computed now (see there). */

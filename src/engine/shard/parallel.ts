@@ -20,10 +20,9 @@ import { LocalEvaluator } from '../evaluator';
 import { Objective } from '../objective';
 import type { ModelIR, LossName } from '../model/ir';
 import type { Split } from '../data';
-import type { BackendName } from '../backend';
 import type { ShardEngine, ShardInit, ShardReply, ShardRequest } from './messages';
 import { shareOrtEvaluator } from '../ort/evaluator';
-import { engineInfo, type EngineInfo } from '../backend';
+import { engineInfo, type BackendName, type EngineInfo } from '../backend';
 import type { OutputCurvatureName } from '../curvature/output';
 
 /** The shard worker bundle beside this one (dist/shard.js), if built. */
@@ -111,8 +110,6 @@ export interface ParallelOptions {
   engine?: ShardEngine;
 }
 
-type BatchGradient = (indices: Int32Array, theta: Float32Array) => Promise<{ loss: number; grad: Float64Array }>;
-
 export class ParallelEvaluator implements Evaluator {
   readonly threads: number;
   readonly counts = { forward: 0, gradient: 0, hvp: 0 };
@@ -124,12 +121,11 @@ export class ParallelEvaluator implements Evaluator {
    * computing its rows: on ONNX Runtime shares (training's minibatches on the engine that runs the
    * full batch); TF.js training takes its minibatches on this thread.
    */
-  readonly batchGradient?: BatchGradient;
+  readonly batchGradient?: (indices: Int32Array, theta: Float32Array) => Promise<{ loss: number; grad: Float64Array }>;
 
   private constructor(
     readonly ir: ModelIR,
     private readonly local: Evaluator,
-    private readonly localBatch: BatchGradient | undefined,
     private readonly shards: ShardClient[],
     readonly numSamples: number,
     theta: Float32Array,
@@ -137,7 +133,7 @@ export class ParallelEvaluator implements Evaluator {
     this.threads = shards.length + 1;
     this.theta = theta;
     if (local.curvature) this.curvature = (kind, v) => this.curvatureProduct(kind, v);
-    if (localBatch) this.batchGradient = (indices, th) => this.shardedBatchGradient(indices, th);
+    if (local.batchGradient) this.batchGradient = (indices, th) => this.shardedBatchGradient(indices, th);
   }
 
   /** The engine of the shares (ONNX Runtime's provider and version, or TF.js's backend). */
@@ -171,10 +167,9 @@ export class ParallelEvaluator implements Evaluator {
       await Promise.all(shards.map((s) => s.ready));
       const mine = sliceSplit(data, 0, bounds[1]);
       if (opts.engine === 'onnxruntime') {
-        const ort = await shareOrtEvaluator(ir, theta, loss, mine, opts.chunkSize);
-        return new ParallelEvaluator(ir, ort, (idx, th) => ort.batchGradient(idx, th), shards, n, theta);
+        return new ParallelEvaluator(ir, await shareOrtEvaluator(ir, theta, loss, mine, opts.chunkSize), shards, n, theta);
       }
-      return new ParallelEvaluator(ir, new LocalEvaluator(new Objective(ir, theta, loss, mine, { chunkSize: opts.chunkSize })), undefined, shards, n, theta);
+      return new ParallelEvaluator(ir, new LocalEvaluator(new Objective(ir, theta, loss, mine, { chunkSize: opts.chunkSize })), shards, n, theta);
     } catch (e) {
       shards.forEach((s) => s.terminate());
       throw e;
@@ -277,7 +272,7 @@ export class ParallelEvaluator implements Evaluator {
     );
     for (const r of indices) if (!(r >= 0 && r < this.numSamples)) throw new Error(`sample index ${r} outside 0..${this.numSamples - 1}`);
     const pending = this.shards.map((s, i) => (parts[i + 1].length ? s.request({ op: 'batchGradient', indices: parts[i + 1], theta }) : Promise.resolve(undefined)));
-    const mine = parts[0].length ? await this.localBatch!(parts[0], theta) : undefined;
+    const mine = parts[0].length ? await this.local.batchGradient!(parts[0], theta) : undefined;
     const theirs = await Promise.all(pending);
     let loss = 0;
     const grad = new Float64Array(this.dim);

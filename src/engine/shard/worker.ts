@@ -11,18 +11,14 @@ import { LocalEvaluator, type Evaluator } from '../evaluator';
 import { shareOrtEvaluator } from '../ort/evaluator';
 import type { ShardInit, ShardReply, ShardRequest } from './messages';
 
-/** The shard's evaluator, and minibatch gradients over its rows. */
-async function makeEvaluator(init: ShardInit): Promise<{ ev: Evaluator; batchGradient: (idx: Int32Array, theta: Float32Array) => Promise<{ loss: number; grad: Float64Array }> }> {
-  if (init.engine === 'onnxruntime') {
-    const ort = await shareOrtEvaluator(init.ir, init.theta, init.loss, init.data, init.chunkSize);
-    return { ev: ort, batchGradient: (idx, theta) => ort.batchGradient(idx, theta) };
-  }
+/** The shard's evaluator. */
+async function makeEvaluator(init: ShardInit): Promise<Evaluator> {
+  if (init.engine === 'onnxruntime') return shareOrtEvaluator(init.ir, init.theta, init.loss, init.data, init.chunkSize);
   await initBackend(init.backend);
-  const obj = new Objective(init.ir, init.theta, init.loss, init.data, { chunkSize: init.chunkSize });
-  return { ev: new LocalEvaluator(obj), batchGradient: async (idx, theta) => obj.batchGradient(idx, theta) };
+  return new LocalEvaluator(new Objective(init.ir, init.theta, init.loss, init.data, { chunkSize: init.chunkSize }));
 }
 
-async function answer(ev: Evaluator, batchGradient: (idx: Int32Array, theta: Float32Array) => Promise<{ loss: number; grad: Float64Array }>, req: ShardRequest): Promise<{ reply: ShardReply; transfer: ArrayBuffer[] }> {
+async function answer(ev: Evaluator, req: ShardRequest): Promise<{ reply: ShardReply; transfer: ArrayBuffer[] }> {
   const vector = (value: number | undefined, v: Float64Array): { reply: ShardReply; transfer: ArrayBuffer[] } => ({ reply: { id: req.id, ok: true, value, vector: v }, transfer: [v.buffer as ArrayBuffer] });
   switch (req.op) {
     case 'loss':
@@ -32,7 +28,9 @@ async function answer(ev: Evaluator, batchGradient: (idx: Int32Array, theta: Flo
       return vector(g.loss, g.grad);
     }
     case 'batchGradient': {
-      const g = await batchGradient(req.indices, req.theta);
+      // Asked of ONNX Runtime shares only (ParallelEvaluator offers minibatches where its engine has them).
+      if (!ev.batchGradient) throw new Error('this engine computes no minibatch gradients');
+      const g = await ev.batchGradient(req.indices, req.theta);
       return vector(g.loss, g.grad);
     }
     case 'hvp':
@@ -55,7 +53,7 @@ async function answer(ev: Evaluator, batchGradient: (idx: Int32Array, theta: Flo
 
 async function main(): Promise<void> {
   const init = workerData as ShardInit;
-  const { ev, batchGradient } = await makeEvaluator(init);
+  const ev = await makeEvaluator(init);
   const port = parentPort;
   if (!port) throw new Error('shard worker started outside a worker thread');
   let queue: Promise<void> = Promise.resolve();
@@ -63,7 +61,7 @@ async function main(): Promise<void> {
     queue = queue.then(async () => {
       let out: { reply: ShardReply; transfer: ArrayBuffer[] };
       try {
-        out = await answer(ev, batchGradient, req);
+        out = await answer(ev, req);
       } catch (e) {
         out = { reply: { id: req.id, ok: false, error: (e as Error).message }, transfer: [] };
       }
