@@ -18,6 +18,8 @@ import type { FromJobThread, JobThreadData, StopMessage } from './threadProtocol
 
 /** After a SIGTERM, how long the job may take to stop cleanly before the launcher quits anyway. */
 const TERM_GRACE_MS = 30_000;
+/** After the job's exit code, how long its thread may take to end before the process exits anyway. */
+const JOB_END_WAIT_MS = 5_000;
 
 /**
  * Exits once stdout and stderr have been flushed: a pipe takes 64 KiB at a time, and an immediate
@@ -30,6 +32,20 @@ function exit(code: number): void {
   };
   process.stdout.write('', done);
   process.stderr.write('', done);
+}
+
+/**
+ * Quits at once, by the signal the user sent, as shells expect (Ctrl-C: status 130): the default
+ * action ends the process without stopping its threads one by one, and stopping a thread inside an
+ * ONNX Runtime call is what aborts the process. If the signal is ignored (a parent started us with
+ * it ignored), exits 130.
+ */
+function quit(signal: NodeJS.Signals, text: string): void {
+  process.stderr.write(text, () => {
+    process.removeAllListeners(signal);
+    process.kill(process.pid, signal);
+    setTimeout(() => process.exit(130), 200);
+  });
 }
 
 /** The experiment module named on the command line, if any (for messages about user code). */
@@ -76,16 +92,24 @@ function main(argv: string[]): void {
     if (text) process.stderr.write(text);
     exit(code);
   };
+  // The job's exit code, once it has sent it: the process exits when the thread has ended by
+  // itself (a thread stopped by process.exit inside an ONNX Runtime call would abort the process).
+  let result: number | undefined;
   worker.on('message', (m: FromJobThread) => {
     if (m.type === 'out') process.stdout.write(m.text);
     else if (m.type === 'err') process.stderr.write(m.text);
-    else finish(m.code);
+    else {
+      result = m.code;
+      // A thread kept alive by user code (an experiment module's timer) is not waited for.
+      setTimeout(() => finish(m.code), JOB_END_WAIT_MS).unref();
+    }
   });
   worker.on('error', (e: Error) => {
     const f = threadCrash(e, experimentOf(argv));
     finish(f.code, f.text);
   });
   worker.on('exit', () => {
+    if (result !== undefined) return finish(result);
     const exp = experimentOf(argv);
     finish(1, `basin: ${exp ? `${exp}: ` : ''}the job ended without a result: it waited on a promise that never settles${exp ? ' (do data() and model() resolve?)' : ''}\n`);
   });
@@ -94,11 +118,11 @@ function main(argv: string[]): void {
   const stop = (signal: NodeJS.Signals): void => {
     stops++;
     const key = signal === 'SIGINT' ? 'Ctrl-C' : signal;
-    if (stops > 1) return finish(130, `\nbasin: ${key} again: quit\n`);
+    if (stops > 1) return quit(signal, `\nbasin: ${key} again: quit\n`);
     process.stderr.write(`\nbasin: stopping; what was computed is kept (${key} again to quit at once)\n`);
     worker.postMessage({ type: 'stop' } satisfies StopMessage);
     if (signal === 'SIGTERM') {
-      setTimeout(() => finish(130, `basin: the job did not stop within ${TERM_GRACE_MS / 1000} s; quit\n`), TERM_GRACE_MS).unref();
+      setTimeout(() => quit(signal, `basin: the job did not stop within ${TERM_GRACE_MS / 1000} s; quit\n`), TERM_GRACE_MS).unref();
     }
   };
   process.on('SIGINT', stop);

@@ -14,6 +14,7 @@ import type { ProbeRecord, SliceResult, SurfaceResult, TrainSettings } from '../
 import { BasinError } from '../engine/errors';
 import { MAX_PARAMS, MAX_THREADS, refuseOver } from '../engine/limits';
 import { CancelledError } from '../engine/linalg/operator';
+import { closeShardThreads } from '../engine/shard/parallel';
 import type { AnyRunRequest, FromWorker } from '../shared/workerProtocol';
 import { checkToWorker } from '../shared/validate';
 
@@ -91,6 +92,15 @@ async function execute(req: AnyRunRequest): Promise<void> {
   }
 }
 
+/**
+ * Ends the process once its shard threads have ended: process.exit stops worker threads, and one
+ * stopped inside an ONNX Runtime call aborts the process.
+ */
+async function end(): Promise<void> {
+  await closeShardThreads();
+  process.exit(0);
+}
+
 /** Checks a message and acts on it; a malformed one is answered with an error, never thrown. */
 function receive(raw: unknown): void {
   const checked = checkToWorker(raw);
@@ -113,7 +123,7 @@ function receive(raw: unknown): void {
       break;
     case 'shutdown':
       for (const c of running.values()) c.abort();
-      void queue.then(() => process.exit(0));
+      void queue.then(end);
       break;
   }
 }
@@ -126,5 +136,9 @@ process.on('message', (raw: unknown) => {
   }
 });
 
-process.on('disconnect', () => process.exit(0));
+// The extension host went away: stop the jobs, and end even if one is stuck in a long kernel.
+process.on('disconnect', () => {
+  for (const c of running.values()) c.abort();
+  void Promise.race([queue, new Promise((resolve) => setTimeout(resolve, 5000))]).then(end);
+});
 send({ type: 'ready', pid: process.pid });

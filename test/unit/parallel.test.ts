@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Objective } from '../../src/engine/objective';
 import { LocalEvaluator } from '../../src/engine/evaluator';
-import { ParallelEvaluator, shardWorkerPath, sliceSplit } from '../../src/engine/shard/parallel';
+import { closeShardThreads, ParallelEvaluator, shardWorkerPath, sliceSplit } from '../../src/engine/shard/parallel';
 import { ExactHessian } from '../../src/engine/hvp/operators';
 import { lanczos } from '../../src/engine/linalg/lanczos';
 import { Rng } from '../../src/engine/rng';
@@ -163,4 +163,29 @@ test('light models: planes split by points over worker threads once they are up,
     ev.dispose();
     await one.released();
   }
+});
+
+test('shard threads end by themselves: a job that ends while its plane workers are still starting closes them (exit 0, never terminated inside an ONNX Runtime call), and none is left', async () => {
+  await initBackend();
+  const ir = mlpIR([5, 16, 3], ['tanh', 'softmax']);
+  const problem = problemOf(asFloat32(randomProblem(ir, 'categoricalCrossentropy', 50, 13)));
+  const ev = await problem.evaluator({ threads: 2 });
+  assert.ok(ev instanceof PointParallelEvaluator);
+  const d = Float64Array.from(new Rng(4).normalVector(ir.numParams), (x) => 0.1 * x);
+  // 9 points: the workers start in the background; the job ends before they are up.
+  const r = await ev.planeLosses(problem.theta, [d], Float64Array.from({ length: 9 }, (_, i) => i / 8), false);
+  assert.equal(r.loss.length, 9);
+  assert.equal(ev.planeWorkers, 0, 'the workers were still starting');
+  ev.dispose();
+  // Terminating a thread gives exit code 1; each must have released its sessions and exited.
+  assert.deepEqual(await closeShardThreads(), [0, 0]);
+  assert.deepEqual(await closeShardThreads(), [], 'no shard thread is left');
+
+  // A heavy model's ONNX Runtime shares, closed the same way after their work.
+  const conv = convIR([6, 6, 1], [{ kind: 'conv2d', filters: 2, kernelSize: 3, activation: 'relu' }, { kind: 'flatten' }, { kind: 'dense', units: 3, activation: 'softmax' }]);
+  const c = asFloat32(randomProblem(conv, 'categoricalCrossentropy', 12, 5));
+  const heavy = await ParallelEvaluator.create(conv, Float32Array.from(c.params), 'categoricalCrossentropy', problemOf(c).train, 'wasm', shardWorkerPath() ?? '', { threads: 3, engine: 'onnxruntime' });
+  assert.ok((await heavy.gradient()).grad.every(Number.isFinite));
+  heavy.dispose();
+  assert.deepEqual(await closeShardThreads(), [0, 0]);
 });

@@ -26,7 +26,9 @@ export type ShardRequest =
   | { id: number; op: 'curvature'; kind: OutputCurvatureName; v: Float64Array }
   | { id: number; op: 'accuracy'; theta?: Float32Array }
   | { id: number; op: 'setParameters'; theta: Float32Array }
-  | { id: number; op: 'plane'; origin: Float32Array; dirs: Float64Array[]; coeffs: Float64Array; withAccuracy: boolean };
+  | { id: number; op: 'plane'; origin: Float32Array; dirs: Float64Array[]; coeffs: Float64Array; withAccuracy: boolean }
+  /** Release the engine and end the thread (after the requests before it). */
+  | { id: number; op: 'close' };
 
 export type ShardReply =
   | { id: number; ok: true; value?: number; vector?: Float64Array; vector2?: Float64Array }

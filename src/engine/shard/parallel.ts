@@ -51,10 +51,31 @@ interface Combined {
   vector2: Float64Array;
 }
 
+/** How long a shard thread may take to finish its request and release its engine before it is terminated. */
+const CLOSE_GRACE_MS = 30_000;
+
+/** Every shard thread that has not exited, for closeShardThreads. */
+const live = new Set<ShardClient>();
+
+/**
+ * Closes every shard thread still running and resolves when all have exited. A job thread or
+ * compute process calls it before it ends: Node terminates the worker threads of a thread or
+ * process that exits, and a thread terminated inside an ONNX Runtime call aborts the whole process
+ * ("terminate called after throwing an instance of 'Napi::Error'"): a plane worker still creating
+ * its sessions when a short job ends is enough. Resolves to the threads' exit codes (0: ended by
+ * themselves).
+ */
+export function closeShardThreads(): Promise<number[]> {
+  return Promise.all([...live].map((c) => c.close()));
+}
+
 export class ShardClient {
   private next = 1;
   private readonly pending = new Map<number, { resolve: (r: ShardReply) => void; reject: (e: Error) => void }>();
+  private closing: Promise<number> | undefined;
   readonly ready: Promise<void>;
+  /** Resolves to the thread's exit code when it has exited (1: terminated). */
+  readonly exited: Promise<number>;
 
   constructor(
     private readonly worker: Worker,
@@ -62,6 +83,7 @@ export class ShardClient {
     readonly start: number,
     readonly samples: number,
   ) {
+    live.add(this);
     this.ready = new Promise<void>((resolve, reject) => {
       const onFirst = (m: ShardReply): void => {
         if (m.id !== 0) return;
@@ -78,7 +100,13 @@ export class ShardClient {
       p.resolve(m);
     });
     worker.on('error', (e) => this.failAll(e));
-    worker.on('exit', (code) => this.failAll(new Error(`shard thread exited (code ${code})`)));
+    this.exited = new Promise((resolve) => {
+      worker.on('exit', (code) => {
+        live.delete(this);
+        this.failAll(new Error(`shard thread exited (code ${code})`));
+        resolve(code);
+      });
+    });
   }
 
   private failAll(e: Error): void {
@@ -97,8 +125,20 @@ export class ShardClient {
     });
   }
 
-  terminate(): void {
-    void this.worker.terminate();
+  /**
+   * Ends the thread: it answers the requests before this one (a thread still starting finishes
+   * starting), releases its engine and exits. Never Worker.terminate first: terminating a thread
+   * inside an ONNX Runtime call aborts the process. Terminated only if it has not exited after
+   * CLOSE_GRACE_MS.
+   */
+  close(): Promise<number> {
+    if (!this.closing) {
+      this.worker.postMessage({ id: -1, op: 'close' } satisfies ShardRequest);
+      const late = setTimeout(() => void this.worker.terminate(), CLOSE_GRACE_MS);
+      late.unref();
+      this.closing = this.exited.finally(() => clearTimeout(late));
+    }
+    return this.closing;
   }
 }
 
@@ -171,7 +211,7 @@ export class ParallelEvaluator implements Evaluator {
       }
       return new ParallelEvaluator(ir, new LocalEvaluator(new Objective(ir, theta, loss, mine, { chunkSize: opts.chunkSize })), shards, n, theta);
     } catch (e) {
-      shards.forEach((s) => s.terminate());
+      shards.forEach((s) => void s.close());
       throw e;
     }
   }
@@ -293,6 +333,6 @@ export class ParallelEvaluator implements Evaluator {
 
   dispose(): void {
     this.local.dispose();
-    this.shards.forEach((s) => s.terminate());
+    this.shards.forEach((s) => void s.close());
   }
 }

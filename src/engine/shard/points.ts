@@ -89,10 +89,10 @@ export class PointParallelEvaluator implements Evaluator {
     const clients = Array.from({ length: count }, () => new ShardClient(new Worker(workerPath, { workerData: init }), 0, data.xShape[0]));
     this.starting = Promise.all(clients.map((c) => c.ready)).then(
       () => {
-        if (this.disposed) clients.forEach((c) => c.terminate());
+        if (this.disposed) clients.forEach((c) => void c.close());
         else this.workers = clients;
       },
-      () => clients.forEach((c) => c.terminate()),
+      () => clients.forEach((c) => void c.close()),
     );
   }
 
@@ -118,7 +118,7 @@ export class PointParallelEvaluator implements Evaluator {
 
   dispose(): void {
     this.disposed = true;
-    this.workers?.forEach((w) => w.terminate());
+    this.workers?.forEach((w) => void w.close());
     this.workers = undefined;
     this.inner.dispose();
   }

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../backend';
 import { Objective } from '../objective';
 import { LocalEvaluator, type Evaluator } from '../evaluator';
-import { shareOrtEvaluator } from '../ort/evaluator';
+import { OrtEvaluator, shareOrtEvaluator } from '../ort/evaluator';
 import type { ShardInit, ShardReply, ShardRequest } from './messages';
 
 /** The shard's evaluator. */
@@ -48,6 +48,8 @@ async function answer(ev: Evaluator, req: ShardRequest): Promise<{ reply: ShardR
     case 'setParameters':
       await ev.setParameters(req.theta);
       return { reply: { id: req.id, ok: true }, transfer: [] };
+    case 'close':
+      throw new Error('close is handled by the message loop');
   }
 }
 
@@ -58,6 +60,15 @@ async function main(): Promise<void> {
   if (!port) throw new Error('shard worker started outside a worker thread');
   let queue: Promise<void> = Promise.resolve();
   port.on('message', (req: ShardRequest) => {
+    if (req.op === 'close') {
+      // After the requests before it: release the engine (ONNX Runtime sessions), then end this
+      // thread from JavaScript, never inside a native call (ShardClient.close).
+      queue = queue.then(async () => {
+        await (ev instanceof OrtEvaluator ? ev.released() : ev.dispose());
+        process.exit(0);
+      });
+      return;
+    }
     queue = queue.then(async () => {
       let out: { reply: ShardReply; transfer: ArrayBuffer[] };
       try {
