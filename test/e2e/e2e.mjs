@@ -1088,10 +1088,20 @@ test('o. a long run: the CodeLens follows it live (the panel’s newest probe wi
     } catch {
       assert.fail(`the CodeLens does not follow the run: ${CATCH_UP_MS / 1000} s after the panel showed step ${panelStep} (probe ${newestProbe}), it shows ${lens ? `"${lens.text}"` : 'nothing'}`);
     }
-    const after = rowStep(await longRow(frame));
-    log(`panel at step ${panelStep} (then ${after}); CodeLens first: ${first?.text}; at step ${lens.step} after ${Date.now() - t0} ms`);
-    // The extension hears of a probe before the panel draws it: the lens may be at the next probe, not beyond.
-    assert.ok(lens.step <= after + LONG.probeEvery, `the CodeLens is at step ${lens.step}, more than a probe ahead of the panel (${after})`);
+    // The extension hears of a probe before the panel draws it, and a loaded machine's webview can
+    // trail by seconds (CI, load 16: the lens at step 1000, the panel's table at 893): the panel
+    // must show the lens's probe too, within the same window.
+    let after = rowStep(await longRow(frame));
+    const t1 = Date.now();
+    try {
+      await until(`the panel to show the CodeLens's probe (step ${lens.step})`, async () => {
+        after = rowStep(await longRow(frame));
+        return after >= lens.step;
+      }, CATCH_UP_MS, 200);
+    } catch {
+      assert.fail(`the CodeLens is at step ${lens.step}, and ${CATCH_UP_MS / 1000} s later the panel shows step ${after}`);
+    }
+    log(`panel at step ${panelStep}; CodeLens first: ${first?.text}; at step ${lens.step} after ${t1 - t0} ms; the panel at step ${after} after ${Date.now() - t1} ms more`);
     // The lens's lambda_max is the run's at that step (its metrics.jsonl, which the panel shows).
     const rec = await until(`the run's probe at the CodeLens's step ${lens.step} in its metrics.jsonl`, async () => runMetrics(dir).find((r) => r.step === lens.step && r.lambdaMax !== undefined), 10_000);
     assert.equal(lens.lambda, lensFmt(rec.lambdaMax), `the CodeLens's lambda_max at step ${lens.step} vs the run's`);
