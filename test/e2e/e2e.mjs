@@ -683,9 +683,11 @@ test('b3. the extension host stays responsive during the run (its event-loop del
   // also counts the time the OS gives the 2 cores to the worker, Chromium and code-server, so the
   // delay bounds are loose; the utilization says whether the thread was kept busy. It counts every
   // extension in the host (TypeScript's starts as the module opens): 4% here when warm, 12% cold.
+  // With two busy loops beside the test the delay was p99 77 ms, max 340 ms, all of it waiting for a
+  // core: the delay bounds catch a freeze (a synchronous second in the host), not the OS's queue.
   assert.ok(busy < 35, `the extension host's event loop was ${busy}% busy during the run`);
-  assert.ok(p99 < 100, `p99 event-loop delay ${p99} ms during the run`);
-  assert.ok(max < 500, `max event-loop delay ${max} ms during the run`);
+  assert.ok(p99 < 250, `p99 event-loop delay ${p99} ms during the run`);
+  assert.ok(max < 1500, `max event-loop delay ${max} ms during the run`);
 });
 
 test('c. the explorer context menu on spiral/model.json offers Inspect Model File', { timeout: 120_000 }, async () => {
