@@ -219,15 +219,9 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
   if (!twice.ok) return { op: new FiniteDifferenceHessian(obj), method: 'fd', reason: twice.reason ?? 'not twice differentiable', checkMatvecs: 0 };
 
   const rng = new Rng(seed);
-  const unitVector = (): Float64Array => {
-    const u = rng.normalVector(obj.dim);
-    const nu = norm(u);
-    for (let i = 0; i < u.length; i++) u[i] /= nu;
-    return u;
-  };
   // The check's vector: `start` when given (eigs' Lanczos start, gradientStart's gradient plus a
   // random half, so that Lanczos reuses the check's products), else a random one.
-  const v = start ? unitCopy(start) : unitVector();
+  const v = unit(start ?? rng.normalVector(obj.dim));
   const exact = new ExactHessian(obj);
   const fd = new FiniteDifferenceHessian(obj);
   let he: Float64Array;
@@ -267,7 +261,7 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
   // Hv orthogonal to v): for a product A = S + K with an antisymmetric part K, w·Av - v·Aw =
   // -2 v·Kw, which is no more likely to vanish than for a random w, and a Lanczos run from v then
   // reuses both products (KnownProduct).
-  const w = lanczosNext(v, he) ?? unitVector();
+  const w = lanczosNext(v, he) ?? unit(rng.normalVector(obj.dim));
   const hw = await exact.matvec(w);
   const exactAsym = asymmetry(v, he, w, hw);
   const exactOk = exactAsym < EXACT_SYMMETRY;
@@ -297,7 +291,8 @@ export async function selectHessian(obj: Evaluator, choice: HvpChoice = 'auto', 
   );
 }
 
-function unitCopy(a: Float64Array): Float64Array {
+/** a / |a|, a new vector. */
+function unit(a: Float64Array): Float64Array {
   const n = norm(a);
   if (!(n > 0) || !Number.isFinite(n)) throw new InternalError('the check vector must be finite and nonzero');
   return Float64Array.from(a, (x) => x / n);

@@ -23,6 +23,7 @@
  * sums in order), which changes results by rounding only.
  */
 import { InternalError } from '../errors';
+import { axpy, dot } from './operator';
 
 /** The largest basis kept in WebAssembly memory; above it the JavaScript loops run. */
 export const MAX_WASM_BASIS_BYTES = 2 ** 31;
@@ -364,16 +365,10 @@ class JsBasis implements Basis {
     for (; i < m; i++) this.axpy(-c[i], i, wi);
   }
   dot(i: number, j: number): number {
-    const a = this.get(i);
-    const b = this.get(j);
-    let s = 0;
-    for (let t = 0; t < this.n; t++) s += a[t] * b[t];
-    return s;
+    return dot(this.get(i), this.get(j));
   }
   axpy(alpha: number, i: number, j: number): void {
-    const x = this.get(i);
-    const y = this.get(j);
-    for (let t = 0; t < this.n; t++) y[t] += alpha * x[t];
+    axpy(alpha, this.get(i), this.get(j));
   }
   release(): void {}
   scale(alpha: number, i: number): void {

@@ -8,7 +8,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../backend';
 import { Objective } from '../objective';
 import { LocalEvaluator, type Evaluator } from '../evaluator';
-import { OrtEvaluator, shareOrtEvaluator } from '../ort/evaluator';
+import { shareOrtEvaluator } from '../ort/evaluator';
 import type { ShardInit, ShardReply, ShardRequest } from './messages';
 
 /** The shard's evaluator. */
@@ -18,7 +18,7 @@ async function makeEvaluator(init: ShardInit): Promise<Evaluator> {
   return new LocalEvaluator(new Objective(init.ir, init.theta, init.loss, init.data, { chunkSize: init.chunkSize }));
 }
 
-async function answer(ev: Evaluator, req: ShardRequest): Promise<{ reply: ShardReply; transfer: ArrayBuffer[] }> {
+async function answer(ev: Evaluator, req: Exclude<ShardRequest, { op: 'close' }>): Promise<{ reply: ShardReply; transfer: ArrayBuffer[] }> {
   const vector = (value: number | undefined, v: Float64Array): { reply: ShardReply; transfer: ArrayBuffer[] } => ({ reply: { id: req.id, ok: true, value, vector: v }, transfer: [v.buffer as ArrayBuffer] });
   switch (req.op) {
     case 'loss':
@@ -48,8 +48,6 @@ async function answer(ev: Evaluator, req: ShardRequest): Promise<{ reply: ShardR
     case 'setParameters':
       await ev.setParameters(req.theta);
       return { reply: { id: req.id, ok: true }, transfer: [] };
-    case 'close':
-      throw new Error('close is handled by the message loop');
   }
 }
 
@@ -61,11 +59,12 @@ async function main(): Promise<void> {
   let queue: Promise<void> = Promise.resolve();
   port.on('message', (req: ShardRequest) => {
     if (req.op === 'close') {
-      // After the requests before it: release the engine (ONNX Runtime sessions), then end this
-      // thread from JavaScript, never inside a native call (ShardClient.close).
-      queue = queue.then(async () => {
-        await (ev instanceof OrtEvaluator ? ev.released() : ev.dispose());
-        process.exit(0);
+      // After the requests before it: release the engine (ONNX Runtime sessions) and close the
+      // port, so this thread ends by itself once the release has run, never inside a native call
+      // (ShardClient.close).
+      queue = queue.then(() => {
+        ev.dispose();
+        port.close();
       });
       return;
     }
